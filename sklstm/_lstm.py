@@ -1,0 +1,1057 @@
+"""LSTMClassifier and LSTMRegressor: validation, training loop, fitted state."""
+
+import time
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+    type_of_target,
+)
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from sklstm._network import LSTMNetwork
+from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
+
+# Elements of activations (per buffer) that one predict chunk may hold; bounds
+# the memory of predicting on a large X.
+_PREDICT_CHUNK_ELEMENTS = 1 << 22
+
+_COMMON_PARAMETERS_DOC = """
+    hidden_layer_sizes : int or array-like of int, default=(32,)
+        Units of each stacked LSTM layer, bottom first. Every layer but the last
+        returns its whole output sequence to the next one (Keras'
+        ``return_sequences=True``); the last one passes its state at the final
+        time step to the dense output layer.
+
+    solver : {"adam", "rmsprop", "sgd"}, default="adam"
+        Minibatch optimizer. "rmsprop" is Keras' RMSprop (uses ``rho`` and
+        ``epsilon``), "adam" and "sgd" are scikit-learn's MLP ones.
+
+    alpha : float, default=0.0001
+        L2 penalty on the input, recurrent and output kernels (not the biases),
+        scaled as in scikit-learn's MLP: ``alpha / (2 * batch)`` times the squared
+        norm is added to each minibatch's mean loss.
+
+    batch_size : int or "auto", default="auto"
+        Sequences per minibatch; "auto" is ``min(200, n_samples)``. Larger values
+        are clipped to the number of samples.
+
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule, used by ``solver="sgd"`` only (as in MLP).
+
+    learning_rate_init : float, default=0.001
+        Initial step size.
+
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the samples at each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, shuffling and the early-stopping split.
+        With an int and a fixed number of BLAS threads, fits are reproducible.
+
+    tol : float, default=1e-4
+        An epoch counts as an improvement when the training loss (or the
+        validation score with ``early_stopping``) improves by at least ``tol``.
+
+    verbose : bool, default=False
+        Print the loss after each epoch.
+
+    warm_start : bool, default=False
+        Start from the weights of the previous call to ``fit`` instead of new
+        random ones (the optimizer starts afresh, as in MLP).
+
+    momentum : float, default=0.9
+        Momentum of "sgd".
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with "sgd" and ``momentum > 0``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its score
+        has not improved for ``n_iter_no_change`` epochs, and keep the weights of
+        the best epoch.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out with ``early_stopping``.
+
+    beta_1 : float, default=0.9
+        Decay of Adam's first-moment estimate.
+
+    beta_2 : float, default=0.999
+        Decay of Adam's second-moment estimate.
+
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam and RMSprop.
+
+    rho : float, default=0.9
+        Decay of RMSprop's moving average of squared gradients.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training stops.
+
+    max_grad_norm : float or None, default=None
+        If set, rescale each minibatch's gradient so that its global L2 norm is at
+        most this value (``clipnorm`` over all weights; PyTorch's
+        ``clip_grad_norm_``).
+"""
+
+_COMMON_ATTRIBUTES_DOC = """
+    loss_ : float
+        Mean training loss of the last epoch.
+
+    best_loss_ : float or None
+        Lowest ``loss_`` reached; None with ``early_stopping``.
+
+    loss_curve_ : list of float
+        ``loss_`` after each epoch.
+
+    validation_scores_ : list of float or None
+        Score on the held-out set after each epoch with ``early_stopping``; None
+        otherwise.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; None without ``early_stopping``.
+
+    t_ : int
+        Number of training samples seen by the optimizer (summed over epochs).
+
+    n_iter_ : int
+        Number of epochs run by the last ``fit``.
+
+    n_features_in_ : int
+        Number of features at each time step (the last axis of X).
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when a 2-D X with string column names was passed.
+
+    n_outputs_ : int
+        Width of the output layer.
+"""
+
+_NOTES_DOC = """
+    Each LSTM layer maps its input sequence :math:`x_t` to hidden states
+    :math:`h_t` (Hochreiter & Schmidhuber, 1997, with the forget gate of Gers et
+    al., 2000), starting from :math:`h_0 = c_0 = 0`:
+
+    .. math::
+
+        i_t &= \\sigma(x_t W_i + h_{t-1} U_i + b_i) \\\\
+        f_t &= \\sigma(x_t W_f + h_{t-1} U_f + b_f) \\\\
+        g_t &= \\tanh(x_t W_g + h_{t-1} U_g + b_g) \\\\
+        o_t &= \\sigma(x_t W_o + h_{t-1} U_o + b_o) \\\\
+        c_t &= f_t \\odot c_{t-1} + i_t \\odot g_t \\\\
+        h_t &= o_t \\odot \\tanh(c_t)
+
+    The weights are Keras' ``kernel`` :math:`[W_i W_f W_g W_o]`,
+    ``recurrent_kernel`` :math:`[U_i U_f U_g U_o]` and ``bias``, initialised as
+    Keras does (Glorot-uniform kernels, orthogonal recurrent kernels, zero biases
+    with :math:`b_f = 1`). :meth:`get_weights` returns them in the order of
+    ``keras.Sequential.get_weights()``. For PyTorch's ``nn.LSTM`` (same gate
+    order), ``weight_ih_l{k} = kernel.T``, ``weight_hh_l{k} = recurrent_kernel.T``,
+    ``bias_ih_l{k} = bias`` and ``bias_hh_l{k} = 0``.
+
+    The forward pass and backpropagation through time run in Cython kernels that
+    call BLAS; float32 input is trained and predicted in float32, anything else in
+    float64.
+
+    References
+    ----------
+    Hochreiter, S. and Schmidhuber, J. (1997). Long short-term memory. Neural
+    Computation, 9(8), 1735-1780.
+
+    Gers, F. A., Schmidhuber, J. and Cummins, F. (2000). Learning to forget:
+    continual prediction with LSTM. Neural Computation, 12(10), 2451-2471.
+"""
+
+
+def _docstring(template):
+    """Fill the shared parameter, attribute and notes sections of a docstring."""
+
+    def decorate(cls):
+        cls.__doc__ = template.format(
+            parameters=_COMMON_PARAMETERS_DOC.strip("\n"),
+            attributes=_COMMON_ATTRIBUTES_DOC.strip("\n"),
+            notes=_NOTES_DOC.strip("\n"),
+        )
+        return cls
+
+    return decorate
+
+
+class _BaseLSTM(BaseEstimator, ABC):
+    """Stacked LSTM layers with a dense output layer, trained by minibatch BPTT."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "solver": [StrOptions({"adam", "rmsprop", "sgd"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        rho,
+        n_iter_no_change,
+        max_grad_norm,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.rho = rho
+        self.n_iter_no_change = n_iter_no_change
+        self.max_grad_norm = max_grad_norm
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _encode_targets(self, y, first_pass, classes=None):
+        """Validated y -> float targets (n_samples, n_outputs); sets target state."""
+
+    @abstractmethod
+    def _validation_score(self, X, y):
+        """Score of the held-out split for early stopping (higher is better)."""
+
+    # ------------------------------------------------------------ validation
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if not sizes or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive int or a non-empty sequence "
+                f"of positive ints, got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _check_X(self, X, reset, y=None, dtype=None, **check_y_params):
+        """Validate X (and y): return X as C-ordered (n_samples, n_steps, n_features).
+
+        scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
+        the time axis, so it is turned off here and done on the last axis instead.
+        """
+        if dtype is None:
+            dtype = (np.float64, np.float32)
+        params = dict(
+            dtype=dtype, allow_nd=True, ensure_2d=False, order="C", reset=reset
+        )
+        if y is None:
+            X = validate_data(self, X, **params)
+        else:
+            X, y = validate_data(self, X, y, **params, **check_y_params)
+        if X.ndim == 2:
+            X = X[:, None, :]
+        elif X.ndim != 3:
+            raise ValueError(
+                f"Expected a 3-D array (n_samples, n_timesteps, n_features) or a 2-D "
+                f"array (n_samples, n_features), got a {X.ndim}-D array of shape "
+                f"{X.shape} instead. Reshape a univariate series with X[:, :, None]."
+            )
+        n_samples, n_steps, n_features = X.shape
+        if n_steps == 0 or n_features == 0:
+            raise ValueError(
+                f"Found array with {n_steps} time step(s) and {n_features} "
+                f"feature(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
+        if reset:
+            self.n_features_in_ = n_features
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X if y is None else (X, y)
+
+    # -------------------------------------------------------------- training
+    def _network(self):
+        return LSTMNetwork(
+            self.n_features_in_,
+            self._layer_sizes,
+            self.n_outputs_,
+            self._head,
+            self._params.dtype,
+        )
+
+    def _make_optimizer(self):
+        params = self._params
+        if self.solver == "sgd":
+            return SGDOptimizer(
+                params,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+            )
+        if self.solver == "rmsprop":
+            return RMSpropOptimizer(
+                params, self.learning_rate_init, self.rho, self.epsilon
+            )
+        return AdamOptimizer(
+            params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+        )
+
+    def _fit(self, X, y, incremental=False, classes=None):
+        layer_sizes = self._hidden_sizes()
+        first_pass = not hasattr(self, "_params") or (
+            not self.warm_start and not incremental
+        )
+        dtype = None if first_pass else self._params.dtype
+        X, y = self._check_X(X, reset=first_pass, y=y, dtype=dtype, **self._y_params())
+        Y = self._encode_targets(y, first_pass, classes).astype(X.dtype, copy=False)
+        self._random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            self.n_outputs_ = Y.shape[1]
+            self._layer_sizes = layer_sizes
+            network = LSTMNetwork(
+                self.n_features_in_, layer_sizes, self.n_outputs_, self._head, X.dtype
+            )
+            self._params = network.initialize(self._random_state)
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+                self.best_loss_ = np.inf
+        elif layer_sizes != self._layer_sizes:
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
+                f"fitted network's {self._layer_sizes}; refit with warm_start=False."
+            )
+        # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
+        # carries the optimizer state (Adam moments, velocity) from call to call.
+        if first_pass or not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+
+        self._fit_stochastic(X, y, Y, incremental)
+
+        if not np.isfinite(self._params).all():
+            raise ValueError(
+                "Training produced non-finite weights: the loss diverged. Scale the "
+                "input (e.g. StandardScaler per feature), lower learning_rate_init, "
+                "or set max_grad_norm."
+            )
+        return self
+
+    def _fit_stochastic(self, X, y, Y, incremental):
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = y if isinstance(self, ClassifierMixin) else None
+            X, X_val, Y, _, _, y_val = train_test_split(
+                X,
+                Y,
+                y,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            self._best_params = self._params.copy()
+        else:
+            X_val = y_val = None
+
+        n_samples, n_steps, _ = X.shape
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            batch_size = min(self.batch_size, n_samples)
+
+        network = self._network()
+        workspace = network.workspace(n_steps, batch_size)
+        grads = np.empty_like(self._params)
+        sample_index = np.arange(n_samples)
+        dense_schedule = {}
+
+        if not incremental:
+            self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            started = time.perf_counter()
+            if self.shuffle:
+                self._random_state.shuffle(sample_index)
+            accumulated_loss = 0.0
+            for batch_slice in gen_batches(n_samples, batch_size):
+                batch_index = sample_index[batch_slice]
+                n_batch = batch_index.shape[0]
+                X_tm = workspace.prepare(n_steps, n_batch)
+                # One gather-and-transpose copy into the time-major buffer.
+                np.copyto(X_tm, X[batch_index].transpose(1, 0, 2))
+                if n_batch not in dense_schedule:
+                    dense_schedule[n_batch] = _dense_schedule(n_steps, n_batch)
+                batch_sizes, last_step = dense_schedule[n_batch]
+                batch_loss = network.loss_and_gradient(
+                    self._params,
+                    X_tm,
+                    batch_sizes,
+                    last_step,
+                    Y[batch_index],
+                    self.alpha,
+                    grads,
+                    workspace,
+                )
+                if self.max_grad_norm is not None:
+                    norm = np.sqrt(np.dot(grads, grads))
+                    if norm > self.max_grad_norm:
+                        grads *= self.max_grad_norm / norm
+                self._optimizer.update(self._params, grads)
+                accumulated_loss += batch_loss * n_batch
+
+            self.n_iter_ += 1
+            self.loss_ = accumulated_loss / n_samples
+            self.t_ += n_samples
+            self.loss_curve_.append(self.loss_)
+            self._update_no_improvement_count(early_stopping, X_val, y_val)
+            if self.verbose:
+                message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
+                if early_stopping:
+                    message += ", validation score = %.6f" % self.validation_scores_[-1]
+                print(message + ", time = %.2fs" % (time.perf_counter() - started))
+            if not np.isfinite(self.loss_):
+                break
+            self._optimizer.iteration_ends(self.t_)
+
+            if self._no_improvement_count > self.n_iter_no_change:
+                if early_stopping:
+                    msg = (
+                        "Validation score did not improve more than tol=%f for %d "
+                        "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                    )
+                else:
+                    msg = (
+                        "Training loss did not improve more than tol=%f for %d "
+                        "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                    )
+                if self._optimizer.trigger_stopping(msg, self.verbose):
+                    break
+                self._no_improvement_count = 0
+
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                    "optimization hasn't converged yet." % self.max_iter,
+                    ConvergenceWarning,
+                )
+
+        if early_stopping:
+            self._params = self._best_params
+            del self._best_params
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+        if early_stopping:
+            score = self._validation_score(X_val, y_val)
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # ------------------------------------------------------------ prediction
+    def _forward(self, X):
+        """Output-layer activations for a validated 3-D X, in bounded-memory chunks."""
+        network = self._network()
+        n_samples, n_steps, _ = X.shape
+        per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
+        chunk = int(max(1, min(n_samples, _PREDICT_CHUNK_ELEMENTS // per_sample)))
+        workspace = network.workspace(n_steps, chunk)
+        out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
+        for batch_slice in gen_batches(n_samples, chunk):
+            n_batch = batch_slice.stop - batch_slice.start
+            X_tm = workspace.prepare(n_steps, n_batch)
+            np.copyto(X_tm, X[batch_slice].transpose(1, 0, 2))
+            batch_sizes, last_step = _dense_schedule(n_steps, n_batch)
+            out[batch_slice] = network.predict(
+                self._params, X_tm, batch_sizes, last_step, workspace
+            )
+        return out
+
+    def _predict_outputs(self, X):
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False, dtype=self._params.dtype)
+        return self._forward(X)
+
+    # --------------------------------------------------------------- weights
+    def get_weights(self):
+        """Weights as ``keras.Sequential.get_weights()`` returns them.
+
+        Returns
+        -------
+        weights : list of ndarray
+            Per LSTM layer, bottom first: ``kernel`` of shape (n_inputs,
+            4 * units), ``recurrent_kernel`` of shape (units, 4 * units), ``bias``
+            of shape (4 * units,), with the gates in the order input, forget, cell
+            candidate, output; then the output layer's ``kernel`` of shape
+            (units_last, n_outputs_) and ``bias`` of shape (n_outputs_,). Copies:
+            changing them does not change the model.
+        """
+        check_is_fitted(self)
+        return [w.copy() for w in self._network().unpack(self._params)]
+
+    def set_weights(self, weights):
+        """Replace the weights of a fitted model, in :meth:`get_weights`' layout.
+
+        Parameters
+        ----------
+        weights : list of array-like
+            As returned by :meth:`get_weights` or by ``get_weights()`` of the
+            equivalent Keras ``Sequential`` model.
+
+        Returns
+        -------
+        self : object
+            The estimator, with its weights replaced.
+        """
+        check_is_fitted(self)
+        network = self._network()
+        weights = list(weights)
+        if len(weights) != len(network.shapes):
+            raise ValueError(
+                f"Expected {len(network.shapes)} weight arrays "
+                f"({len(self._layer_sizes)} LSTM layers x 3 + 2 for the output "
+                f"layer), got {len(weights)}."
+            )
+        new_params = np.empty_like(self._params)
+        for index, (view, weight) in enumerate(
+            zip(network.unpack(new_params), weights)
+        ):
+            weight = np.asarray(weight)
+            if weight.shape != view.shape:
+                raise ValueError(
+                    f"Weight {index} has shape {weight.shape}, expected {view.shape}."
+                )
+            if not np.issubdtype(weight.dtype, np.number) or np.iscomplexobj(weight):
+                raise ValueError(
+                    f"Weight {index} has dtype {weight.dtype}; expected real numbers."
+                )
+            view[...] = weight
+        if not np.isfinite(new_params).all():
+            raise ValueError("Weights must be finite; got NaN or infinity.")
+        self._params = new_params
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _dense_schedule(n_steps, n_batch):
+    """Packing of a batch of equal-length sequences: all run through every step."""
+    batch_sizes = np.full(n_steps, n_batch, dtype=np.intc)
+    last_step = np.full(n_batch, n_steps - 1, dtype=np.intp)
+    return batch_sizes, last_step
+
+
+@_docstring(
+    """Long short-term memory network classifier.
+
+    Stacked LSTM layers read each sequence; a dense layer on the last layer's
+    final state outputs class probabilities (softmax over the classes, or one
+    logistic unit for two classes), trained on the mean cross-entropy.
+
+    Parameters
+    ----------
+{parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+{attributes}
+
+    See Also
+    --------
+    LSTMRegressor : The same network with a linear output layer.
+    sklearn.neural_network.MLPClassifier : Feed-forward network on flat features.
+
+    Notes
+    -----
+    X is ``(n_samples, n_timesteps, n_features)``, Keras' layout. A 2-D X is
+    ``(n_samples, n_features)``: sequences of one time step; a univariate series
+    is passed as ``X[:, :, None]``. The number of time steps may differ between
+    ``fit`` and ``predict``.
+
+{notes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm import LSTMClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 10, 2))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)  # sign of a running sum
+    >>> clf = LSTMClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+    ...                      max_iter=50, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+)
+class LSTMClassifier(ClassifierMixin, _BaseLSTM):
+    _head = None  # set per fit: "logistic" for two classes, else "softmax"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(32,),
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        rho=0.9,
+        n_iter_no_change=10,
+        max_grad_norm=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            rho=rho,
+            n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+        )
+
+    def _y_params(self):
+        return {"multi_output": False}
+
+    def _encode_targets(self, y, first_pass, classes=None):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first_pass:
+            if classes is not None:
+                binarizer = LabelBinarizer().fit(np.asarray(classes))
+                unseen = np.setdiff1d(np.unique(y), binarizer.classes_)
+                if unseen.size:
+                    raise ValueError(
+                        f"y has labels {unseen.tolist()} that are not in classes "
+                        f"{binarizer.classes_.tolist()}."
+                    )
+            else:
+                binarizer = LabelBinarizer().fit(y)
+            if binarizer.classes_.shape[0] < 2:
+                raise ValueError(
+                    "LSTMClassifier needs samples of at least 2 classes in the data, "
+                    f"but the data contain only one class: {binarizer.classes_[0]!r}."
+                )
+            if type_of_target(binarizer.classes_) not in ("binary", "multiclass"):
+                raise ValueError(f"Unknown label type: {binarizer.classes_!r}")
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+            self._head = "logistic" if len(self.classes_) == 2 else "softmax"
+        else:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"y has labels {unseen.tolist()} that the model was not fitted "
+                    f"on; its classes are {self.classes_.tolist()}."
+                )
+        return self._label_binarizer.transform(y)
+
+    def _validation_score(self, X, y):
+        return accuracy_score(y, self._decode(self._forward(X)))
+
+    def _decode(self, proba):
+        if self._head == "logistic":
+            return self.classes_[(proba[:, 0] > 0.5).astype(int)]
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to sequences X and class labels y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Training sequences; a 2-D X is sequences of one time step.
+
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Run one epoch of minibatch updates over X and y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Training sequences.
+
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the problem. Required on the first call, ignored after.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self.__dict__.pop("_params", None)
+            return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities of each sequence.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Sequences to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        proba = self._predict_outputs(X)
+        if self._head == "logistic":
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict(self, X):
+        """Most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Sequences to classify.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        return self._decode(self._predict_outputs(X))
+
+
+@_docstring(
+    """Long short-term memory network regressor.
+
+    Stacked LSTM layers read each sequence; a linear layer on the last layer's
+    final state outputs one or several values (e.g. the next k values of a series),
+    trained on ``((y - y_pred) ** 2).mean() / 2`` as scikit-learn's MLPRegressor.
+
+    Parameters
+    ----------
+{parameters}
+
+    Attributes
+    ----------
+{attributes}
+
+    See Also
+    --------
+    LSTMClassifier : The same network with a softmax or logistic output layer.
+    sklearn.neural_network.MLPRegressor : Feed-forward network on flat features.
+
+    Notes
+    -----
+    X is ``(n_samples, n_timesteps, n_features)``, Keras' layout. A 2-D X is
+    ``(n_samples, n_features)``: sequences of one time step; a univariate series
+    is passed as ``X[:, :, None]``. The number of time steps may differ between
+    ``fit`` and ``predict``.
+
+{notes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm import LSTMRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(300, 5, 1))
+    >>> y = X[:, -1, 0] - 0.5 * X[:, -2, 0]  # depends on the last two steps
+    >>> reg = LSTMRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+    ...                     max_iter=100, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+    """
+)
+class LSTMRegressor(RegressorMixin, _BaseLSTM):
+    _head = "identity"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(32,),
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        rho=0.9,
+        n_iter_no_change=10,
+        max_grad_norm=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            rho=rho,
+            n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+        )
+
+    def _y_params(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    def _encode_targets(self, y, first_pass, classes=None):
+        y = np.asarray(y)
+        if first_pass:
+            self._y_ndim = y.ndim
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs, but the model was fitted on "
+                f"{self.n_outputs_}."
+            )
+        return Y
+
+    def _validation_score(self, X, y):
+        return r2_score(y, self._shape_prediction(self._forward(X)))
+
+    def _shape_prediction(self, out):
+        return out.ravel() if self._y_ndim == 1 else out
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to sequences X and targets y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Training sequences; a 2-D X is sequences of one time step.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Run one epoch of minibatch updates over X and y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Training sequences.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted values for each sequence.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Sequences.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, 1-D when the model was fitted on a 1-D y.
+        """
+        return self._shape_prediction(self._predict_outputs(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

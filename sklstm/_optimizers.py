@@ -1,0 +1,141 @@
+"""First-order optimizers that update one flat parameter buffer in place.
+
+Each optimizer keeps its state in buffers shaped like the parameters and updates
+``params`` with a handful of vectorised NumPy operations, whatever the number of
+weight matrices. Semantics follow scikit-learn's MLP (``sgd``, ``adam``, learning-rate
+schedules, ``trigger_stopping``) and Keras (``rmsprop``).
+"""
+
+import numpy as np
+
+
+class _Optimizer:
+    def __init__(self, params, learning_rate_init):
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        # Scratch space so that an update allocates nothing.
+        self._scratch = np.empty_like(params)
+
+    def iteration_ends(self, time_step):
+        """Hook called at the end of each epoch with the samples seen so far."""
+
+    def trigger_stopping(self, msg, verbose):
+        """Whether training stops when it has stopped improving (see MLP)."""
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class SGDOptimizer(_Optimizer):
+    """Stochastic gradient descent with momentum, as scikit-learn's MLP does it.
+
+    ``learning_rate`` ("constant", "invscaling", "adaptive") schedules the step:
+    "invscaling" sets it to ``learning_rate_init / (t + 1) ** power_t`` after each
+    epoch (``t`` samples seen), "adaptive" divides it by 5 each time training stops
+    improving, until it falls under 1e-6.
+    """
+
+    def __init__(
+        self,
+        params,
+        learning_rate_init=0.1,
+        lr_schedule="constant",
+        momentum=0.9,
+        nesterov=False,
+        power_t=0.5,
+    ):
+        super().__init__(params, learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.power_t = float(power_t)
+        self.velocity = np.zeros_like(params)
+
+    def iteration_ends(self, time_step):
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def update(self, params, grads):
+        """``v = momentum * v - lr * g``; ``w += v`` (or the Nesterov look-ahead)."""
+        v, lr_grads = self.velocity, self._scratch
+        np.multiply(grads, self.learning_rate, out=lr_grads)
+        v *= self.momentum
+        v -= lr_grads
+        if self.nesterov:
+            # Step along the updated velocity once more: momentum * v - lr * g.
+            params += self.momentum * v
+            params -= lr_grads
+        else:
+            params += v
+
+
+class AdamOptimizer(_Optimizer):
+    """Adam (Kingma & Ba, 2014) with MLP's bias-corrected learning rate."""
+
+    def __init__(
+        self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+    ):
+        super().__init__(params, learning_rate_init)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+
+    def update(self, params, grads):
+        self.t += 1
+        m, v, step = self.m, self.v, self._scratch
+        m *= self.beta_1
+        m += (1 - self.beta_1) * grads
+        v *= self.beta_2
+        np.square(grads, out=step)
+        step *= 1 - self.beta_2
+        v += step
+        self.learning_rate = (
+            self.learning_rate_init
+            * np.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+        np.sqrt(v, out=step)
+        step += self.epsilon
+        np.divide(m, step, out=step)
+        step *= self.learning_rate
+        params -= step
+
+
+class RMSpropOptimizer(_Optimizer):
+    """RMSprop as Keras implements it (no momentum, not centered).
+
+    ``v = rho * v + (1 - rho) * g ** 2``; ``w -= lr * g / (sqrt(v) + epsilon)``.
+    """
+
+    def __init__(self, params, learning_rate_init=0.001, rho=0.9, epsilon=1e-8):
+        super().__init__(params, learning_rate_init)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+        self.v = np.zeros_like(params)
+
+    def update(self, params, grads):
+        v, step = self.v, self._scratch
+        v *= self.rho
+        np.square(grads, out=step)
+        step *= 1 - self.rho
+        v += step
+        np.sqrt(v, out=step)
+        step += self.epsilon
+        np.divide(grads, step, out=step)
+        step *= self.learning_rate
+        params -= step
