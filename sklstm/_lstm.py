@@ -305,7 +305,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return tuple(int(s) for s in sizes)
 
-    def _check_X(self, X, reset, y=None, dtype=None, **check_y_params):
+    def _check_X(self, X, reset, y="no_validation", dtype=None, **check_y_params):
         """Validate X (and y): return X as C-ordered (n_samples, n_steps, n_features).
 
         scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
@@ -316,7 +316,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         params = dict(
             dtype=dtype, allow_nd=True, ensure_2d=False, order="C", reset=reset
         )
-        if y is None:
+        validate_y = not (isinstance(y, str) and y == "no_validation")
+        if not validate_y:
             X = validate_data(self, X, **params)
         else:
             X, y = validate_data(self, X, y, **params, **check_y_params)
@@ -326,7 +327,8 @@ class _BaseLSTM(BaseEstimator, ABC):
             raise ValueError(
                 f"Expected a 3-D array (n_samples, n_timesteps, n_features) or a 2-D "
                 f"array (n_samples, n_features), got a {X.ndim}-D array of shape "
-                f"{X.shape} instead. Reshape a univariate series with X[:, :, None]."
+                f"{X.shape} instead. Reshape your data: a univariate series as "
+                f"X[:, :, None], a single sequence as X[None]."
             )
         n_samples, n_steps, n_features = X.shape
         if n_steps == 0 or n_features == 0:
@@ -341,7 +343,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        return X if y is None else (X, y)
+        return (X, y) if validate_y else X
 
     # -------------------------------------------------------------- training
     def _network(self):

@@ -1,0 +1,52 @@
+"""NumPy reference implementations that the tests hold the kernels to."""
+
+import numpy as np
+
+
+def sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def reference_lstm(X, kernel, recurrent_kernel, bias):
+    """Textbook LSTM over batch-major X (B, T, D): all hidden states (B, T, H)."""
+    n_samples, n_steps, _ = X.shape
+    units = recurrent_kernel.shape[0]
+    h = np.zeros((n_samples, units))
+    c = np.zeros((n_samples, units))
+    out = np.empty((n_samples, n_steps, units))
+    for t in range(n_steps):
+        z = X[:, t] @ kernel + h @ recurrent_kernel + bias
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        out[:, t] = h
+    return out
+
+
+def reference_network(weights, X, lengths, head):
+    """Stacked LSTM + dense head on sequences of the given lengths (padded X)."""
+    outputs = []
+    for x, length in zip(X, lengths):
+        layer_input = x[None, :length]
+        for layer in range(len(weights) // 3):
+            layer_input = reference_lstm(layer_input, *weights[3 * layer : 3 * layer + 3])
+        logits = layer_input[0, -1] @ weights[-2] + weights[-1]
+        outputs.append(logits)
+    logits = np.array(outputs)
+    if head == "softmax":
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if head == "logistic":
+        return sigmoid(logits)
+    return logits
+
+
+def packed_batch(X, lengths):
+    """Time-major copy of X, sorted by decreasing length, with its packing."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    lengths = np.asarray(lengths)[order]
+    X_tm = np.ascontiguousarray(X[order].transpose(1, 0, 2))
+    batch_sizes = np.array(
+        [(lengths > t).sum() for t in range(X.shape[1])], dtype=np.intc
+    )
+    return X_tm, batch_sizes, lengths - 1, order

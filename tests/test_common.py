@@ -1,0 +1,23 @@
+"""scikit-learn's estimator checks, with no expected failures."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklstm import LSTMClassifier, LSTMRegressor
+
+# Small, fast instances: the checks fit on 2-D data (one time step per sample) of a
+# few dozen samples and require a good training score, hence the high step size.
+ESTIMATORS = [
+    LSTMClassifier(
+        hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=60, random_state=0
+    ),
+    LSTMRegressor(
+        hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=100, random_state=0
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

@@ -1,0 +1,477 @@
+"""Behaviour of LSTMClassifier and LSTMRegressor as scikit-learn estimators."""
+
+import doctest
+import pickle
+import runpy
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from reference import reference_network
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import sklstm._lstm
+from sklstm import LSTMClassifier, LSTMRegressor
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def sequence_data(n_samples=120, n_steps=6, n_features=3, seed=0):
+    """Labels that need memory: the sign of the first feature's running sum."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_steps, n_features))
+    running = X[:, :, 0].sum(axis=1)
+    y_class = np.digitize(running, [-1.0, 1.0])  # three classes
+    y_reg = np.stack([X[:, -1, 0], X[:, -2, 1] - X[:, -1, 2]], axis=1)
+    return X, y_class, y_reg
+
+
+def small(estimator_class, **params):
+    defaults = dict(
+        hidden_layer_sizes=(8, 6), max_iter=3, random_state=0, batch_size=32
+    )
+    return estimator_class(**{**defaults, **params})
+
+
+ESTIMATORS = [LSTMClassifier, LSTMRegressor]
+
+
+def fitted(estimator_class, **params):
+    X, y_class, y_reg = sequence_data()
+    y = y_class if estimator_class is LSTMClassifier else y_reg
+    return small(estimator_class, **params).fit(X, y), X, y
+
+
+def test_main_example_learns_digits():
+    """The classic stacked example (3 x LSTM(32), rmsprop, batch 64) on digits."""
+    namespace = runpy.run_path(str(EXAMPLES / "stacked_lstm_digits.py"))
+    assert namespace["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("module", [sklstm._lstm])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_prediction_matches_reference_forward(estimator_class, dtype):
+    est, X, _ = fitted(estimator_class)
+    X = X.astype(dtype)
+    expected = reference_network(
+        [w.astype(np.float64) for w in est.get_weights()],
+        X.astype(np.float64),
+        [X.shape[1]] * len(X),
+        est._head,
+    )
+    if estimator_class is LSTMClassifier:
+        prediction = est.predict_proba(X)
+        assert_allclose(prediction.sum(axis=1), 1, rtol=1e-6)
+    else:
+        prediction = est.predict(X)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(prediction, expected, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_get_weights_keras_layout(estimator_class):
+    est, X, _ = fitted(estimator_class, hidden_layer_sizes=(8, 6))
+    n_out = est.n_outputs_
+    shapes = [w.shape for w in est.get_weights()]
+    assert shapes == [
+        (3, 32), (8, 32), (32,),
+        (8, 24), (6, 24), (24,),
+        (6, n_out), (n_out,),
+    ]  # fmt: skip
+    # Copies: changing them does not change the model.
+    before = est.predict(X)
+    est.get_weights()[0][...] = 0
+    assert_array_equal(est.predict(X), before)
+
+
+def test_initialization_follows_keras():
+    est = LSTMClassifier(hidden_layer_sizes=(5, 7), max_iter=1, random_state=0)
+    est.set_params(learning_rate_init=1e-300)  # a fit that leaves weights as drawn
+    X, y, _ = sequence_data()
+    weights = est.fit(X, y).get_weights()
+    for layer, (n_in, units) in enumerate([(3, 5), (5, 7)]):
+        kernel, recurrent, bias = weights[3 * layer : 3 * layer + 3]
+        limit = np.sqrt(6 / (n_in + 4 * units))
+        assert np.abs(kernel).max() <= limit
+        # Orthogonal rows: recurrent @ recurrent.T is the identity.
+        assert_allclose(recurrent @ recurrent.T, np.eye(units), atol=1e-10)
+        expected_bias = np.zeros(4 * units)
+        expected_bias[units : 2 * units] = 1
+        assert_allclose(bias, expected_bias, atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_set_weights_round_trip(estimator_class):
+    est, X, _ = fitted(estimator_class)
+    other, _, _ = fitted(estimator_class, random_state=1)
+    assert not np.allclose(est.predict(X), other.predict(X))
+    other.set_weights(est.get_weights())
+    assert_array_equal(other.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda w: w[:-1], "Expected 8 weight arrays"),
+        (lambda w: [w[0].T] + w[1:], r"Weight 0 has shape \(32, 3\), expected \(3, 32\)"),
+        (lambda w: w[:2] + [np.full_like(w[2], np.nan)] + w[3:], "finite"),
+        (lambda w: w[:1] + [w[1].astype(str)] + w[2:], "real numbers"),
+    ],
+)
+def test_set_weights_rejects_bad_weights(mutate, message):
+    est, X, _ = fitted(LSTMClassifier)
+    before = est.predict_proba(X)
+    with pytest.raises(ValueError, match=message):
+        est.set_weights(mutate(est.get_weights()))
+    assert_array_equal(est.predict_proba(X), before)
+
+
+def test_set_weights_needs_a_fitted_model():
+    with pytest.raises(NotFittedError):
+        LSTMClassifier().set_weights([])
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_sgd_partial_fit_is_one_gradient_step(estimator_class):
+    """One full-batch plain-SGD partial_fit is ``w -= lr * grad(mean loss)``."""
+    X, y_class, y_reg = sequence_data(n_samples=40)
+    y = y_class if estimator_class is LSTMClassifier else y_reg
+    est = small(
+        estimator_class, solver="sgd", momentum=0, alpha=0, batch_size=100,
+        learning_rate_init=0.5,
+    )
+    kwargs = {"classes": np.unique(y)} if estimator_class is LSTMClassifier else {}
+    est.partial_fit(X, y, **kwargs)
+    params = est._params.copy()
+
+    network = est._network()
+    workspace = network.workspace(X.shape[1], X.shape[0])
+    X_tm = workspace.prepare(X.shape[1], X.shape[0])
+    X_tm[...] = X.transpose(1, 0, 2)
+    Y = est._encode_targets(y, first_pass=False).astype(float)
+    grads = np.empty_like(params)
+    network.loss_and_gradient(
+        params,
+        X_tm,
+        np.full(X.shape[1], X.shape[0], dtype=np.intc),
+        np.full(X.shape[0], X.shape[1] - 1),
+        Y,
+        0.0,
+        grads,
+        workspace,
+    )
+    est.partial_fit(X, y)
+    assert_allclose(est._params, params - 0.5 * grads, rtol=1e-12, atol=1e-14)
+
+
+def test_max_grad_norm_bounds_each_step():
+    X, y, _ = sequence_data()
+    est = small(
+        LSTMClassifier, solver="sgd", momentum=0, learning_rate_init=1.0,
+        batch_size=200, max_grad_norm=1e-3,
+    )
+    est.partial_fit(X, y, classes=np.unique(y))
+    before = est._params.copy()
+    est.partial_fit(X, y)
+    step = np.linalg.norm(est._params - before)
+    assert 0 < step <= 1e-3 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+@pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])
+def test_same_random_state_same_model(estimator_class, solver):
+    first, X, _ = fitted(estimator_class, solver=solver)
+    second, _, _ = fitted(estimator_class, solver=solver)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        assert_array_equal(a, b)
+    assert first.loss_curve_ == second.loss_curve_
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+@pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])
+def test_training_reduces_the_loss(estimator_class, solver):
+    learning_rate = 0.3 if solver == "sgd" else 0.01
+    est, _, _ = fitted(
+        estimator_class, solver=solver, max_iter=15, learning_rate_init=learning_rate
+    )
+    assert est.loss_curve_[-1] < 0.7 * est.loss_curve_[0]
+    assert est.n_iter_ == 15
+    assert est.t_ == 15 * 120
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_pickle_and_joblib_round_trip(estimator_class, tmp_path):
+    est, X, _ = fitted(estimator_class)
+    restored = pickle.loads(pickle.dumps(est))
+    assert_array_equal(restored.predict(X), est.predict(X))
+    joblib.dump(est, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    # A reloaded model trains on.
+    loaded.set_params(warm_start=True).fit(*fitted(estimator_class)[1:])
+    assert len(loaded.loss_curve_) == 2 * len(est.loss_curve_)
+
+
+def test_grid_search_in_parallel_and_pipeline():
+    X, y, _ = sequence_data()
+    pipeline = make_pipeline(
+        FunctionTransformer(np.tanh), small(LSTMClassifier, hidden_layer_sizes=(4,))
+    )
+    search = GridSearchCV(
+        pipeline,
+        {"lstmclassifier__hidden_layer_sizes": [(4,), (6, 4)]},
+        cv=2,
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert search.best_params_["lstmclassifier__hidden_layer_sizes"] in [(4,), (6, 4)]
+    assert search.predict(X).shape == (len(X),)
+    serial = clone(search).set_params(n_jobs=1).fit(X, y)
+    assert_allclose(
+        serial.cv_results_["mean_test_score"], search.cv_results_["mean_test_score"]
+    )
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_two_dimensional_X_is_one_time_step(estimator_class):
+    X, y_class, y_reg = sequence_data()
+    y = y_class if estimator_class is LSTMClassifier else y_reg
+    flat = small(estimator_class).fit(X[:, 0], y)
+    steps = small(estimator_class).fit(X[:, :1], y)
+    assert flat.n_features_in_ == 3
+    assert_array_equal(flat.predict(X[:, 0]), steps.predict(X[:, :1]))
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_other_number_of_time_steps_at_predict(estimator_class):
+    est, X, _ = fitted(estimator_class)
+    longer = np.concatenate([X, X], axis=1)
+    assert est.predict(longer).shape[0] == len(X)
+    assert est.predict(X[:, :1]).shape[0] == len(X)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_other_number_of_features_is_an_error(estimator_class):
+    est, X, _ = fitted(estimator_class)
+    name = estimator_class.__name__
+    message = f"X has 4 features, but {name} is expecting 3 features as input."
+    with pytest.raises(ValueError, match=message):
+        est.predict(np.zeros((2, 6, 4)))
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_float32_stays_float32(estimator_class):
+    X, y_class, y_reg = sequence_data()
+    y = y_class if estimator_class is LSTMClassifier else y_reg
+    est = small(estimator_class).fit(X.astype(np.float32), y)
+    assert all(w.dtype == np.float32 for w in est.get_weights())
+    method = est.predict_proba if estimator_class is LSTMClassifier else est.predict
+    assert method(X.astype(np.float32)).dtype == np.float32
+    # float64 and integer input to a float32 model are cast, not refused.
+    assert method(X).dtype == np.float32
+    est64 = small(estimator_class).fit(X.round().astype(int), y)
+    assert all(w.dtype == np.float64 for w in est64.get_weights())
+
+
+def test_classifier_binary_and_string_labels():
+    X, y, _ = sequence_data()
+    labels = np.where(y == 2, "up", "flat")
+    est = small(LSTMClassifier, max_iter=30, learning_rate_init=0.02).fit(X, labels)
+    assert_array_equal(est.classes_, ["flat", "up"])
+    assert est.n_outputs_ == 1  # one logistic unit
+    proba = est.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert_allclose(proba.sum(axis=1), 1)
+    assert set(est.predict(X)) <= {"flat", "up"}
+    assert_array_equal(est.predict(X), est.classes_[proba.argmax(axis=1)])
+    assert est.score(X, labels) > 0.8
+
+
+def test_classifier_learns_a_sequence_task():
+    X, y, _ = sequence_data(n_samples=400, seed=1)
+    X_test, y_test, _ = sequence_data(n_samples=200, seed=2)
+    est = LSTMClassifier(
+        hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=60, random_state=0
+    ).fit(X, y)
+    assert est.score(X_test, y_test) > 0.85
+
+
+def test_multi_output_regression():
+    X, _, y = sequence_data(n_samples=400, seed=1)
+    X_test, _, y_test = sequence_data(n_samples=200, seed=2)
+    est = LSTMRegressor(
+        hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=80, random_state=0
+    ).fit(X, y)
+    assert est.predict(X_test).shape == (200, 2)
+    assert est.score(X_test, y_test) > 0.9
+    single = small(LSTMRegressor).fit(X, y[:, :1])
+    assert single.predict(X).shape == (400, 1)
+    assert small(LSTMRegressor).fit(X, y[:, 0]).predict(X).shape == (400,)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_early_stopping_keeps_the_best_weights(estimator_class):
+    class Recording(estimator_class):
+        def _validation_score(self, X, y):
+            score = super()._validation_score(X, y)
+            self.history_.append((score, self._params.copy()))
+            return score
+
+    est = Recording(
+        hidden_layer_sizes=(8,), early_stopping=True, max_iter=20,
+        learning_rate_init=0.05, n_iter_no_change=3, random_state=0,
+    )
+    est.history_ = []
+    X, y_class, y_reg = sequence_data(n_samples=200)
+    est.fit(X, y_class if estimator_class is LSTMClassifier else y_reg)
+    scores = [score for score, _ in est.history_]
+    assert est.validation_scores_ == scores
+    assert est.best_validation_score_ == max(scores)
+    assert est.best_loss_ is None
+    best = int(np.argmax(scores))
+    assert_array_equal(est._params, est.history_[best][1])
+
+
+def test_warm_start_continues_and_checks_architecture():
+    est, X, y = fitted(LSTMClassifier, max_iter=4, learning_rate_init=0.01)
+    est.set_params(warm_start=True, max_iter=2).fit(X, y)
+    assert len(est.loss_curve_) == 6
+    assert est.n_iter_ == 2
+    assert est.loss_curve_[4] < est.loss_curve_[0]
+    with pytest.raises(ValueError, match="differs from the fitted network"):
+        est.set_params(hidden_layer_sizes=(3,)).fit(X, y)
+
+
+def test_partial_fit_classifier():
+    X, y, _ = sequence_data()
+    est = small(LSTMClassifier, learning_rate_init=0.01)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, y)
+    est.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
+    assert_array_equal(est.classes_, [0, 1, 2])
+    for _ in range(5):
+        est.partial_fit(X, y)
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert est.predict_proba(X).shape == (len(X), 3)
+    with pytest.raises(ValueError, match=r"labels \[7\] that the model was not fitted"):
+        est.partial_fit(X[:2], [0, 7])
+    with pytest.raises(ValueError, match="not in classes"):
+        small(LSTMClassifier).partial_fit(X[:3], [0, 1, 5], classes=[0, 1])
+    with pytest.raises(ValueError, match="does not support early_stopping"):
+        small(LSTMClassifier, early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_verbose_prints_each_epoch(capsys):
+    fitted(LSTMRegressor, verbose=True, max_iter=3)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert "time = " in lines[0]
+
+
+def test_convergence_warning_when_max_iter_reached():
+    X, y, _ = sequence_data()
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
+        small(LSTMClassifier, max_iter=2).fit(X, y)
+
+
+def test_no_convergence_warning_when_loss_stalls():
+    X, y, _ = sequence_data(n_samples=40)
+    est = small(LSTMClassifier, max_iter=50, tol=1e6, n_iter_no_change=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    # The first epoch sets the best loss; as in MLP, training stops once more than
+    # n_iter_no_change epochs in a row have not improved on it by tol.
+    assert est.n_iter_ == 1 + est.n_iter_no_change + 1
+
+
+def _bad_inputs():
+    X, y, _ = sequence_data(n_samples=10)
+    nan_X = X.copy()
+    nan_X[3, 2, 1] = np.nan
+    inf_y = y.astype(float)
+    inf_y[0] = np.inf
+    return [
+        ("nan X", nan_X, y, "NaN"),
+        ("inf y", X, inf_y, "infinity|Unknown label type"),
+        ("empty X", X[:0], y[:0], "0 sample"),
+        ("no time steps", X[:, :0], y, "0 time step"),
+        ("no features", X[:, :, :0], y, "0 feature"),
+        ("1-D X", X[:, 0, 0], y, "1-D array"),
+        ("4-D X", X[..., None], y, "4-D array"),
+        ("lengths differ", X, y[:-1], "inconsistent numbers of samples"),
+        ("one class", X, np.zeros(10), "only one class"),
+        ("strings", np.full((10, 6, 3), "a"), y, "could not convert|dtype"),
+        ("complex", X + 1j, y, "[Cc]omplex"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "X, y, message", [case[1:] for case in _bad_inputs()], ids=[c[0] for c in _bad_inputs()]
+)
+def test_bad_input_to_fit_is_a_clear_error(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        small(LSTMClassifier).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.full((2, 6, 3), np.nan), "NaN"),
+        (np.zeros((0, 6, 3)), "0 sample"),
+        (np.zeros(3), "1-D array"),
+        (np.zeros((2, 6, 3, 1)), "4-D array"),
+        (np.zeros((2, 0, 3)), "0 time step"),
+    ],
+)
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+def test_bad_input_to_predict_is_a_clear_error(X, message, method):
+    est, _, _ = fitted(LSTMClassifier)
+    args = (X, np.zeros(len(X))) if method == "score" else (X,)
+    with pytest.raises(ValueError, match=message):
+        getattr(est, method)(*args)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"hidden_layer_sizes": (4, 0)}, "positive"),
+        ({"hidden_layer_sizes": ()}, "non-empty"),
+        ({"learning_rate_init": -1.0}, "learning_rate_init"),
+        ({"solver": "lbfgs2"}, "solver"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"rho": 1.0}, "rho"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(params, message):
+    X, y, _ = sequence_data(n_samples=10)
+    with pytest.raises(ValueError, match=message):
+        LSTMClassifier(**params).fit(X, y)
+
+
+def test_read_only_and_non_contiguous_input():
+    X, y, _ = sequence_data()
+    X_fortran = np.asfortranarray(X)
+    X_fortran.setflags(write=False)
+    est = small(LSTMClassifier).fit(X_fortran, y)
+    reference = small(LSTMClassifier).fit(X, y)
+    assert_array_equal(est.predict_proba(X[::1]), reference.predict_proba(X))
+    strided = np.repeat(X, 2, axis=2)[:, :, ::2]
+    assert_array_equal(est.predict_proba(strided), reference.predict_proba(X))

@@ -1,0 +1,176 @@
+"""The Cython kernels against a NumPy reference and against finite differences."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sklstm._network import LSTMNetwork
+from reference import packed_batch, reference_network
+
+
+def make_problem(head, dtype=np.float64, lengths=(5, 5, 3, 1), n_features=3, seed=0):
+    rng = np.random.RandomState(seed)
+    n_outputs = {"softmax": 3, "logistic": 1, "identity": 2}[head]
+    network = LSTMNetwork(n_features, (4, 3), n_outputs, head, dtype)
+    params = network.initialize(rng)
+    # Move off the initial point (zero biases) so every term of the gradient matters.
+    params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
+    X = rng.normal(size=(len(lengths), max(lengths), n_features)).astype(dtype)
+    if head == "softmax":
+        Y = np.eye(n_outputs)[rng.randint(n_outputs, size=len(lengths))]
+    elif head == "logistic":
+        Y = rng.randint(2, size=(len(lengths), 1)).astype(float)
+    else:
+        Y = rng.normal(size=(len(lengths), n_outputs))
+    return network, params, X, Y.astype(dtype)
+
+
+HEADS = ["softmax", "logistic", "identity"]
+LENGTHS = [(5, 5, 5, 5), (5, 4, 2, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("lengths", LENGTHS)
+def test_forward_matches_numpy_reference(head, lengths):
+    network, params, X, _ = make_problem(head, lengths=lengths)
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    workspace = network.workspace(*X_tm.shape[:2])
+    prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
+    expected = reference_network(network.unpack(params), X[order], np.sort(lengths)[::-1], head)
+    assert_allclose(prediction, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("lengths", LENGTHS)
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_gradient_matches_finite_differences(head, lengths, alpha):
+    network, params, X, Y = make_problem(head, lengths=lengths)
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    Y = Y[order]
+    workspace = network.workspace(*X_tm.shape[:2])
+
+    def loss(p, grads=None):
+        g = np.empty_like(p) if grads is None else grads
+        return network.loss_and_gradient(
+            p, X_tm, batch_sizes, last_step, Y, alpha, g, workspace
+        )
+
+    grads = np.empty_like(params)
+    loss(params, grads)
+    numeric = np.empty_like(params)
+    eps = 1e-6
+    for k in range(params.size):
+        shifted = params.copy()
+        shifted[k] += eps
+        upper = loss(shifted)
+        shifted[k] -= 2 * eps
+        lower = loss(shifted)
+        numeric[k] = (upper - lower) / (2 * eps)
+    # Every weight's gradient, to 1e-6 of the largest one.
+    assert_allclose(grads, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_ragged_batch_equals_sequences_one_by_one(head):
+    """A sequence's output and gradient do not depend on what else is in its batch."""
+    lengths = (6, 4, 4, 2)
+    network, params, X, Y = make_problem(head, lengths=lengths)
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    workspace = network.workspace(*X_tm.shape[:2])
+    batch_grads = np.empty_like(params)
+    batch_loss = network.loss_and_gradient(
+        params, X_tm, batch_sizes, last_step, Y[order], 0.0, batch_grads, workspace
+    )
+    summed_loss, summed_grads = 0.0, np.zeros_like(params)
+    for position, sample in enumerate(order):
+        length = lengths[sample]
+        single = np.ascontiguousarray(X[sample, :length, None, :])
+        grads = np.empty_like(params)
+        summed_loss += network.loss_and_gradient(
+            params,
+            single,
+            np.ones(length, dtype=np.intc),
+            np.array([length - 1]),
+            Y[sample : sample + 1],
+            0.0,
+            grads,
+            network.workspace(length, 1),
+        )
+        summed_grads += grads
+    # The batch loss is a mean over sequences: n times it is the per-sequence sum.
+    n = len(lengths)
+    assert_allclose(batch_loss * n, summed_loss, rtol=1e-12)
+    assert_allclose(batch_grads * n, summed_grads, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_float32_matches_float64(head):
+    network64, params, X, Y = make_problem(head)
+    network32 = LSTMNetwork(
+        network64.n_features, network64.hidden_layer_sizes, network64.n_outputs, head,
+        np.float32,
+    )
+    lengths = (5, 5, 3, 1)
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    results = {}
+    for network in (network64, network32):
+        dtype = network.dtype
+        workspace = network.workspace(*X_tm.shape[:2])
+        grads = np.empty(network.n_params, dtype=dtype)
+        loss = network.loss_and_gradient(
+            params.astype(dtype), X_tm.astype(dtype), batch_sizes, last_step,
+            Y[order].astype(dtype), 0.1, grads, workspace,
+        )
+        assert grads.dtype == dtype
+        assert workspace.layers[0].gates.dtype == dtype
+        results[dtype] = loss, grads
+    loss64, grads64 = results[np.dtype(np.float64)]
+    loss32, grads32 = results[np.dtype(np.float32)]
+    assert_allclose(loss32, loss64, rtol=1e-5)
+    assert_allclose(grads32, grads64, rtol=1e-3, atol=1e-5 * np.abs(grads64).max())
+
+
+def test_read_only_inputs():
+    network, params, X, Y = make_problem("softmax", lengths=(5, 5, 5, 5))
+    X_tm, batch_sizes, last_step, _ = packed_batch(X, (5, 5, 5, 5))
+    for array in (params, X_tm, batch_sizes):
+        array.setflags(write=False)
+    workspace = network.workspace(*X_tm.shape[:2])
+    expected = reference_network(network.unpack(params), X, [5] * 4, "softmax")
+    prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
+    assert_allclose(prediction, expected, rtol=1e-10)
+    grads = np.empty_like(params)
+    network.loss_and_gradient(params, X_tm, batch_sizes, last_step, Y, 0.0, grads, workspace)
+    assert np.isfinite(grads).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_gates_are_finite_and_silent(dtype):
+    """Pre-activations of +-1e4 saturate the gates without overflow or NaN."""
+    network, params, X, Y = make_problem("softmax", dtype=dtype)
+    X_tm, batch_sizes, last_step, _ = packed_batch(X * 1e4, (5, 5, 3, 1))
+    workspace = network.workspace(*X_tm.shape[:2])
+    grads = np.empty_like(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            loss = network.loss_and_gradient(
+                params, X_tm.astype(dtype), batch_sizes, last_step, Y, 0.0, grads,
+                workspace,
+            )
+    assert np.isfinite(loss)
+    assert np.isfinite(grads).all()
+    gates = workspace.layers[0].gates
+    assert np.isfinite(gates).all()
+
+
+def test_workspace_is_reused_across_batches():
+    network, params, X, _ = make_problem("softmax")
+    workspace = network.workspace(5, 4)
+    first = workspace.layers[0].gates
+    workspace.prepare(5, 2)
+    assert np.shares_memory(workspace.layers[0].gates, first)
+    workspace.prepare(5, 4)
+    assert np.shares_memory(workspace.layers[0].gates, first)
