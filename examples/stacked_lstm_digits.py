@@ -34,9 +34,7 @@ from sklstm import LSTMClassifier
 digits = load_digits()
 X = digits.images  # (n_samples, 8 time steps, 8 features)
 y = digits.target
-X_train, X_test, y_train, y_test = train_test_split(
-    X, y, stratify=y, random_state=0
-)
+X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 mean = X_train.mean(axis=(0, 1))
 std = X_train.std(axis=(0, 1))
 X_train = (X_train - mean) / std

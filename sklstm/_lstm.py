@@ -527,6 +527,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                     "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                     "optimization hasn't converged yet." % self.max_iter,
                     ConvergenceWarning,
+                    stacklevel=2,
                 )
 
         if early_stopping:

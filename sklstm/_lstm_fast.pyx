@@ -15,7 +15,8 @@ which keeps the all-steps GEMMs exact. A dense batch is ``batch_sizes[:] = batch
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf
+from libc.math cimport exp, tanh
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 
@@ -52,28 +53,114 @@ cdef inline void _gemm(
               &beta, c, &ldc)
 
 
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
+cdef extern from *:
+    """
+    /* tanh to 2.4e-7 absolute, as Eigen's float tanh: clamp, then a 13/6 rational.
+       Plain C arithmetic with branch-free clamps, so that the per-step loops calling
+       it vectorise (libm's tanhf does not) and no input can overflow. */
+    static inline float sklstm_tanhf(float x) {
+        const float limit = 7.90531110763549805f;
+        x = x > limit ? limit : x;
+        x = x < -limit ? -limit : x;
+        const float x2 = x * x;
+        float p = -2.76076847742355e-16f;
+        p = p * x2 + 2.00018790482477e-13f;
+        p = p * x2 + -8.60467152213735e-11f;
+        p = p * x2 + 5.12229709037114e-08f;
+        p = p * x2 + 1.48572235717979e-05f;
+        p = p * x2 + 6.37261928875436e-04f;
+        p = p * x2 + 4.89352455891786e-03f;
+        float q = 1.19825839466702e-06f;
+        q = q * x2 + 1.18534705686654e-04f;
+        q = q * x2 + 2.26843463243900e-03f;
+        q = q * x2 + 4.89352518554385e-03f;
+        return x * p / q;
+    }
+    """
+    float _rational_tanhf "sklstm_tanhf"(float x) noexcept nogil
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
-        return tanhf(x)
+        return _rational_tanhf(x)
     else:
         return tanh(x)
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    # exp of a non-positive number only: no overflow for large |x|.
-    cdef floating e
-    if x >= 0:
-        e = _exp(-x)
-        return 1 / (1 + e)
-    e = _exp(x)
-    return e / (1 + e)
+    cdef double e
+    if floating is float:
+        return <float> 0.5 * _rational_tanhf(<float> 0.5 * x) + <float> 0.5
+    else:
+        # exp of a non-positive number only: no overflow for large |x|.
+        if x >= 0:
+            e = exp(-x)
+            return 1 / (1 + e)
+        e = exp(x)
+        return e / (1 + e)
+
+
+cdef inline void _cell_forward(
+    int units,
+    floating *z,               # IN pre-activations less bias (4H,); OUT activated
+    const floating *bias,      # IN (4H,)
+    const floating *c_prev,    # IN (H,) c_{t-1}; may be c itself, holding zeros
+    floating *c,               # OUT (H,)
+    floating *c_tanh,          # OUT (H,)
+    floating *h,               # OUT (H,)
+) noexcept nogil:
+    # One gate block per loop, each loop over contiguous memory with no branch:
+    # GCC vectorises them for float (the clamp + divide of the rational tanh needs
+    # -fno-trapping-math, set in setup.py).
+    cdef int j
+    cdef floating *i_gate = z
+    cdef floating *f_gate = z + units
+    cdef floating *g_gate = z + 2 * units
+    cdef floating *o_gate = z + 3 * units
+    for j in range(2 * units):
+        z[j] = _sigmoid(z[j] + bias[j])
+    for j in range(units):
+        g_gate[j] = _tanh(g_gate[j] + bias[2 * units + j])
+    for j in range(units):
+        o_gate[j] = _sigmoid(o_gate[j] + bias[3 * units + j])
+    for j in range(units):
+        c[j] = f_gate[j] * c_prev[j] + i_gate[j] * g_gate[j]
+    for j in range(units):
+        c_tanh[j] = _tanh(c[j])
+        h[j] = o_gate[j] * c_tanh[j]
+
+
+cdef inline void _cell_backward(
+    int units,
+    floating *z,               # IN activated gates (4H,); OUT their gradients
+    const floating *c_prev,    # IN (H,) c_{t-1}, times prev_scale
+    floating prev_scale,       # IN 1, or 0 at the first step (where c_{-1} = 0)
+    const floating *c_tanh,    # IN (H,)
+    const floating *dh,        # IN dL/dh_t (H,)
+    floating *dc,              # IN dL/dc_t from step t + 1; OUT dL/dc_{t-1}
+) noexcept nogil:
+    # Three branch-free loops, each touching few streams, so that GCC vectorises
+    # them (one loop over all four gates defeats its dependence analysis).
+    cdef int j
+    cdef floating *i_gate = z
+    cdef floating *f_gate = z + units
+    cdef floating *g_gate = z + 2 * units
+    cdef floating *o_gate = z + 3 * units
+    cdef floating o, tc, i, g, f
+    for j in range(units):
+        o = o_gate[j]
+        tc = c_tanh[j]
+        dc[j] = dc[j] + dh[j] * o * (1 - tc * tc)      # dc is now dL/dc_t
+        o_gate[j] = dh[j] * tc * o * (1 - o)
+    for j in range(units):
+        i = i_gate[j]
+        g = g_gate[j]
+        i_gate[j] = dc[j] * g * i * (1 - i)
+        g_gate[j] = dc[j] * i * (1 - g * g)
+    for j in range(units):
+        f = f_gate[j]
+        f_gate[j] = dc[j] * c_prev[j] * prev_scale * f * (1 - f)
+        dc[j] = dc[j] * f
 
 
 def lstm_forward(
@@ -98,20 +185,15 @@ def lstm_forward(
     cdef int units = recurrent_kernel.shape[0]
     cdef int width = 4 * units
     cdef int t, s, j, n_active
-    cdef floating *z
-    cdef floating c_prev, i_gate, f_gate, g_gate, o_gate, c, c_tanh
 
     if n_steps == 0 or batch == 0:
         return
     with nogil:
-        # Input projection of every step at once: gates = X @ kernel + bias.
-        for t in range(n_steps):
-            for s in range(batch):
-                for j in range(width):
-                    gates[t, s, j] = bias[j]
+        # Input projection of every step at once: gates = X @ kernel (the bias is
+        # added in the elementwise pass, saving a pass over the buffer).
         _gemm(False, False, n_steps * batch, width, n_inputs, <floating> 1,
               &X[0, 0, 0], n_inputs, &kernel[0, 0], width,
-              <floating> 1, &gates[0, 0, 0], width)
+              <floating> 0, &gates[0, 0, 0], width)
 
         for t in range(n_steps):
             n_active = batch_sizes[t]
@@ -119,23 +201,19 @@ def lstm_forward(
                 _gemm(False, False, n_active, width, units, <floating> 1,
                       &hidden[t - 1, 0, 0], units, &recurrent_kernel[0, 0], width,
                       <floating> 1, &gates[t, 0, 0], width)
+            if t == 0:
+                # c_{-1} = 0: zero the first cells and read them as the previous.
+                memset(&cells[0, 0, 0], 0, n_active * units * sizeof(floating))
             for s in range(n_active):
-                z = &gates[t, s, 0]
-                for j in range(units):
-                    i_gate = _sigmoid(z[j])
-                    f_gate = _sigmoid(z[units + j])
-                    g_gate = _tanh(z[2 * units + j])
-                    o_gate = _sigmoid(z[3 * units + j])
-                    c_prev = cells[t - 1, s, j] if t > 0 else 0
-                    c = f_gate * c_prev + i_gate * g_gate
-                    c_tanh = _tanh(c)
-                    z[j] = i_gate
-                    z[units + j] = f_gate
-                    z[2 * units + j] = g_gate
-                    z[3 * units + j] = o_gate
-                    cells[t, s, j] = c
-                    cells_tanh[t, s, j] = c_tanh
-                    hidden[t, s, j] = o_gate * c_tanh
+                _cell_forward(
+                    units,
+                    &gates[t, s, 0],
+                    &bias[0],
+                    &cells[t - 1 if t > 0 else 0, s, 0],
+                    &cells[t, s, 0],
+                    &cells_tanh[t, s, 0],
+                    &hidden[t, s, 0],
+                )
             for s in range(n_active, batch):
                 for j in range(units):
                     hidden[t, s, j] = 0
@@ -172,7 +250,6 @@ def lstm_backward(
     cdef int t, s, j, n_active, n_next
     cdef bint want_d_X = d_X.shape[0] > 0
     cdef floating *z
-    cdef floating i_gate, f_gate, g_gate, o_gate, c_prev, c_tanh, dh, dc, do
 
     with nogil:
         for t in range(n_steps - 1, -1, -1):
@@ -183,24 +260,20 @@ def lstm_backward(
                   &gates[t + 1, 0, 0] if n_next > 0 else NULL, width,
                   &recurrent_kernel[0, 0], width,
                   <floating> 1, &d_hidden[t, 0, 0], units)
+            # Sequences that end at t get no cell gradient from t + 1.
+            if n_active > n_next:
+                memset(&d_cell[n_next, 0], 0,
+                       (n_active - n_next) * units * sizeof(floating))
             for s in range(n_active):
-                z = &gates[t, s, 0]
-                for j in range(units):
-                    i_gate = z[j]
-                    f_gate = z[units + j]
-                    g_gate = z[2 * units + j]
-                    o_gate = z[3 * units + j]
-                    c_tanh = cells_tanh[t, s, j]
-                    c_prev = cells[t - 1, s, j] if t > 0 else 0
-                    dh = d_hidden[t, s, j]
-                    dc = d_cell[s, j] if s < n_next else 0
-                    dc = dc + dh * o_gate * (1 - c_tanh * c_tanh)
-                    do = dh * c_tanh
-                    d_cell[s, j] = dc * f_gate
-                    z[j] = dc * g_gate * i_gate * (1 - i_gate)
-                    z[units + j] = dc * c_prev * f_gate * (1 - f_gate)
-                    z[2 * units + j] = dc * i_gate * (1 - g_gate * g_gate)
-                    z[3 * units + j] = do * o_gate * (1 - o_gate)
+                _cell_backward(
+                    units,
+                    &gates[t, s, 0],
+                    &cells[t - 1 if t > 0 else 0, s, 0],
+                    1 if t > 0 else 0,
+                    &cells_tanh[t, s, 0],
+                    &d_hidden[t, s, 0],
+                    &d_cell[s, 0],
+                )
             for s in range(n_active, batch):
                 for j in range(width):
                     gates[t, s, j] = 0

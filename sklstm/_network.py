@@ -61,10 +61,12 @@ class LSTMNetwork:
         return len(self.hidden_layer_sizes)
 
     def unpack(self, flat):
-        """Views of ``flat`` in Keras' order: per layer kernel, recurrent, bias; head."""
+        """Views of ``flat`` in Keras' get_weights() order."""
         return [
             flat[start:stop].reshape(shape)
-            for start, stop, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)
+            for start, stop, shape in zip(
+                self.offsets[:-1], self.offsets[1:], self.shapes
+            )
         ]
 
     def regularized(self, views):
@@ -234,7 +236,7 @@ class Workspace:
         self._shape = None
 
     def prepare(self, n_steps, batch):
-        """View the buffers for a (n_steps, batch) minibatch; return the input buffer."""
+        """View the buffers at a (n_steps, batch) minibatch; return the input buffer."""
         if n_steps * batch > self.capacity:
             self._allocate(n_steps * batch)
         if self._shape != (n_steps, batch):

@@ -29,7 +29,9 @@ def reference_network(weights, X, lengths, head):
     for x, length in zip(X, lengths):
         layer_input = x[None, :length]
         for layer in range(len(weights) // 3):
-            layer_input = reference_lstm(layer_input, *weights[3 * layer : 3 * layer + 3])
+            layer_input = reference_lstm(
+                layer_input, *weights[3 * layer : 3 * layer + 3]
+            )
         logits = layer_input[0, -1] @ weights[-2] + weights[-1]
         outputs.append(logits)
     logits = np.array(outputs)

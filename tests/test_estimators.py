@@ -129,7 +129,10 @@ def test_set_weights_round_trip(estimator_class):
     "mutate, message",
     [
         (lambda w: w[:-1], "Expected 8 weight arrays"),
-        (lambda w: [w[0].T] + w[1:], r"Weight 0 has shape \(32, 3\), expected \(3, 32\)"),
+        (
+            lambda w: [w[0].T] + w[1:],
+            r"Weight 0 has shape \(32, 3\), expected \(3, 32\)",
+        ),
         (lambda w: w[:2] + [np.full_like(w[2], np.nan)] + w[3:], "finite"),
         (lambda w: w[:1] + [w[1].astype(str)] + w[2:], "real numbers"),
     ],
@@ -153,7 +156,11 @@ def test_sgd_partial_fit_is_one_gradient_step(estimator_class):
     X, y_class, y_reg = sequence_data(n_samples=40)
     y = y_class if estimator_class is LSTMClassifier else y_reg
     est = small(
-        estimator_class, solver="sgd", momentum=0, alpha=0, batch_size=100,
+        estimator_class,
+        solver="sgd",
+        momentum=0,
+        alpha=0,
+        batch_size=100,
         learning_rate_init=0.5,
     )
     kwargs = {"classes": np.unique(y)} if estimator_class is LSTMClassifier else {}
@@ -183,8 +190,12 @@ def test_sgd_partial_fit_is_one_gradient_step(estimator_class):
 def test_max_grad_norm_bounds_each_step():
     X, y, _ = sequence_data()
     est = small(
-        LSTMClassifier, solver="sgd", momentum=0, learning_rate_init=1.0,
-        batch_size=200, max_grad_norm=1e-3,
+        LSTMClassifier,
+        solver="sgd",
+        momentum=0,
+        learning_rate_init=1.0,
+        batch_size=200,
+        max_grad_norm=1e-3,
     )
     est.partial_fit(X, y, classes=np.unique(y))
     before = est._params.copy()
@@ -334,8 +345,12 @@ def test_early_stopping_keeps_the_best_weights(estimator_class):
             return score
 
     est = Recording(
-        hidden_layer_sizes=(8,), early_stopping=True, max_iter=20,
-        learning_rate_init=0.05, n_iter_no_change=3, random_state=0,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        max_iter=20,
+        learning_rate_init=0.05,
+        n_iter_no_change=3,
+        random_state=0,
     )
     est.history_ = []
     X, y_class, y_reg = sequence_data(n_samples=200)
@@ -424,7 +439,9 @@ def _bad_inputs():
 
 
 @pytest.mark.parametrize(
-    "X, y, message", [case[1:] for case in _bad_inputs()], ids=[c[0] for c in _bad_inputs()]
+    "X, y, message",
+    [case[1:] for case in _bad_inputs()],
+    ids=[c[0] for c in _bad_inputs()],
 )
 def test_bad_input_to_fit_is_a_clear_error(X, y, message):
     with pytest.raises(ValueError, match=message):

@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from reference import packed_batch, reference_network
 
 from sklstm._network import LSTMNetwork
-from reference import packed_batch, reference_network
 
 
 def make_problem(head, dtype=np.float64, lengths=(5, 5, 3, 1), n_features=3, seed=0):
@@ -38,7 +38,9 @@ def test_forward_matches_numpy_reference(head, lengths):
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
     prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
-    expected = reference_network(network.unpack(params), X[order], np.sort(lengths)[::-1], head)
+    expected = reference_network(
+        network.unpack(params), X[order], np.sort(lengths)[::-1], head
+    )
     assert_allclose(prediction, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -84,7 +86,7 @@ def test_ragged_batch_equals_sequences_one_by_one(head):
         params, X_tm, batch_sizes, last_step, Y[order], 0.0, batch_grads, workspace
     )
     summed_loss, summed_grads = 0.0, np.zeros_like(params)
-    for position, sample in enumerate(order):
+    for sample in order:
         length = lengths[sample]
         single = np.ascontiguousarray(X[sample, :length, None, :])
         grads = np.empty_like(params)
@@ -109,7 +111,10 @@ def test_ragged_batch_equals_sequences_one_by_one(head):
 def test_float32_matches_float64(head):
     network64, params, X, Y = make_problem(head)
     network32 = LSTMNetwork(
-        network64.n_features, network64.hidden_layer_sizes, network64.n_outputs, head,
+        network64.n_features,
+        network64.hidden_layer_sizes,
+        network64.n_outputs,
+        head,
         np.float32,
     )
     lengths = (5, 5, 3, 1)
@@ -120,8 +125,14 @@ def test_float32_matches_float64(head):
         workspace = network.workspace(*X_tm.shape[:2])
         grads = np.empty(network.n_params, dtype=dtype)
         loss = network.loss_and_gradient(
-            params.astype(dtype), X_tm.astype(dtype), batch_sizes, last_step,
-            Y[order].astype(dtype), 0.1, grads, workspace,
+            params.astype(dtype),
+            X_tm.astype(dtype),
+            batch_sizes,
+            last_step,
+            Y[order].astype(dtype),
+            0.1,
+            grads,
+            workspace,
         )
         assert grads.dtype == dtype
         assert workspace.layers[0].gates.dtype == dtype
@@ -142,7 +153,9 @@ def test_read_only_inputs():
     prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
     assert_allclose(prediction, expected, rtol=1e-10)
     grads = np.empty_like(params)
-    network.loss_and_gradient(params, X_tm, batch_sizes, last_step, Y, 0.0, grads, workspace)
+    network.loss_and_gradient(
+        params, X_tm, batch_sizes, last_step, Y, 0.0, grads, workspace
+    )
     assert np.isfinite(grads).all()
 
 
@@ -157,7 +170,13 @@ def test_saturated_gates_are_finite_and_silent(dtype):
         warnings.simplefilter("error")
         with np.errstate(all="raise"):
             loss = network.loss_and_gradient(
-                params, X_tm.astype(dtype), batch_sizes, last_step, Y, 0.0, grads,
+                params,
+                X_tm.astype(dtype),
+                batch_sizes,
+                last_step,
+                Y,
+                0.0,
+                grads,
                 workspace,
             )
     assert np.isfinite(loss)
