@@ -403,7 +403,13 @@ class _BaseLSTM(BaseEstimator, ABC):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
                 self.best_loss_ = np.inf
-        elif layer_sizes != self._layer_sizes:
+        elif self.early_stopping and self.validation_scores_ is None:
+            # A warm start that turns early stopping on: start its bookkeeping.
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+        elif not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = np.inf
+        if layer_sizes != self._layer_sizes:
             raise ValueError(
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
                 f"fitted network's {self._layer_sizes}; refit with warm_start=False."
@@ -836,10 +842,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         self : object
             The updated estimator.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self.__dict__.pop("_params", None)
-            return self._fit(X, y, incremental=True, classes=classes)
-        return self._fit(X, y, incremental=True)
+        _check_partial_fit_first_call(self, classes)
+        # classes_ is read only when the network is created (the first pass).
+        return self._fit(X, y, incremental=True, classes=self.classes_)
 
     def predict_proba(self, X):
         """Class probabilities of each sequence.
