@@ -492,3 +492,16 @@ def test_read_only_and_non_contiguous_input():
     assert_array_equal(est.predict_proba(X[::1]), reference.predict_proba(X))
     strided = np.repeat(X, 2, axis=2)[:, :, ::2]
     assert_array_equal(est.predict_proba(strided), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("first, second", [(False, True), (True, False)])
+def test_warm_start_may_toggle_early_stopping(first, second):
+    X, y, _ = sequence_data(n_samples=100)
+    est = small(LSTMClassifier, early_stopping=first, max_iter=2).fit(X, y)
+    est.set_params(warm_start=True, early_stopping=second).fit(X, y)
+    assert len(est.loss_curve_) == 4
+    if second:
+        assert len(est.validation_scores_) == 2
+        assert est.best_validation_score_ == max(est.validation_scores_)
+    else:
+        assert est.best_loss_ == min(est.loss_curve_[2:])
