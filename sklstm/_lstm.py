@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -13,6 +14,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
@@ -23,9 +26,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from sklstm._network import LSTMNetwork
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 
-# Elements of activations (per buffer) that one predict chunk may hold; bounds
-# the memory of predicting on a large X.
-_PREDICT_CHUNK_ELEMENTS = 1 << 22
+# Elements of activations (per buffer) that one chunk of a prediction or of a
+# full-batch (lbfgs) evaluation may hold: bounds their memory on a large X.
+_CHUNK_ELEMENTS = 1 << 22
 
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or array-like of int, default=(32,)
@@ -34,9 +37,11 @@ _COMMON_PARAMETERS_DOC = """
         ``return_sequences=True``); the last one passes its state at the final
         time step to the dense output layer.
 
-    solver : {"adam", "rmsprop", "sgd"}, default="adam"
-        Minibatch optimizer. "rmsprop" is Keras' RMSprop (uses ``rho`` and
-        ``epsilon``), "adam" and "sgd" are scikit-learn's MLP ones.
+    solver : {"adam", "rmsprop", "sgd", "lbfgs"}, default="adam"
+        Optimizer. "rmsprop" is Keras' RMSprop (uses ``rho`` and ``epsilon``),
+        "adam" and "sgd" are scikit-learn's MLP minibatch ones, "lbfgs" is
+        full-batch L-BFGS (scipy's L-BFGS-B): deterministic and often the best
+        choice for small data sets.
 
     alpha : float, default=0.0001
         L2 penalty on the input, recurrent and output kernels (not the biases),
@@ -57,7 +62,8 @@ _COMMON_PARAMETERS_DOC = """
         Exponent of the "invscaling" schedule.
 
     max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+        Maximum number of epochs (passes over the training data); for "lbfgs",
+        of L-BFGS iterations.
 
     shuffle : bool, default=True
         Whether to shuffle the samples at each epoch.
@@ -70,8 +76,9 @@ _COMMON_PARAMETERS_DOC = """
         An epoch counts as an improvement when the training loss (or the
         validation score with ``early_stopping``) improves by at least ``tol``.
 
-    verbose : bool, default=False
-        Print the loss after each epoch.
+    verbose : int, default=0
+        1 prints one line per epoch (loss, validation score, time); 2 and more
+        also report about ten times within each epoch.
 
     warm_start : bool, default=False
         Start from the weights of the previous call to ``fit`` instead of new
@@ -109,7 +116,10 @@ _COMMON_PARAMETERS_DOC = """
     max_grad_norm : float or None, default=None
         If set, rescale each minibatch's gradient so that its global L2 norm is at
         most this value (``clipnorm`` over all weights; PyTorch's
-        ``clip_grad_norm_``).
+        ``clip_grad_norm_``). Minibatch solvers only.
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of "lbfgs".
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -133,7 +143,7 @@ _COMMON_ATTRIBUTES_DOC = """
         Number of training samples seen by the optimizer (summed over epochs).
 
     n_iter_ : int
-        Number of epochs run by the last ``fit``.
+        Number of epochs (L-BFGS iterations for "lbfgs") run by the last ``fit``.
 
     n_features_in_ : int
         Number of features at each time step (the last axis of X).
@@ -203,7 +213,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "solver": [StrOptions({"adam", "rmsprop", "sgd"})],
+        "solver": [StrOptions({"adam", "rmsprop", "sgd", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -228,6 +238,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         "rho": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -256,6 +267,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         rho,
         n_iter_no_change,
         max_grad_norm,
+        max_fun,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -280,6 +292,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.rho = rho
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
+        self.max_fun = max_fun
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -287,8 +300,16 @@ class _BaseLSTM(BaseEstimator, ABC):
         """Validated y -> float targets (n_samples, n_outputs); sets target state."""
 
     @abstractmethod
-    def _validation_score(self, X, y):
+    def _validation_score(self, X, y, sample_weight):
         """Score of the held-out split for early stopping (higher is better)."""
+
+    def _is_stochastic(self):
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for minibatch solvers; "
+                f"{self.solver!r} is a full-batch solver."
+            )
+        return True
 
     # ------------------------------------------------------------ validation
     def _hidden_sizes(self):
@@ -345,6 +366,36 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return (X, y) if validate_y else X
 
+    def _check_sample_weight(self, sample_weight, X):
+        """None, or sample weights as a 1-D float array of X's dtype."""
+        if sample_weight is None:
+            return None
+        n_samples = X.shape[0]
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.ndim == 0:
+            sample_weight = np.full(n_samples, sample_weight)
+        if sample_weight.shape != (n_samples,):
+            raise ValueError(
+                f"sample_weight.shape == {sample_weight.shape}, expected "
+                f"({n_samples},)!"
+            )
+        if sample_weight.dtype.kind not in "biuf":
+            raise ValueError(
+                f"sample_weight must be real numbers, got dtype {sample_weight.dtype}."
+            )
+        sample_weight = sample_weight.astype(X.dtype)
+        if not np.isfinite(sample_weight).all():
+            raise ValueError("sample_weight must be finite; got NaN or infinity.")
+        if (sample_weight < 0).any():
+            raise ValueError("sample_weight must be non-negative.")
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight sums to zero: no sample would be learnt.")
+        return sample_weight
+
+    def _target_weights(self, y, incremental):
+        """Per-sample weights that the targets imply (class weights), or None."""
+        return None
+
     # -------------------------------------------------------------- training
     def _network(self):
         return LSTMNetwork(
@@ -374,14 +425,21 @@ class _BaseLSTM(BaseEstimator, ABC):
             params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
         )
 
-    def _fit(self, X, y, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         layer_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "_params") or (
             not self.warm_start and not incremental
         )
         dtype = None if first_pass else self._params.dtype
         X, y = self._check_X(X, reset=first_pass, y=y, dtype=dtype, **self._y_params())
+        sample_weight = self._check_sample_weight(sample_weight, X)
         Y = self._encode_targets(y, first_pass, classes).astype(X.dtype, copy=False)
+        target_weights = self._target_weights(y, incremental)
+        if target_weights is not None:
+            target_weights = target_weights.astype(X.dtype)
+            if sample_weight is not None:
+                target_weights *= sample_weight
+            sample_weight = target_weights
         self._random_state = check_random_state(self.random_state)
 
         if first_pass:
@@ -395,7 +453,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.t_ = 0
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
+            if self.early_stopping and self.solver != "lbfgs":
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
@@ -414,12 +472,15 @@ class _BaseLSTM(BaseEstimator, ABC):
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
                 f"fitted network's {self._layer_sizes}; refit with warm_start=False."
             )
-        # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
-        # carries the optimizer state (Adam moments, velocity) from call to call.
-        if first_pass or not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
 
-        self._fit_stochastic(X, y, Y, incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+        else:
+            # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
+            # carries the optimizer state (Adam moments, velocity) from call to call.
+            if first_pass or not incremental or not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+            self._fit_stochastic(X, y, Y, sample_weight, incremental)
 
         if not np.isfinite(self._params).all():
             raise ValueError(
@@ -429,20 +490,108 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return self
 
-    def _fit_stochastic(self, X, y, Y, incremental):
+    def _chunk_size(self, n_samples, n_steps):
+        """Sequences per full-batch chunk, so that no buffer exceeds a fixed size."""
+        per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
+        return int(max(1, min(n_samples, _CHUNK_ELEMENTS // per_sample)))
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        """Full-batch L-BFGS (scipy's L-BFGS-B) on the weighted mean loss.
+
+        The loss and gradient of the whole data set are summed over chunks of
+        bounded memory; scipy works in float64, the network in X's dtype.
+        """
+        network = self._network()
+        n_samples, n_steps, _ = X.shape
+        chunk = self._chunk_size(n_samples, n_steps)
+        workspace = network.workspace(n_steps, chunk)
+        total_weight = n_samples if sample_weight is None else sample_weight.sum()
+        params = np.empty_like(self._params)
+        grads = np.empty_like(self._params)
+        chunk_grads = np.empty_like(self._params)
+
+        def loss_and_gradient(flat):
+            params[...] = flat
+            grads[...] = 0
+            loss = 0.0
+            for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
+                X_tm = workspace.prepare(n_steps, batch_slice.stop - batch_slice.start)
+                np.copyto(X_tm, X[batch_slice].transpose(1, 0, 2))
+                batch_sizes, last_step = _dense_schedule(n_steps, X_tm.shape[1])
+                loss += network.loss_and_gradient(
+                    params,
+                    X_tm,
+                    batch_sizes,
+                    last_step,
+                    Y[batch_slice],
+                    # The L2 term belongs to the whole batch: add it once.
+                    self.alpha if index == 0 else 0.0,
+                    chunk_grads,
+                    workspace,
+                    sample_weight=None
+                    if sample_weight is None
+                    else sample_weight[batch_slice],
+                    total_weight=total_weight,
+                )
+                np.add(grads, chunk_grads, out=grads)
+            return loss, grads.astype(np.float64)
+
+        started = time.perf_counter()
+
+        def record(intermediate_result):
+            self.loss_curve_.append(float(intermediate_result.fun))
+            if self.verbose:
+                print(
+                    "Iteration %d, loss = %.8f, time = %.2fs"
+                    % (
+                        len(self.loss_curve_),
+                        self.loss_curve_[-1],
+                        time.perf_counter() - started,
+                    )
+                )
+
+        result = scipy.optimize.minimize(
+            loss_and_gradient,
+            self._params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={
+                "maxiter": self.max_iter,
+                "maxfun": self.max_fun,
+                "gtol": self.tol,
+            },
+        )
+        self._params = result.x.astype(self._params.dtype)
+        self.n_iter_ = int(result.nit)
+        self.loss_ = float(result.fun)
+        self.best_loss_ = min(self.best_loss_, self.loss_)
+        if result.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {result.nit} iterations "
+                f"(status={result.status}): {result.message}. Increase max_iter "
+                "(or max_fun), or scale the input.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _fit_stochastic(self, X, y, Y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = y if isinstance(self, ClassifierMixin) else None
-            X, X_val, Y, _, _, y_val = train_test_split(
+            stratify = y if self._stratify_split else None
+            split = train_test_split(
                 X,
                 Y,
                 y,
+                *(() if sample_weight is None else (sample_weight,)),
                 random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=stratify,
             )
+            X, X_val, Y, _, _, y_val = split[:6]
+            sample_weight, weight_val = (None, None) if len(split) == 6 else split[6:]
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
@@ -450,13 +599,17 @@ class _BaseLSTM(BaseEstimator, ABC):
                 )
             self._best_params = self._params.copy()
         else:
-            X_val = y_val = None
+            X_val = y_val = weight_val = None
 
         n_samples, n_steps, _ = X.shape
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
             batch_size = min(self.batch_size, n_samples)
+        total_weight = n_samples if sample_weight is None else sample_weight.sum()
+        n_batches = -(-n_samples // batch_size)
+        # verbose >= 2 reports about ten times per epoch, so that none is silent.
+        report_every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         network = self._network()
         workspace = network.workspace(n_steps, batch_size)
@@ -470,38 +623,59 @@ class _BaseLSTM(BaseEstimator, ABC):
             started = time.perf_counter()
             if self.shuffle:
                 self._random_state.shuffle(sample_index)
-            accumulated_loss = 0.0
-            for batch_slice in gen_batches(n_samples, batch_size):
+            accumulated_loss = seen_weight = 0.0
+            for batch_number, batch_slice in enumerate(
+                gen_batches(n_samples, batch_size), start=1
+            ):
                 batch_index = sample_index[batch_slice]
                 n_batch = batch_index.shape[0]
-                X_tm = workspace.prepare(n_steps, n_batch)
-                # One gather-and-transpose copy into the time-major buffer.
-                np.copyto(X_tm, X[batch_index].transpose(1, 0, 2))
-                if n_batch not in dense_schedule:
-                    dense_schedule[n_batch] = _dense_schedule(n_steps, n_batch)
-                batch_sizes, last_step = dense_schedule[n_batch]
-                batch_loss = network.loss_and_gradient(
-                    self._params,
-                    X_tm,
-                    batch_sizes,
-                    last_step,
-                    Y[batch_index],
-                    self.alpha,
-                    grads,
-                    workspace,
-                )
-                if self.max_grad_norm is not None:
-                    norm = np.sqrt(np.dot(grads, grads))
-                    if norm > self.max_grad_norm:
-                        grads *= self.max_grad_norm / norm
-                self._optimizer.update(self._params, grads)
-                accumulated_loss += batch_loss * n_batch
+                if sample_weight is None:
+                    batch_weight, batch_total = None, n_batch
+                else:
+                    batch_weight = sample_weight[batch_index]
+                    batch_total = float(batch_weight.sum())
+                if batch_total > 0:
+                    X_tm = workspace.prepare(n_steps, n_batch)
+                    # One gather-and-transpose copy into the time-major buffer.
+                    np.copyto(X_tm, X[batch_index].transpose(1, 0, 2))
+                    if n_batch not in dense_schedule:
+                        dense_schedule[n_batch] = _dense_schedule(n_steps, n_batch)
+                    batch_sizes, last_step = dense_schedule[n_batch]
+                    batch_loss = network.loss_and_gradient(
+                        self._params,
+                        X_tm,
+                        batch_sizes,
+                        last_step,
+                        Y[batch_index],
+                        self.alpha,
+                        grads,
+                        workspace,
+                        sample_weight=batch_weight,
+                    )
+                    if self.max_grad_norm is not None:
+                        norm = np.sqrt(np.dot(grads, grads))
+                        if norm > self.max_grad_norm:
+                            grads *= self.max_grad_norm / norm
+                    self._optimizer.update(self._params, grads)
+                    accumulated_loss += batch_loss * batch_total
+                    seen_weight += batch_total
+                if report_every and batch_number % report_every == 0:
+                    print(
+                        "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
+                        % (
+                            self.n_iter_ + 1,
+                            min(batch_slice.stop, n_samples),
+                            n_samples,
+                            accumulated_loss / max(seen_weight, 1e-300),
+                            time.perf_counter() - started,
+                        )
+                    )
 
             self.n_iter_ += 1
-            self.loss_ = accumulated_loss / n_samples
+            self.loss_ = accumulated_loss / total_weight
             self.t_ += n_samples
             self.loss_curve_.append(self.loss_)
-            self._update_no_improvement_count(early_stopping, X_val, y_val)
+            self._update_no_improvement_count(early_stopping, X_val, y_val, weight_val)
             if self.verbose:
                 message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
                 if early_stopping:
@@ -533,16 +707,16 @@ class _BaseLSTM(BaseEstimator, ABC):
                     "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                     "optimization hasn't converged yet." % self.max_iter,
                     ConvergenceWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
 
         if early_stopping:
             self._params = self._best_params
             del self._best_params
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, weight_val):
         if early_stopping:
-            score = self._validation_score(X_val, y_val)
+            score = self._validation_score(X_val, y_val, weight_val)
             self.validation_scores_.append(score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -560,12 +734,11 @@ class _BaseLSTM(BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     # ------------------------------------------------------------ prediction
-    def _forward(self, X):
-        """Output-layer activations for a validated 3-D X, in bounded-memory chunks."""
+    def _logits(self, X):
+        """Output-layer pre-activations for a validated 3-D X, in bounded chunks."""
         network = self._network()
         n_samples, n_steps, _ = X.shape
-        per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
-        chunk = int(max(1, min(n_samples, _PREDICT_CHUNK_ELEMENTS // per_sample)))
+        chunk = self._chunk_size(n_samples, n_steps)
         workspace = network.workspace(n_steps, chunk)
         out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
         for batch_slice in gen_batches(n_samples, chunk):
@@ -573,17 +746,16 @@ class _BaseLSTM(BaseEstimator, ABC):
             X_tm = workspace.prepare(n_steps, n_batch)
             np.copyto(X_tm, X[batch_slice].transpose(1, 0, 2))
             batch_sizes, last_step = _dense_schedule(n_steps, n_batch)
-            out[batch_slice] = network.predict(
+            out[batch_slice] = network.logits(
                 self._params, X_tm, batch_sizes, last_step, workspace
             )
         return out
 
-    def _predict_outputs(self, X):
+    def _predict_logits(self, X):
         check_is_fitted(self)
         X = self._check_X(X, reset=False, dtype=self._params.dtype)
-        return self._forward(X)
+        return self._logits(X)
 
-    # --------------------------------------------------------------- weights
     def get_weights(self):
         """Weights as ``keras.Sequential.get_weights()`` returns them.
 
@@ -703,7 +875,11 @@ def _dense_schedule(n_steps, n_batch):
     """
 )
 class LSTMClassifier(ClassifierMixin, _BaseLSTM):
-    _head = None  # set per fit: "logistic" for two classes, else "softmax"
+    _parameter_constraints: dict = {
+        **_BaseLSTM._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _stratify_split = True
 
     def __init__(
         self,
@@ -730,6 +906,8 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         rho=0.9,
         n_iter_no_change=10,
         max_grad_norm=None,
+        max_fun=15000,
+        class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -755,54 +933,86 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             rho=rho,
             n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
+            max_fun=max_fun,
         )
+        self.class_weight = class_weight
 
     def _y_params(self):
-        return {"multi_output": False}
+        return {"multi_output": True}
+
+    @property
+    def _multilabel(self):
+        return self._label_binarizer.y_type_.startswith("multilabel")
 
     def _encode_targets(self, y, first_pass, classes=None):
-        y = column_or_1d(y, warn=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        target_type = type_of_target(y)
         if first_pass:
-            if classes is not None:
-                binarizer = LabelBinarizer().fit(np.asarray(classes))
-                unseen = np.setdiff1d(np.unique(y), binarizer.classes_)
-                if unseen.size:
-                    raise ValueError(
-                        f"y has labels {unseen.tolist()} that are not in classes "
-                        f"{binarizer.classes_.tolist()}."
-                    )
+            binarizer = LabelBinarizer()
+            if target_type.startswith("multilabel") or classes is None:
+                binarizer.fit(y)
             else:
-                binarizer = LabelBinarizer().fit(y)
+                binarizer.fit(np.asarray(classes))
             if binarizer.classes_.shape[0] < 2:
                 raise ValueError(
                     "LSTMClassifier needs samples of at least 2 classes in the data, "
                     f"but the data contain only one class: {binarizer.classes_[0]!r}."
                 )
-            if type_of_target(binarizer.classes_) not in ("binary", "multiclass"):
-                raise ValueError(f"Unknown label type: {binarizer.classes_!r}")
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
-            self._head = "logistic" if len(self.classes_) == 2 else "softmax"
-        else:
+            if self._multilabel or len(self.classes_) == 2:
+                self._head = "logistic"  # one unit per label, or for the positive
+            else:
+                self._head = "softmax"
+        elif target_type.startswith("multilabel") != self._multilabel:
+            raise ValueError(
+                f"The model was fitted on {self._label_binarizer.y_type_} targets, "
+                f"got {target_type} targets."
+            )
+        elif self._multilabel and y.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"y has {y.shape[1]} labels, but the model was fitted on "
+                f"{len(self.classes_)}."
+            )
+        if not self._multilabel:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
+                where = (
+                    "not in classes"
+                    if first_pass
+                    else "that the model was not fitted on"
+                )
                 raise ValueError(
-                    f"y has labels {unseen.tolist()} that the model was not fitted "
-                    f"on; its classes are {self.classes_.tolist()}."
+                    f"y has labels {unseen.tolist()} {where}: {self.classes_.tolist()}."
                 )
         return self._label_binarizer.transform(y)
 
-    def _validation_score(self, X, y):
-        return accuracy_score(y, self._decode(self._forward(X)))
+    def _target_weights(self, y, incremental):
+        if self.class_weight is None:
+            return None
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of one chunk are not those of the data set. Pass a dict "
+                "of class weights instead."
+            )
+        return compute_sample_weight(self.class_weight, y)
 
-    def _decode(self, proba):
+    def _validation_score(self, X, y, sample_weight):
+        return accuracy_score(
+            y, self._decode(self._logits(X)), sample_weight=sample_weight
+        )
+
+    def _decode(self, logits):
         if self._head == "logistic":
-            return self.classes_[(proba[:, 0] > 0.5).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+            # Threshold 0 on the logits is 0.5 on the probabilities.
+            return self._label_binarizer.inverse_transform((logits > 0).astype(int))
+        return self.classes_[np.argmax(logits, axis=1)]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to sequences X and class labels y.
 
         Parameters
@@ -811,18 +1021,24 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
                 (n_samples, n_features)
             Training sequences; a 2-D X is sequences of one time step.
 
-        y : array-like of shape (n_samples,)
-            Class labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel
+            classification (one logistic output per label).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the mean loss; multiplied by the weights
+            that ``class_weight`` implies.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight)
 
+    @available_if(_BaseLSTM._is_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of minibatch updates over X and y.
 
         Parameters
@@ -831,11 +1047,14 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
                 (n_samples, n_features)
             Training sequences.
 
-        y : array-like of shape (n_samples,)
-            Class labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix.
 
         classes : array-like of shape (n_classes,), default=None
             Every class of the problem. Required on the first call, ignored after.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the mean loss.
 
         Returns
         -------
@@ -844,7 +1063,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         """
         _check_partial_fit_first_call(self, classes)
         # classes_ is read only when the network is created (the first pass).
-        return self._fit(X, y, incremental=True, classes=self.classes_)
+        return self._fit(X, y, sample_weight, incremental=True, classes=self.classes_)
 
     def predict_proba(self, X):
         """Class probabilities of each sequence.
@@ -858,12 +1077,36 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
+            Probability of each class, in the order of ``classes_``; for
+            multilabel targets, the probability of each label.
         """
-        proba = self._predict_outputs(X)
-        if self._head == "logistic":
-            return np.hstack([1 - proba, proba])
-        return proba
+        return self._probabilities(X, log=False)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, computed without underflow.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_features)
+            Sequences to classify.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, in the order of ``classes_``.
+        """
+        return self._probabilities(X, log=True)
+
+    def _probabilities(self, X, log):
+        logits = self._predict_logits(X)
+        network = self._network()
+        if self._head == "logistic" and not self._multilabel:
+            # One unit for the positive class: p(negative) is the activation of -z.
+            return np.hstack(
+                [network.activate(-logits, log=log), network.activate(logits, log=log)]
+            )
+        return network.activate(logits, log=log)
 
     def predict(self, X):
         """Most probable class of each sequence.
@@ -876,10 +1119,15 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels (a label indicator matrix for multilabel targets).
         """
-        return self._decode(self._predict_outputs(X))
+        return self._decode(self._predict_logits(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 @_docstring(
@@ -928,6 +1176,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 )
 class LSTMRegressor(RegressorMixin, _BaseLSTM):
     _head = "identity"
+    _stratify_split = False
 
     def __init__(
         self,
@@ -954,6 +1203,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         rho=0.9,
         n_iter_no_change=10,
         max_grad_norm=None,
+        max_fun=15000,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -979,6 +1229,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             rho=rho,
             n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
+            max_fun=max_fun,
         )
 
     def _y_params(self):
@@ -996,14 +1247,16 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             )
         return Y
 
-    def _validation_score(self, X, y):
-        return r2_score(y, self._shape_prediction(self._forward(X)))
+    def _validation_score(self, X, y, sample_weight):
+        return r2_score(
+            y, self._shape_prediction(self._logits(X)), sample_weight=sample_weight
+        )
 
     def _shape_prediction(self, out):
         return out.ravel() if self._y_ndim == 1 else out
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to sequences X and targets y.
 
         Parameters
@@ -1015,15 +1268,19 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the mean loss.
+
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight)
 
+    @available_if(_BaseLSTM._is_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch of minibatch updates over X and y.
 
         Parameters
@@ -1035,12 +1292,15 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence in the mean loss.
+
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predicted values for each sequence.
@@ -1056,7 +1316,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, 1-D when the model was fitted on a 1-D y.
         """
-        return self._shape_prediction(self._predict_outputs(X))
+        return self._shape_prediction(self._predict_logits(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

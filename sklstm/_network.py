@@ -8,7 +8,7 @@ fit or predict and reuses for every minibatch.
 """
 
 import numpy as np
-from scipy.special import expit, log_softmax, softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
 
 from sklstm._lstm_fast import lstm_backward, lstm_forward
 
@@ -90,42 +90,69 @@ class LSTMNetwork:
         views[-2][...] = _glorot_uniform(views[-2].shape, random_state)
         return flat
 
-    def predict(self, params, X_tm, batch_sizes, last_step, workspace):
-        """Head outputs (probabilities, or values for "identity"), shape (B, n_outputs).
+    def logits(self, params, X_tm, batch_sizes, last_step, workspace):
+        """Head pre-activations, shape (B, n_outputs); values for "identity".
 
         ``X_tm`` is a time-major batch ``(T, B, n_features)``; ``last_step[b]`` is the
         step whose state the head reads for sequence ``b``.
         """
-        logits = self._forward(params, X_tm, batch_sizes, last_step, workspace)
+        return self._forward(params, X_tm, batch_sizes, last_step, workspace)
+
+    def activate(self, logits, log=False):
+        """The head's output activation (or its log) applied to ``logits``."""
         if self.head == "softmax":
-            return softmax(logits, axis=1)
+            return log_softmax(logits, axis=1) if log else softmax(logits, axis=1)
         if self.head == "logistic":
-            return expit(logits)
+            return log_expit(logits) if log else expit(logits)
         return logits
 
     def loss_and_gradient(
-        self, params, X_tm, batch_sizes, last_step, Y, alpha, grads, workspace
+        self,
+        params,
+        X_tm,
+        batch_sizes,
+        last_step,
+        Y,
+        alpha,
+        grads,
+        workspace,
+        sample_weight=None,
+        total_weight=None,
     ):
-        """Mean loss of a minibatch plus the L2 term, and its gradient into ``grads``.
+        """Weighted mean loss of a minibatch plus L2 term; its gradient in ``grads``.
 
-        The loss is the mean over samples of the cross-entropy (softmax), the summed
-        per-output log-loss (logistic), or ``((Y - pred) ** 2).mean() / 2``
-        (identity), plus ``alpha / (2 * n_samples)`` times the squared norm of every
-        kernel, as in scikit-learn's MLP. ``grads`` (flat, like ``params``) receives
-        the exact gradient of that loss.
+        Per sequence the loss is the cross-entropy (softmax), the log-loss summed
+        over outputs (logistic), or the squared error averaged over outputs and
+        halved (identity, so that the unweighted loss is MLPRegressor's
+        ``((Y - pred) ** 2).mean() / 2``). The minibatch loss is
+        ``sum(sample_weight * loss) / total_weight`` plus ``alpha / (2 *
+        total_weight)`` times the squared norm of every kernel, as in scikit-learn's
+        MLP. ``sample_weight`` defaults to ones and ``total_weight`` to the sum of
+        ``sample_weight``; a caller that splits one batch into chunks passes the
+        whole batch's ``total_weight`` to each chunk and ``alpha`` to one of them,
+        so that the chunks' losses and gradients add up. ``grads`` (flat, like
+        ``params``) receives the exact gradient.
         """
         n_samples = X_tm.shape[1]
+        if total_weight is None:
+            total_weight = n_samples if sample_weight is None else sample_weight.sum()
         logits = self._forward(params, X_tm, batch_sizes, last_step, workspace)
         if self.head == "softmax":
             log_proba = log_softmax(logits, axis=1)
-            loss = -np.sum(Y * log_proba) / n_samples
-            delta = (np.exp(log_proba) - Y) / n_samples
+            losses = -np.sum(Y * log_proba, axis=1)
+            delta = np.exp(log_proba) - Y
         elif self.head == "logistic":
-            loss = np.sum(np.logaddexp(0, logits) - Y * logits) / n_samples
-            delta = (expit(logits) - Y) / n_samples
+            losses = np.sum(np.logaddexp(0, logits) - Y * logits, axis=1)
+            delta = expit(logits) - Y
         else:
-            loss = 0.5 * np.mean((logits - Y) ** 2)
-            delta = (logits - Y) / Y.size
+            losses = 0.5 * np.mean((logits - Y) ** 2, axis=1)
+            delta = (logits - Y) / self.n_outputs
+        if sample_weight is None:
+            loss = losses.sum() / total_weight
+            delta /= total_weight
+        else:
+            loss = np.dot(sample_weight, losses) / total_weight
+            delta *= (sample_weight / total_weight)[:, None]
         delta = delta.astype(self.dtype, copy=False)
 
         views = self.unpack(params)
@@ -169,8 +196,8 @@ class LSTMNetwork:
                 self.regularized(views), self.regularized(grad_views)
             ):
                 penalty += float(np.dot(weight.ravel(), weight.ravel()))
-                grad += (alpha / n_samples) * weight
-            loss += 0.5 * alpha * penalty / n_samples
+                grad += (alpha / total_weight) * weight
+            loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 
     def _forward(self, params, X_tm, batch_sizes, last_step, workspace):

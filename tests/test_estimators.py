@@ -339,8 +339,8 @@ def test_multi_output_regression():
 @pytest.mark.parametrize("estimator_class", ESTIMATORS)
 def test_early_stopping_keeps_the_best_weights(estimator_class):
     class Recording(estimator_class):
-        def _validation_score(self, X, y):
-            score = super()._validation_score(X, y)
+        def _validation_score(self, X, y, sample_weight):
+            score = super()._validation_score(X, y, sample_weight)
             self.history_.append((score, self._params.copy()))
             return score
 

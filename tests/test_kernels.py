@@ -37,7 +37,9 @@ def test_forward_matches_numpy_reference(head, lengths):
     network, params, X, _ = make_problem(head, lengths=lengths)
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
-    prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
+    prediction = network.activate(
+        network.logits(params, X_tm, batch_sizes, last_step, workspace)
+    )
     expected = reference_network(
         network.unpack(params), X[order], np.sort(lengths)[::-1], head
     )
@@ -150,7 +152,9 @@ def test_read_only_inputs():
         array.setflags(write=False)
     workspace = network.workspace(*X_tm.shape[:2])
     expected = reference_network(network.unpack(params), X, [5] * 4, "softmax")
-    prediction = network.predict(params, X_tm, batch_sizes, last_step, workspace)
+    prediction = network.activate(
+        network.logits(params, X_tm, batch_sizes, last_step, workspace)
+    )
     assert_allclose(prediction, expected, rtol=1e-10)
     grads = np.empty_like(params)
     network.loss_and_gradient(
