@@ -7,13 +7,19 @@ from sklstm import LSTMClassifier, LSTMRegressor
 
 # Small, fast instances: the checks fit on 2-D data (one time step per sample) of a
 # few dozen samples and require a good training score, hence the high step size.
+# Default instances as a user makes them, small fast ones for each minibatch solver,
+# and full-batch lbfgs ones (which must treat weight 2 as a repeated sample).
 ESTIMATORS = [
+    LSTMClassifier(),
+    LSTMRegressor(),
     LSTMClassifier(
         hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=60, random_state=0
     ),
     LSTMRegressor(
         hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=100, random_state=0
     ),
+    LSTMClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
+    LSTMRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
 ]
 
 
