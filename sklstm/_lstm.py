@@ -831,17 +831,24 @@ def _dense_schedule(n_steps, n_batch):
     """Long short-term memory network classifier.
 
     Stacked LSTM layers read each sequence; a dense layer on the last layer's
-    final state outputs class probabilities (softmax over the classes, or one
-    logistic unit for two classes), trained on the mean cross-entropy.
+    final state outputs class probabilities (softmax over the classes, one
+    logistic unit for two classes, one logistic unit per label for a multilabel
+    indicator y), trained on the (weighted) mean cross-entropy.
 
     Parameters
     ----------
 {parameters}
 
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's linear models:
+        ``{{label: weight}}``, or "balanced" for ``n_samples / (n_classes *
+        np.bincount(y))``; multiplied with ``sample_weight``. "balanced" is not
+        available in ``partial_fit``.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels (label indices for a multilabel indicator y).
 
 {attributes}
 
