@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from sklstm._network import LSTMNetwork
+from sklstm._network import LSTMNetwork, activate
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 
 # Elements of activations (per buffer) that one chunk of a prediction or of a
@@ -1107,13 +1107,12 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
     def _probabilities(self, X, log):
         logits = self._predict_logits(X)
-        network = self._network()
         if self._head == "logistic" and not self._multilabel:
             # One unit for the positive class: p(negative) is the activation of -z.
             return np.hstack(
-                [network.activate(-logits, log=log), network.activate(logits, log=log)]
+                [activate("logistic", -logits, log), activate("logistic", logits, log)]
             )
-        return network.activate(logits, log=log)
+        return activate(self._head, logits, log)
 
     def predict(self, X):
         """Most probable class of each sequence.

@@ -100,11 +100,7 @@ class LSTMNetwork:
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
-        if self.head == "softmax":
-            return log_softmax(logits, axis=1) if log else softmax(logits, axis=1)
-        if self.head == "logistic":
-            return log_expit(logits) if log else expit(logits)
-        return logits
+        return activate(self.head, logits, log)
 
     def loss_and_gradient(
         self,
@@ -223,6 +219,15 @@ class LSTMNetwork:
     def workspace(self, n_steps, batch):
         """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``."""
         return Workspace(self, n_steps, batch)
+
+
+def activate(head, logits, log=False):
+    """Output activation of ``head`` (or its log, without underflow) on logits."""
+    if head == "softmax":
+        return log_softmax(logits, axis=1) if log else softmax(logits, axis=1)
+    if head == "logistic":
+        return log_expit(logits) if log else expit(logits)
+    return logits
 
 
 class _LayerBuffers:

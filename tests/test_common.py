@@ -1,6 +1,8 @@
 """scikit-learn's estimator checks, with no expected failures."""
 
 import pytest
+from sklearn.base import is_classifier
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklstm import LSTMClassifier, LSTMRegressor
@@ -27,3 +29,16 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_capabilities_are_declared_so_their_checks_run(estimator):
+    """The checks above cover multilabel, multi-output and 3-D input only if the
+    tags claim them: pin the tags, so that no capability goes unchecked."""
+    tags = get_tags(estimator)
+    assert tags.input_tags.three_d_array
+    assert tags.requires_fit
+    if is_classifier(estimator):
+        assert tags.classifier_tags.multi_label
+    else:
+        assert tags.target_tags.multi_output
