@@ -26,9 +26,12 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from sklstm._network import LSTMNetwork, activate
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 
-# Elements of activations (per buffer) that one chunk of a prediction or of a
-# full-batch (lbfgs) evaluation may hold: bounds their memory on a large X.
-_CHUNK_ELEMENTS = 1 << 22
+# Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
+# _CHUNK_SEQUENCES at a time (measured fastest: the per-step GEMMs have rows enough
+# and the buffers stay near the caches), fewer when a buffer would exceed
+# _CHUNK_ELEMENTS, which bounds their memory on a large X.
+_CHUNK_SEQUENCES = 512
+_CHUNK_ELEMENTS = 1 << 24
 
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or array-like of int, default=(32,)
@@ -493,7 +496,8 @@ class _BaseLSTM(BaseEstimator, ABC):
     def _chunk_size(self, n_samples, n_steps):
         """Sequences per full-batch chunk, so that no buffer exceeds a fixed size."""
         per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
-        return int(max(1, min(n_samples, _CHUNK_ELEMENTS // per_sample)))
+        by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
+        return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         """Full-batch L-BFGS (scipy's L-BFGS-B) on the weighted mean loss.

@@ -505,3 +505,12 @@ def test_warm_start_may_toggle_early_stopping(first, second):
         assert est.best_validation_score_ == max(est.validation_scores_)
     else:
         assert est.best_loss_ == min(est.loss_curve_[2:])
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_prediction_in_chunks_equals_one_batch(estimator_class, monkeypatch):
+    """Large X is predicted in bounded-memory chunks; the chunking is invisible."""
+    est, X, _ = fitted(estimator_class)
+    whole = est.predict(X)
+    monkeypatch.setattr("sklstm._lstm._CHUNK_SEQUENCES", 7)
+    assert_allclose(est.predict(X), whole, rtol=1e-12)
