@@ -108,7 +108,9 @@ _COMMON_PARAMETERS_DOC = """
         Decay of Adam's second-moment estimate.
 
     epsilon : float, default=1e-8
-        Numerical-stability term of Adam and RMSprop.
+        Numerical-stability term of Adam (added to the root of the second moment,
+        as in MLP) and RMSprop (added under the root, as in Keras, whose default
+        is 1e-7).
 
     rho : float, default=0.9
         Decay of RMSprop's moving average of squared gradients.

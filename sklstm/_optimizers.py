@@ -121,7 +121,8 @@ class AdamOptimizer(_Optimizer):
 class RMSpropOptimizer(_Optimizer):
     """RMSprop as Keras implements it (no momentum, not centered).
 
-    ``v = rho * v + (1 - rho) * g ** 2``; ``w -= lr * g / (sqrt(v) + epsilon)``.
+    ``v = rho * v + (1 - rho) * g ** 2``; ``w -= lr * g / sqrt(v + epsilon)``
+    (epsilon under the root, as Keras has it; PyTorch adds it after the root).
     """
 
     def __init__(self, params, learning_rate_init=0.001, rho=0.9, epsilon=1e-8):
@@ -136,8 +137,8 @@ class RMSpropOptimizer(_Optimizer):
         np.square(grads, out=step)
         step *= 1 - self.rho
         v += step
-        np.sqrt(v, out=step)
-        step += self.epsilon
+        np.add(v, self.epsilon, out=step)
+        np.sqrt(step, out=step)
         np.divide(grads, step, out=step)
         step *= self.learning_rate
         params -= step
