@@ -478,21 +478,20 @@ class _BaseLSTM(BaseEstimator, ABC):
                 f"fitted network's {self._layer_sizes}; refit with warm_start=False."
             )
 
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight)
-        else:
-            # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
-            # carries the optimizer state (Adam moments, velocity) from call to call.
-            if first_pass or not incremental or not hasattr(self, "_optimizer"):
-                self._optimizer = self._make_optimizer()
-            self._fit_stochastic(X, y, Y, sample_weight, incremental)
-
-        if not np.isfinite(self._params).all():
-            raise ValueError(
-                "Training produced non-finite weights: the loss diverged. Scale the "
-                "input (e.g. StandardScaler per feature), lower learning_rate_init, "
-                "or set max_grad_norm."
-            )
+        # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
+        # carries the optimizer state (Adam moments, velocity) from call to call.
+        if self.solver != "lbfgs" and (
+            first_pass or not incremental or not hasattr(self, "_optimizer")
+        ):
+            self._optimizer = self._make_optimizer()
+        # A diverging fit is detected and undone by the solvers (NaN or infinite
+        # loss or weights); NumPy's per-operation overflow warnings would only
+        # bury that one clear warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sample_weight)
+            else:
+                self._fit_stochastic(X, y, Y, sample_weight, incremental)
         return self
 
     def _chunk_size(self, n_samples, n_steps):
@@ -568,6 +567,9 @@ class _BaseLSTM(BaseEstimator, ABC):
                 "gtol": self.tol,
             },
         )
+        if not np.isfinite(result.x).all():
+            _warn_diverged("lbfgs", "the starting weights were kept")
+            return
         self._params = result.x.astype(self._params.dtype)
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
@@ -620,6 +622,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         network = self._network()
         workspace = network.workspace(n_steps, batch_size)
         grads = np.empty_like(self._params)
+        epoch_start = np.empty_like(self._params)
         sample_index = np.arange(n_samples)
         dense_schedule = {}
 
@@ -630,6 +633,8 @@ class _BaseLSTM(BaseEstimator, ABC):
             if self.shuffle:
                 self._random_state.shuffle(sample_index)
             accumulated_loss = seen_weight = 0.0
+            np.copyto(epoch_start, self._params)
+            diverged = False
             for batch_number, batch_slice in enumerate(
                 gen_batches(n_samples, batch_size), start=1
             ):
@@ -658,6 +663,9 @@ class _BaseLSTM(BaseEstimator, ABC):
                         workspace,
                         sample_weight=batch_weight,
                     )
+                    if not np.isfinite(batch_loss):
+                        diverged = True
+                        break
                     if self.max_grad_norm is not None:
                         norm = np.sqrt(np.dot(grads, grads))
                         if norm > self.max_grad_norm:
@@ -677,6 +685,14 @@ class _BaseLSTM(BaseEstimator, ABC):
                         )
                     )
 
+            if diverged or not np.isfinite(self._params).all():
+                # Never leave NaN weights behind: back to the last finite epoch.
+                np.copyto(self._params, epoch_start)
+                _warn_diverged(
+                    f"epoch {self.n_iter_ + 1}",
+                    "the weights of the last finite epoch were kept",
+                )
+                break
             self.n_iter_ += 1
             self.loss_ = accumulated_loss / total_weight
             self.t_ += n_samples
@@ -687,8 +703,6 @@ class _BaseLSTM(BaseEstimator, ABC):
                 if early_stopping:
                     message += ", validation score = %.6f" % self.validation_scores_[-1]
                 print(message + ", time = %.2fs" % (time.perf_counter() - started))
-            if not np.isfinite(self.loss_):
-                break
             self._optimizer.iteration_ends(self.t_)
 
             if self._no_improvement_count > self.n_iter_no_change:
@@ -824,6 +838,16 @@ class _BaseLSTM(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _warn_diverged(where, kept):
+    warnings.warn(
+        f"Training diverged in {where}: the loss or the weights became NaN or "
+        f"infinite, so training stopped and {kept}. Scale the input (e.g. "
+        "standardise each feature), lower learning_rate_init, or set max_grad_norm.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
 
 
 def _dense_schedule(n_steps, n_batch):

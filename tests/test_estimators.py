@@ -514,3 +514,29 @@ def test_prediction_in_chunks_equals_one_batch(estimator_class, monkeypatch):
     whole = est.predict(X)
     monkeypatch.setattr("sklstm._lstm._CHUNK_SEQUENCES", 7)
     assert_allclose(est.predict(X), whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator_class, solver, learning_rate",
+    [
+        (LSTMRegressor, "sgd", 1e12),
+        (LSTMRegressor, "adam", 1e200),  # Adam steps are at most ~lr
+        # A classifier's loss and gradients stay bounded (saturating gates and
+        # softmax), so huge steps give huge but finite weights, not a divergence.
+    ],
+)
+def test_diverging_training_keeps_finite_weights(
+    estimator_class, solver, learning_rate
+):
+    X, y_class, y_reg = sequence_data()
+    y = y_class if estimator_class is LSTMClassifier else 1e6 * y_reg
+    est = small(
+        estimator_class, solver=solver, learning_rate_init=learning_rate, max_iter=20
+    )
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"):
+        est.fit(X * 1e3, y)
+    assert all(np.isfinite(w).all() for w in est.get_weights())
+    assert np.isfinite(est.loss_curve_).all()
+    assert len(est.loss_curve_) == est.n_iter_
+    method = est.predict_proba if estimator_class is LSTMClassifier else est.predict
+    assert np.isfinite(method(X)).all()
