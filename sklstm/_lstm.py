@@ -21,10 +21,21 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
     type_of_target,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    check_X_y,
+    column_or_1d,
+    validate_data,
+)
 
 from sklstm._network import LSTMNetwork, activate
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
+from sklstm._sequences import (
+    DenseSequences,
+    RaggedSequences,
+    length_sorted_batches,
+)
 
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
 # _CHUNK_SEQUENCES at a time (measured fastest: the per-step GEMMs have rows enough
@@ -331,51 +342,67 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return tuple(int(s) for s in sizes)
 
-    def _check_X(self, X, reset, y="no_validation", dtype=None, **check_y_params):
-        """Validate X (and y): return X as C-ordered (n_samples, n_steps, n_features).
+    def _check_sequences(
+        self, X, reset, y="no_validation", dtype=None, **check_y_params
+    ):
+        """Validate X (and y); return X as DenseSequences or RaggedSequences.
 
-        scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
-        the time axis, so it is turned off here and done on the last axis instead.
+        X is a 3-D array (n_samples, n_steps, n_features), a 2-D array (sequences
+        of one step), or a list of 2-D arrays (n_steps_i, n_features) of their own
+        lengths. scikit-learn's ``n_features_in_`` check reads axis 1, which for a
+        3-D X is the time axis, so it is turned off and done on the last axis.
         """
-        if dtype is None:
-            dtype = (np.float64, np.float32)
-        params = dict(
-            dtype=dtype, allow_nd=True, ensure_2d=False, order="C", reset=reset
-        )
         validate_y = not (isinstance(y, str) and y == "no_validation")
-        if not validate_y:
-            X = validate_data(self, X, **params)
+        if _is_ragged(X):
+            data = _check_ragged(X, dtype)
+            # Feature names (a list has none) and the "requires y" check, as for
+            # arrays; y is validated against a stand-in X of the right length.
+            validate_data(self, X, reset=reset, skip_check_array=True, ensure_2d=False)
+            if validate_y:
+                _, y = check_X_y(np.zeros((data.n_samples, 1)), y, **check_y_params)
         else:
-            X, y = validate_data(self, X, y, **params, **check_y_params)
-        if X.ndim == 2:
-            X = X[:, None, :]
-        elif X.ndim != 3:
-            raise ValueError(
-                f"Expected a 3-D array (n_samples, n_timesteps, n_features) or a 2-D "
-                f"array (n_samples, n_features), got a {X.ndim}-D array of shape "
-                f"{X.shape} instead. Reshape your data: a univariate series as "
-                f"X[:, :, None], a single sequence as X[None]."
+            params = dict(
+                dtype=(np.float64, np.float32) if dtype is None else dtype,
+                allow_nd=True,
+                ensure_2d=False,
+                order="C",
+                reset=reset,
             )
-        n_samples, n_steps, n_features = X.shape
-        if n_steps == 0 or n_features == 0:
-            raise ValueError(
-                f"Found array with {n_steps} time step(s) and {n_features} "
-                f"feature(s) (shape={X.shape}) while a minimum of 1 is required."
-            )
+            if validate_y:
+                X, y = validate_data(self, X, y, **params, **check_y_params)
+            else:
+                X = validate_data(self, X, **params)
+            if X.ndim == 2:
+                X = X[:, None, :]
+            elif X.ndim != 3:
+                raise ValueError(
+                    f"Expected a 3-D array (n_samples, n_timesteps, n_features), a 2-D "
+                    f"array (n_samples, n_features) or a list of 2-D arrays, got a "
+                    f"{X.ndim}-D array of shape {X.shape} instead. Reshape your data: "
+                    f"a univariate series as X[:, :, None], a single sequence as "
+                    f"X[None]."
+                )
+            n_samples, n_steps, n_features = X.shape
+            if n_steps == 0 or n_features == 0:
+                raise ValueError(
+                    f"Found array with {n_steps} time step(s) and {n_features} "
+                    f"feature(s) (shape={X.shape}) while a minimum of 1 is required."
+                )
+            data = DenseSequences(X)
         if reset:
-            self.n_features_in_ = n_features
-        elif n_features != self.n_features_in_:
+            self.n_features_in_ = data.n_features
+        elif data.n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
+                f"X has {data.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
             )
-        return (X, y) if validate_y else X
+        return (data, y) if validate_y else data
 
-    def _check_sample_weight(self, sample_weight, X):
-        """None, or sample weights as a 1-D float array of X's dtype."""
+    def _check_sample_weight(self, sample_weight, data):
+        """None, or sample weights as a 1-D float array of the data's dtype."""
         if sample_weight is None:
             return None
-        n_samples = X.shape[0]
+        n_samples = data.n_samples
         sample_weight = np.asarray(sample_weight)
         if sample_weight.ndim == 0:
             sample_weight = np.full(n_samples, sample_weight)
@@ -388,7 +415,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             raise ValueError(
                 f"sample_weight must be real numbers, got dtype {sample_weight.dtype}."
             )
-        sample_weight = sample_weight.astype(X.dtype)
+        sample_weight = sample_weight.astype(data.dtype)
         if not np.isfinite(sample_weight).all():
             raise ValueError("sample_weight must be finite; got NaN or infinity.")
         if (sample_weight < 0).any():
@@ -436,12 +463,14 @@ class _BaseLSTM(BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         dtype = None if first_pass else self._params.dtype
-        X, y = self._check_X(X, reset=first_pass, y=y, dtype=dtype, **self._y_params())
-        sample_weight = self._check_sample_weight(sample_weight, X)
-        Y = self._encode_targets(y, first_pass, classes).astype(X.dtype, copy=False)
+        data, y = self._check_sequences(
+            X, reset=first_pass, y=y, dtype=dtype, **self._y_params()
+        )
+        sample_weight = self._check_sample_weight(sample_weight, data)
+        Y = self._encode_targets(y, first_pass, classes).astype(data.dtype, copy=False)
         target_weights = self._target_weights(y, incremental)
         if target_weights is not None:
-            target_weights = target_weights.astype(X.dtype)
+            target_weights = target_weights.astype(data.dtype)
             if sample_weight is not None:
                 target_weights *= sample_weight
             sample_weight = target_weights
@@ -451,7 +480,11 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.n_outputs_ = Y.shape[1]
             self._layer_sizes = layer_sizes
             network = LSTMNetwork(
-                self.n_features_in_, layer_sizes, self.n_outputs_, self._head, X.dtype
+                self.n_features_in_,
+                layer_sizes,
+                self.n_outputs_,
+                self._head,
+                data.dtype,
             )
             self._params = network.initialize(self._random_state)
             self.n_iter_ = 0
@@ -489,9 +522,9 @@ class _BaseLSTM(BaseEstimator, ABC):
         # bury that one clear warning.
         with np.errstate(over="ignore", invalid="ignore"):
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(data, Y, sample_weight)
             else:
-                self._fit_stochastic(X, y, Y, sample_weight, incremental)
+                self._fit_stochastic(data, y, Y, sample_weight, incremental)
         return self
 
     def _chunk_size(self, n_samples, n_steps):
@@ -500,16 +533,17 @@ class _BaseLSTM(BaseEstimator, ABC):
         by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
         return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, data, Y, sample_weight):
         """Full-batch L-BFGS (scipy's L-BFGS-B) on the weighted mean loss.
 
         The loss and gradient of the whole data set are summed over chunks of
         bounded memory; scipy works in float64, the network in X's dtype.
         """
         network = self._network()
-        n_samples, n_steps, _ = X.shape
-        chunk = self._chunk_size(n_samples, n_steps)
-        workspace = network.workspace(n_steps, chunk)
+        n_samples = data.n_samples
+        chunk = self._chunk_size(n_samples, data.max_length)
+        workspace = network.workspace(data.max_length, chunk)
+        order = data.order_for_batches(np.arange(n_samples))
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         params = np.empty_like(self._params)
         grads = np.empty_like(self._params)
@@ -520,22 +554,21 @@ class _BaseLSTM(BaseEstimator, ABC):
             grads[...] = 0
             loss = 0.0
             for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
-                X_tm = workspace.prepare(n_steps, batch_slice.stop - batch_slice.start)
-                np.copyto(X_tm, X[batch_slice].transpose(1, 0, 2))
-                batch_sizes, last_step = _dense_schedule(n_steps, X_tm.shape[1])
+                batch_index = order[batch_slice]
+                X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
                 loss += network.loss_and_gradient(
                     params,
                     X_tm,
                     batch_sizes,
                     last_step,
-                    Y[batch_slice],
+                    Y[batch_index],
                     # The L2 term belongs to the whole batch: add it once.
                     self.alpha if index == 0 else 0.0,
                     chunk_grads,
                     workspace,
                     sample_weight=None
                     if sample_weight is None
-                    else sample_weight[batch_slice],
+                    else sample_weight[batch_index],
                     total_weight=total_weight,
                 )
                 np.add(grads, chunk_grads, out=grads)
@@ -583,48 +616,48 @@ class _BaseLSTM(BaseEstimator, ABC):
                 stacklevel=3,
             )
 
-    def _fit_stochastic(self, X, y, Y, sample_weight, incremental):
+    def _fit_stochastic(self, data, y, Y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
             stratify = y if self._stratify_split else None
-            split = train_test_split(
-                X,
-                Y,
-                y,
-                *(() if sample_weight is None else (sample_weight,)),
+            train, val = train_test_split(
+                np.arange(data.n_samples),
                 random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=stratify,
             )
-            X, X_val, Y, _, _, y_val = split[:6]
-            sample_weight, weight_val = (None, None) if len(split) == 6 else split[6:]
-            if X_val.shape[0] < 2:
+            if len(val) < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            data, data_val = data.take(train), data.take(val)
+            Y, y_val = Y[train], y[val]
+            if sample_weight is None:
+                weight_val = None
+            else:
+                sample_weight, weight_val = sample_weight[train], sample_weight[val]
             self._best_params = self._params.copy()
         else:
-            X_val = y_val = weight_val = None
+            data_val = y_val = weight_val = None
 
-        n_samples, n_steps, _ = X.shape
+        n_samples = data.n_samples
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
             batch_size = min(self.batch_size, n_samples)
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        n_batches = -(-n_samples // batch_size)
+        n_batches = -(-n_samples // batch_size)  # also with length-sorted batches
         # verbose >= 2 reports about ten times per epoch, so that none is silent.
         report_every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         network = self._network()
-        workspace = network.workspace(n_steps, batch_size)
+        workspace = network.workspace(data.max_length, batch_size)
         grads = np.empty_like(self._params)
         epoch_start = np.empty_like(self._params)
         sample_index = np.arange(n_samples)
-        dense_schedule = {}
 
         if not incremental:
             self.n_iter_ = 0
@@ -632,26 +665,27 @@ class _BaseLSTM(BaseEstimator, ABC):
             started = time.perf_counter()
             if self.shuffle:
                 self._random_state.shuffle(sample_index)
+            if self.shuffle and isinstance(data, RaggedSequences):
+                batches = length_sorted_batches(
+                    data.lengths, sample_index, batch_size, self._random_state
+                )
+            else:
+                batches = [sample_index[s] for s in gen_batches(n_samples, batch_size)]
             accumulated_loss = seen_weight = 0.0
+            seen_samples = 0
             np.copyto(epoch_start, self._params)
             diverged = False
-            for batch_number, batch_slice in enumerate(
-                gen_batches(n_samples, batch_size), start=1
-            ):
-                batch_index = sample_index[batch_slice]
+            for batch_number, batch_index in enumerate(batches, start=1):
+                batch_index = data.order_for_batches(batch_index)
                 n_batch = batch_index.shape[0]
+                seen_samples += n_batch
                 if sample_weight is None:
                     batch_weight, batch_total = None, n_batch
                 else:
                     batch_weight = sample_weight[batch_index]
                     batch_total = float(batch_weight.sum())
                 if batch_total > 0:
-                    X_tm = workspace.prepare(n_steps, n_batch)
-                    # One gather-and-transpose copy into the time-major buffer.
-                    np.copyto(X_tm, X[batch_index].transpose(1, 0, 2))
-                    if n_batch not in dense_schedule:
-                        dense_schedule[n_batch] = _dense_schedule(n_steps, n_batch)
-                    batch_sizes, last_step = dense_schedule[n_batch]
+                    X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
                     batch_loss = network.loss_and_gradient(
                         self._params,
                         X_tm,
@@ -678,7 +712,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                         "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
                         % (
                             self.n_iter_ + 1,
-                            min(batch_slice.stop, n_samples),
+                            seen_samples,
                             n_samples,
                             accumulated_loss / max(seen_weight, 1e-300),
                             time.perf_counter() - started,
@@ -697,7 +731,9 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.loss_ = accumulated_loss / total_weight
             self.t_ += n_samples
             self.loss_curve_.append(self.loss_)
-            self._update_no_improvement_count(early_stopping, X_val, y_val, weight_val)
+            self._update_no_improvement_count(
+                early_stopping, data_val, y_val, weight_val
+            )
             if self.verbose:
                 message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
                 if early_stopping:
@@ -734,9 +770,9 @@ class _BaseLSTM(BaseEstimator, ABC):
             self._params = self._best_params
             del self._best_params
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, weight_val):
+    def _update_no_improvement_count(self, early_stopping, data_val, y_val, weight_val):
         if early_stopping:
-            score = self._validation_score(X_val, y_val, weight_val)
+            score = self._validation_score(data_val, y_val, weight_val)
             self.validation_scores_.append(score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -754,28 +790,32 @@ class _BaseLSTM(BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     # ------------------------------------------------------------ prediction
-    def _logits(self, X):
-        """Output-layer pre-activations for a validated 3-D X, in bounded chunks."""
+    def _logits(self, data):
+        """Output-layer pre-activations of validated sequences, in bounded chunks.
+
+        Chunks take the sequences in decreasing length, so a ragged set pays for
+        little padding; the results go back to the input order.
+        """
         network = self._network()
-        n_samples, n_steps, _ = X.shape
-        chunk = self._chunk_size(n_samples, n_steps)
-        workspace = network.workspace(n_steps, chunk)
+        n_samples = data.n_samples
+        chunk = self._chunk_size(n_samples, data.max_length)
+        workspace = network.workspace(data.max_length, chunk)
+        order = data.order_for_batches(np.arange(n_samples))
         out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
         for batch_slice in gen_batches(n_samples, chunk):
-            n_batch = batch_slice.stop - batch_slice.start
-            X_tm = workspace.prepare(n_steps, n_batch)
-            np.copyto(X_tm, X[batch_slice].transpose(1, 0, 2))
-            batch_sizes, last_step = _dense_schedule(n_steps, n_batch)
-            out[batch_slice] = network.logits(
+            batch_index = order[batch_slice]
+            X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+            out[batch_index] = network.logits(
                 self._params, X_tm, batch_sizes, last_step, workspace
             )
         return out
 
     def _predict_logits(self, X):
         check_is_fitted(self)
-        X = self._check_X(X, reset=False, dtype=self._params.dtype)
-        return self._logits(X)
+        data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
+        return self._logits(data)
 
+    # ------------------------------------------------------------------ weights
     def get_weights(self):
         """Weights as ``keras.Sequential.get_weights()`` returns them.
 
@@ -840,6 +880,41 @@ class _BaseLSTM(BaseEstimator, ABC):
         return tags
 
 
+def _is_ragged(X):
+    """Whether X is a set of sequences of their own lengths (not one array)."""
+    if isinstance(X, np.ndarray):
+        return X.dtype == object and X.ndim == 1
+    if isinstance(X, (list, tuple)) and len(X) > 0:
+        return len({np.shape(x) for x in X}) > 1
+    return False
+
+
+def _check_ragged(X, dtype):
+    """Validate a list of 2-D sequences (n_steps_i, n_features) into one array."""
+    sequences = [np.asarray(x) for x in X]
+    for i, sequence in enumerate(sequences):
+        if sequence.ndim != 2:
+            raise ValueError(
+                f"Sequence {i} has shape {sequence.shape}: each sequence of a list "
+                "must be a 2-D array (n_timesteps, n_features); a univariate "
+                "sequence is x[:, None]."
+            )
+        if sequence.shape[0] == 0:
+            raise ValueError(f"Sequence {i} has 0 time steps; each needs at least 1.")
+    widths = sorted({s.shape[1] for s in sequences})
+    if len(widths) > 1:
+        raise ValueError(
+            f"All sequences must have the same number of features, got {widths}."
+        )
+    if widths[0] == 0:
+        raise ValueError("Sequences have 0 features; a minimum of 1 is required.")
+    if dtype is None:
+        all_float32 = all(s.dtype == np.float32 for s in sequences)
+        dtype = np.float32 if all_float32 else np.float64
+    values = check_array(np.concatenate(sequences), dtype=dtype, input_name="X")
+    return RaggedSequences(values, [len(s) for s in sequences])
+
+
 def _warn_diverged(where, kept):
     warnings.warn(
         f"Training diverged in {where}: the loss or the weights became NaN or "
@@ -848,13 +923,6 @@ def _warn_diverged(where, kept):
         ConvergenceWarning,
         stacklevel=4,
     )
-
-
-def _dense_schedule(n_steps, n_batch):
-    """Packing of a batch of equal-length sequences: all run through every step."""
-    batch_sizes = np.full(n_steps, n_batch, dtype=np.intc)
-    last_step = np.full(n_batch, n_steps - 1, dtype=np.intp)
-    return batch_sizes, last_step
 
 
 @_docstring(

@@ -1,0 +1,99 @@
+"""Sequences as the estimators hold them, and their packing into kernel batches.
+
+Two layouts, one interface. A dense 3-D array holds sequences of one length; a
+ragged set holds sequences of their own lengths, concatenated into one
+``(total_steps, n_features)`` array with offsets (no padding is stored). Either
+packs a minibatch into the kernels' time-major buffer: the ragged one sorted by
+decreasing length, zero-padded, with ``batch_sizes[t]`` the number of sequences
+still running at step ``t`` (PyTorch's ``PackedSequence``), so that every sequence's
+state stops at its own last step.
+"""
+
+import numpy as np
+
+
+class DenseSequences:
+    """Equal-length sequences: a C-ordered array (n_samples, n_steps, n_features)."""
+
+    def __init__(self, X):
+        self.X = X
+        self.n_samples, self.max_length, self.n_features = X.shape
+        self.dtype = X.dtype
+
+    def take(self, index):
+        return DenseSequences(self.X[index])
+
+    def order_for_batches(self, index):
+        """Indices as the kernels want them in a batch (any order will do)."""
+        return index
+
+    def pack(self, index, workspace):
+        """Fill the workspace's input with sequences ``index``; return its packing."""
+        n_batch = len(index)
+        X_tm = workspace.prepare(self.max_length, n_batch)
+        # One gather-and-transpose copy into the time-major buffer.
+        np.copyto(X_tm, self.X[index].transpose(1, 0, 2))
+        batch_sizes = np.full(self.max_length, n_batch, dtype=np.intc)
+        last_step = np.full(n_batch, self.max_length - 1, dtype=np.intp)
+        return X_tm, batch_sizes, last_step
+
+
+class RaggedSequences:
+    """Sequences of their own lengths, concatenated along the time axis."""
+
+    def __init__(self, values, lengths):
+        self.values = values
+        self.lengths = np.asarray(lengths, dtype=np.intp)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(
+            np.intp
+        )
+        self.n_samples = len(self.lengths)
+        self.max_length = int(self.lengths.max())
+        self.n_features = values.shape[1]
+        self.dtype = values.dtype
+
+    @classmethod
+    def from_list(cls, sequences, dtype):
+        lengths = [len(s) for s in sequences]
+        return cls(np.concatenate(sequences).astype(dtype, copy=False), lengths)
+
+    def take(self, index):
+        parts = [
+            self.values[start : start + length]
+            for start, length in zip(self.offsets[index], self.lengths[index])
+        ]
+        return RaggedSequences.from_list(parts, self.dtype)
+
+    def order_for_batches(self, index):
+        """``index`` sorted by decreasing length, as the packed kernels need."""
+        return index[np.argsort(-self.lengths[index], kind="stable")]
+
+    def pack(self, index, workspace):
+        """Pack sequences ``index`` (sorted by decreasing length) into the workspace."""
+        lengths = self.lengths[index]
+        n_steps = int(lengths[0])
+        X_tm = workspace.prepare(n_steps, len(index))
+        steps = np.arange(n_steps)[:, None]
+        running = steps < lengths[None, :]  # (T, B): sequence b still runs at t
+        X_tm[~running] = 0
+        X_tm[running] = self.values[(self.offsets[index][None, :] + steps)[running]]
+        batch_sizes = running.sum(axis=1).astype(np.intc)
+        return X_tm, batch_sizes, lengths - 1
+
+
+def length_sorted_batches(lengths, index, batch_size, random_state, bucket=50):
+    """Minibatches of similar lengths from shuffled ``index``.
+
+    Shuffled sequences are cut into buckets of ``bucket`` batches; each bucket is
+    sorted by length and cut into batches, and the batches are shuffled. A batch
+    pays for its longest member only, so grouping similar lengths saves most of the
+    padding, while the buckets keep batches random from epoch to epoch.
+    """
+    span = batch_size * bucket
+    batches = []
+    for start in range(0, len(index), span):
+        chunk = index[start : start + span]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    order = random_state.permutation(len(batches))
+    return [batches[i] for i in order]
