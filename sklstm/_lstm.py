@@ -960,7 +960,14 @@ def _warn_diverged(where, kept):
     X is ``(n_samples, n_timesteps, n_features)``, Keras' layout. A 2-D X is
     ``(n_samples, n_features)``: sequences of one time step; a univariate series
     is passed as ``X[:, :, None]``. The number of time steps may differ between
-    ``fit`` and ``predict``.
+    ``fit`` and ``predict``. Sequences of different lengths are passed as a list
+    of 2-D arrays ``(n_timesteps_i, n_features)``, as they are: no padding or
+    masking; each sequence's state stops at its own last step, and the result
+    for a sequence does not depend on the others in its batch. Minibatches group
+    sequences of similar lengths (sorted within buckets of 50 batches, buckets
+    shuffled), so a batch pays little for its longest member. A list can be
+    indexed by scikit-learn's splitters, so cross-validation and searches take
+    it directly.
 
 {notes}
 
@@ -1122,8 +1129,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Training sequences; a 2-D X is sequences of one time step.
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
@@ -1148,8 +1156,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Training sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
@@ -1175,8 +1184,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Sequences to classify.
 
         Returns
@@ -1192,8 +1202,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Sequences to classify.
 
         Returns
@@ -1217,8 +1228,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Sequences to classify.
 
         Returns
@@ -1259,7 +1271,14 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
     X is ``(n_samples, n_timesteps, n_features)``, Keras' layout. A 2-D X is
     ``(n_samples, n_features)``: sequences of one time step; a univariate series
     is passed as ``X[:, :, None]``. The number of time steps may differ between
-    ``fit`` and ``predict``.
+    ``fit`` and ``predict``. Sequences of different lengths are passed as a list
+    of 2-D arrays ``(n_timesteps_i, n_features)``, as they are: no padding or
+    masking; each sequence's state stops at its own last step, and the result
+    for a sequence does not depend on the others in its batch. Minibatches group
+    sequences of similar lengths (sorted within buckets of 50 batches, buckets
+    shuffled), so a batch pays little for its longest member. A list can be
+    indexed by scikit-learn's splitters, so cross-validation and searches take
+    it directly.
 
 {notes}
 
@@ -1365,8 +1384,9 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Training sequences; a 2-D X is sequences of one time step.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -1389,8 +1409,9 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Training sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -1411,8 +1432,9 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features) or \
-                (n_samples, n_features)
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
             Sequences.
 
         Returns
