@@ -2,5 +2,12 @@
 
 from sklstm._lstm import LSTMClassifier, LSTMRegressor
 from sklstm._version import __version__
+from sklstm.preprocessing import SequenceScaler, make_windows
 
-__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__"]
+__all__ = [
+    "LSTMClassifier",
+    "LSTMRegressor",
+    "SequenceScaler",
+    "make_windows",
+    "__version__",
+]

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import sklstm._lstm
+import sklstm.preprocessing
 from sklstm import LSTMClassifier, LSTMRegressor
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -57,7 +58,7 @@ def test_main_example_learns_digits():
     assert namespace["accuracy"] > 0.9
 
 
-@pytest.mark.parametrize("module", [sklstm._lstm])
+@pytest.mark.parametrize("module", [sklstm._lstm, sklstm.preprocessing])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -1,0 +1,468 @@
+"""Preprocessing for sequence data: per-feature scaling and forecasting windows."""
+
+from numbers import Integral
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+__all__ = ["SequenceScaler", "make_windows"]
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class SequenceScaler(TransformerMixin, BaseEstimator):
+    """Standardise each feature of sequence data over all samples and time steps.
+
+    Each feature ``f`` is centred and scaled as ``z = (x - mean_[f]) / scale_[f]``,
+    the statistics being taken over every sample and every time step of the
+    training data: the result equals :class:`~sklearn.preprocessing.StandardScaler`
+    applied to ``X.reshape(-1, n_features)`` and reshaped back. Unlike
+    StandardScaler on a flattened ``(n_samples, n_timesteps * n_features)`` X, a
+    feature gets the same statistics at every time step, so sequences of another
+    length can be transformed too.
+
+    Parameters
+    ----------
+    with_mean : bool, default=True
+        If True, centre each feature before scaling.
+
+    with_std : bool, default=True
+        If True, scale each feature to unit variance (population standard
+        deviation, as StandardScaler). A feature that is constant in the training
+        data gets a scale of 1.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,) or None
+        The mean of each feature in the training data, over all samples and time
+        steps. None when ``with_mean=False`` and ``with_std=False``.
+
+    var_ : ndarray of shape (n_features,) or None
+        The variance of each feature in the training data. None when
+        ``with_std=False``.
+
+    scale_ : ndarray of shape (n_features,) or None
+        The scale of each feature, ``np.sqrt(var_)`` with zeros (constant
+        features) replaced by 1. None when ``with_std=False``.
+
+    n_features_in_ : int
+        Number of features seen during fit: the last axis of X.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when X is a 2-D pandas
+        DataFrame with string column names.
+
+    See Also
+    --------
+    sklearn.preprocessing.StandardScaler : The same scaling for 2-D data.
+    make_windows : Cut a time series into (window, target) pairs to scale and fit.
+    LSTMRegressor : An LSTM regressor that takes the scaled sequences.
+
+    Notes
+    -----
+    X may be:
+
+    - a 3-D array ``(n_samples, n_timesteps, n_features)``;
+    - a 2-D array ``(n_samples, n_features)``, sequences of one time step (the
+      output keeps the 2-D shape);
+    - a list of 2-D arrays ``(n_timesteps_i, n_features)`` of different lengths
+      and a common number of features: the statistics are those of all time steps
+      of all sequences pooled, and the output is a list of arrays of the same
+      shapes.
+
+    float32 input gives float32 output; any other input is transformed in
+    float64. The statistics are always accumulated in float64. NaN and infinite
+    values are rejected.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.preprocessing import SequenceScaler
+    >>> X = np.array([[[0.0, 10.0], [2.0, 10.0]],
+    ...               [[4.0, 10.0], [6.0, 10.0]]])  # 2 sequences, 2 steps, 2 features
+    >>> scaler = SequenceScaler().fit(X)
+    >>> scaler.mean_
+    array([ 3., 10.])
+    >>> scaler.scale_
+    array([2.23606798, 1.        ])
+    >>> scaler.transform(X)[0]
+    array([[-1.34164079,  0.        ],
+           [-0.4472136 ,  0.        ]])
+    >>> Xt = scaler.transform([np.array([[3.0, 11.0]]), np.zeros((3, 2))])
+    >>> [x.shape for x in Xt]
+    [(1, 2), (3, 2)]
+    """
+
+    _parameter_constraints: dict = {
+        "with_mean": ["boolean"],
+        "with_std": ["boolean"],
+    }
+
+    def __init__(self, *, with_mean=True, with_std=True):
+        self.with_mean = with_mean
+        self.with_std = with_std
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Compute the mean and scale of each feature.
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+array-like of shape (n_samples, n_features), list of array-like}
+            Training sequences; a list holds 2-D arrays
+            ``(n_timesteps_i, n_features)`` of any lengths.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted scaler.
+        """
+        X, _ = self._check_X(X, reset=True)
+        # Pool every time step of every sequence: one row per (sample, step).
+        if isinstance(X, list):
+            rows = np.concatenate(X, axis=0, dtype=np.float64)
+        else:
+            rows = X.reshape(-1, X.shape[-1])
+        n_rows = rows.shape[0]
+
+        if not (self.with_mean or self.with_std):
+            self.mean_ = self.var_ = self.scale_ = None
+            return self
+        # float64 accumulators whatever X's dtype, as StandardScaler.
+        mean = rows.sum(axis=0, dtype=np.float64) / n_rows
+        self.mean_ = mean
+        if not self.with_std:
+            self.var_ = self.scale_ = None
+            return self
+        centred = rows - mean
+        # Corrected two-pass algorithm (Chan, Golub & LeVeque), as StandardScaler.
+        correction = centred.sum(axis=0)
+        var = (np.square(centred).sum(axis=0) - correction**2 / n_rows) / n_rows
+        self.var_ = var
+        eps = np.finfo(np.float64).eps
+        constant = var <= n_rows * eps * var + (n_rows * mean * eps) ** 2
+        scale = np.sqrt(var)
+        scale[constant] = 1.0
+        self.scale_ = scale
+        return self
+
+    def transform(self, X):
+        """Standardise X with the statistics learnt in fit.
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+array-like of shape (n_samples, n_features), list of array-like}
+            Sequences to scale; the number of time steps may differ from fit.
+
+        Returns
+        -------
+        X_tr : {ndarray, list of ndarray}
+            Scaled sequences, of the same shape as X (a list for a list).
+        """
+        check_is_fitted(self)
+        X, is_list = self._check_X(X, reset=False)
+        if is_list:
+            return [self._scale(x) for x in X]
+        return self._scale(X)
+
+    def inverse_transform(self, X):
+        """Undo the scaling: map standardised sequences back to the original units.
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+array-like of shape (n_samples, n_features), list of array-like}
+            Scaled sequences.
+
+        Returns
+        -------
+        X_original : {ndarray, list of ndarray}
+            Sequences in the original units, of the same shape as X (a list for a
+            list).
+        """
+        check_is_fitted(self)
+        X, is_list = self._check_X(X, reset=False, inverse=True)
+        if is_list:
+            return [self._unscale(x) for x in X]
+        return self._unscale(X)
+
+    def _scale(self, x):
+        # Cast the statistics so that float32 input stays float32.
+        if self.with_mean:
+            x = x - self.mean_.astype(x.dtype, copy=False)
+        if self.with_std:
+            x = x / self.scale_.astype(x.dtype, copy=False)
+        # A fresh array even when neither option is on: never hand back the input.
+        return x.copy() if not (self.with_mean or self.with_std) else x
+
+    def _unscale(self, x):
+        if self.with_std:
+            x = x * self.scale_.astype(x.dtype, copy=False)
+        if self.with_mean:
+            x = x + self.mean_.astype(x.dtype, copy=False)
+        return x.copy() if not (self.with_mean or self.with_std) else x
+
+    def _check_X(self, X, reset, inverse=False):
+        """Validate X: return (array or list of 2-D arrays, whether it is a list).
+
+        scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
+        the time axis, so it is done on the last axis here.
+        """
+        if _is_sequence_list(X):
+            X = [_check_sequence(x, i) for i, x in enumerate(X)]
+            n_features = X[0].shape[1]
+            for i, x in enumerate(X):
+                if x.shape[1] != n_features:
+                    raise ValueError(
+                        f"All sequences in a list must have the same number of "
+                        f"features: X[0] has {n_features}, X[{i}] has "
+                        f"{x.shape[1]}."
+                    )
+            is_list = True
+            if reset and hasattr(self, "feature_names_in_"):
+                # A list carries no column names: forget those of an earlier fit.
+                del self.feature_names_in_
+        else:
+            if isinstance(X, (list, tuple)) and len(X) == 0:
+                raise ValueError(
+                    "X is empty: expected at least one sequence (a 3-D array, a "
+                    "2-D array or a non-empty list of 2-D arrays)."
+                )
+            params = dict(dtype=_FLOAT_DTYPES, allow_nd=True, ensure_2d=False)
+            if inverse:
+                # As StandardScaler.inverse_transform: no feature-name check, so
+                # that arrays coming out of transform can be mapped back quietly.
+                X = check_array(X, **params)
+            else:
+                X = validate_data(self, X, reset=reset, **params)
+            if X.ndim not in (2, 3):
+                raise ValueError(
+                    f"Expected a 3-D array (n_samples, n_timesteps, n_features), a "
+                    f"2-D array (n_samples, n_features) or a list of 2-D arrays, "
+                    f"got a {X.ndim}-D array of shape {X.shape} instead. Reshape "
+                    f"your data: a univariate series as X[:, :, None], a single "
+                    f"sequence as X[None]."
+                )
+            if 0 in X.shape:
+                raise ValueError(
+                    f"Found array with shape {X.shape}: every axis (samples, time "
+                    f"steps, features) needs at least 1 element."
+                )
+            n_features = X.shape[-1]
+            is_list = False
+        if reset:
+            self.n_features_in_ = n_features
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        return X, is_list
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _is_sequence_list(X):
+    """Whether X is a list (or tuple) of sequences rather than one array-like.
+
+    A list whose elements include a 2-D (or higher) array-like is a list of
+    sequences; a list of rows or of numbers is an ordinary array-like.
+    """
+    if not isinstance(X, (list, tuple)):
+        return False
+    for x in X:
+        try:
+            if np.ndim(x) >= 2:
+                return True
+        except ValueError:  # a ragged nested list: numpy cannot tell its ndim
+            continue
+    return False
+
+
+def _check_sequence(x, i):
+    """Validate the i-th sequence of a list: a finite float 2-D array."""
+    x = check_array(
+        x,
+        dtype=_FLOAT_DTYPES,
+        ensure_2d=False,
+        allow_nd=True,
+        ensure_min_samples=0,
+        ensure_min_features=0,
+        input_name=f"X[{i}]",
+    )
+    if x.ndim != 2:
+        raise ValueError(
+            f"Each sequence in a list must be a 2-D array (n_timesteps_i, "
+            f"n_features); X[{i}] has shape {x.shape}. A univariate sequence goes "
+            f"in as x[:, None]."
+        )
+    if 0 in x.shape:
+        raise ValueError(
+            f"X[{i}] has shape {x.shape}: each sequence needs at least 1 time step "
+            f"and 1 feature."
+        )
+    return x
+
+
+@validate_params(
+    {
+        "series": ["array-like"],
+        "window": [Interval(Integral, 1, None, closed="left")],
+        "horizon": [Interval(Integral, 1, None, closed="left")],
+        "step": [Interval(Integral, 1, None, closed="left")],
+        "target": [None, Integral, "array-like"],
+        "return_index": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_windows(series, window, horizon=1, step=1, target=None, return_index=False):
+    """Cut a time series into input windows and the values that follow them.
+
+    Window ``i`` starts at time ``t = i * step``: its input is every feature at the
+    ``window`` time steps ``t, ..., t + window - 1``, its target is the target
+    column(s) at the next ``horizon`` time steps ``t + window, ...,
+    t + window + horizon - 1``. Targets always lie strictly after their window, so
+    a model fitted on ``(X, y)`` never sees the values it is asked to predict.
+
+    Parameters
+    ----------
+    series : array-like of shape (n_times,) or (n_times, n_features)
+        The time series, oldest first. A 1-D series has one feature.
+
+    window : int
+        Number of past time steps in each input window. Must be >= 1.
+
+    horizon : int, default=1
+        Number of future time steps to predict for each window. Must be >= 1.
+
+    step : int, default=1
+        Distance in time steps between the starts of consecutive windows. Must
+        be >= 1.
+
+    target : int, list of int or None, default=None
+        Column(s) of ``series`` to predict. None is column 0 (the series itself
+        when it is 1-D). Negative indices count from the last column.
+
+    return_index : bool, default=False
+        If True, also return, for each window, the index in ``series`` of its first
+        predicted time step.
+
+    Returns
+    -------
+    X : ndarray of shape (n_windows, window, n_features)
+        Input windows, ready for :class:`LSTMRegressor` or :class:`SequenceScaler`.
+        ``n_windows = (n_times - window - horizon) // step + 1``; the last time
+        steps are left out when they do not fill another step.
+
+    y : ndarray of shape (n_windows, horizon) or (n_windows, horizon * n_targets)
+        Targets. For an int (or None) ``target``, ``y[i, h]`` is the value
+        ``h + 1`` steps after window ``i``. For a list of ``n_targets`` columns,
+        ``y`` is time-major: ``y[i, h * n_targets + j]`` is column ``target[j]``,
+        ``h + 1`` steps after window ``i``, so that
+        ``y.reshape(n_windows, horizon, n_targets)`` separates time and column.
+
+    index : ndarray of shape (n_windows,)
+        Only if ``return_index=True``: ``index[i]`` is the position in ``series``
+        of the first predicted step of window ``i``; the targets of window ``i``
+        are at positions ``index[i], ..., index[i] + horizon - 1``.
+
+    See Also
+    --------
+    SequenceScaler : Standardise the windows' features.
+    sklearn.model_selection.TimeSeriesSplit : Cross-validation that respects time.
+
+    Notes
+    -----
+    X and y are copies: the windows overlap in ``series`` but not in memory. The
+    dtype is float32 for a float32 series and float64 otherwise. NaN and infinite
+    values are rejected.
+
+    With ``step < horizon`` the targets of consecutive windows overlap. When
+    cross-validating with :class:`~sklearn.model_selection.TimeSeriesSplit`, pass
+    a ``gap`` of ``(horizon - 1) / step`` windows rounded up (``horizon - 1`` for
+    ``step=1``) so that no test target was also a training target.
+
+    To forecast past the end of the series, predict on its last window,
+    ``series[-window:][None]`` (reshaped to 3-D for a 1-D series).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.preprocessing import make_windows
+    >>> X, y, index = make_windows(np.arange(8), window=3, horizon=2, step=2,
+    ...                            return_index=True)
+    >>> X[:, :, 0]
+    array([[0., 1., 2.],
+           [2., 3., 4.]])
+    >>> y
+    array([[3., 4.],
+           [5., 6.]])
+    >>> index
+    array([3, 5])
+    """
+    series = check_array(
+        series,
+        dtype=_FLOAT_DTYPES,
+        ensure_2d=False,
+        allow_nd=True,
+        ensure_min_samples=0,
+        input_name="series",
+    )
+    if series.ndim not in (1, 2):
+        raise ValueError(
+            f"series must be 1-D (n_times,) or 2-D (n_times, n_features), got a "
+            f"{series.ndim}-D array of shape {series.shape} instead."
+        )
+    series_2d = series.reshape(series.shape[0], -1)
+    n_times, n_features = series_2d.shape
+    if n_times < window + horizon:
+        raise ValueError(
+            f"series has {n_times} time steps; window={window} plus "
+            f"horizon={horizon} needs at least {window + horizon}."
+        )
+    targets = _check_target(target, n_features)
+
+    n_windows = (n_times - window - horizon) // step + 1
+    index = window + step * np.arange(n_windows)
+    # sliding_window_view puts the window axis last: (n_windows, n_features, window).
+    X = sliding_window_view(series_2d[: n_times - horizon], window, axis=0)[::step]
+    # Always a copy: a view would be read-only and share memory with series.
+    X = X[:n_windows].transpose(0, 2, 1).copy()
+    future = series_2d[window:, targets]
+    y = sliding_window_view(future, horizon, axis=0)[::step][:n_windows]
+    # (n_windows, n_targets, horizon) -> time-major (n_windows, horizon * n_targets).
+    y = y.transpose(0, 2, 1).copy().reshape(n_windows, -1)
+    if return_index:
+        return X, y, index
+    return X, y
+
+
+def _check_target(target, n_features):
+    """Return the target columns as a non-empty 1-D array of non-negative ints."""
+    if target is None:
+        return np.array([0])
+    scalar = isinstance(target, Integral) and not isinstance(target, bool)
+    columns = np.asarray(target).reshape(-1) if scalar else np.asarray(target)
+    if columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu":
+        raise ValueError(
+            f"target must be an int or a non-empty list of ints, got {target!r}."
+        )
+    bad = (columns < -n_features) | (columns >= n_features)
+    if bad.any():
+        raise ValueError(
+            f"target column {columns[bad][0]} is out of range for a series with "
+            f"{n_features} feature(s) (valid: {-n_features} to {n_features - 1})."
+        )
+    return columns % n_features
