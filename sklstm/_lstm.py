@@ -22,7 +22,6 @@ from sklearn.utils.multiclass import (
     type_of_target,
 )
 from sklearn.utils.validation import (
-    check_array,
     check_is_fitted,
     check_X_y,
     column_or_1d,
@@ -34,6 +33,8 @@ from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
     DenseSequences,
     RaggedSequences,
+    check_sequence_list,
+    is_sequence_list,
     length_sorted_batches,
 )
 
@@ -353,8 +354,12 @@ class _BaseLSTM(BaseEstimator, ABC):
         3-D X is the time axis, so it is turned off and done on the last axis.
         """
         validate_y = not (isinstance(y, str) and y == "no_validation")
-        if _is_ragged(X):
-            data = _check_ragged(X, dtype)
+        if is_sequence_list(X):
+            values, lengths = check_sequence_list(X, dtype)
+            if (lengths == lengths[0]).all():
+                data = DenseSequences(values.reshape(len(lengths), lengths[0], -1))
+            else:
+                data = RaggedSequences(values, lengths)
             # Feature names (a list has none) and the "requires y" check, as for
             # arrays; y is validated against a stand-in X of the right length.
             validate_data(self, X, reset=reset, skip_check_array=True, ensure_2d=False)
@@ -878,41 +883,6 @@ class _BaseLSTM(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
-
-
-def _is_ragged(X):
-    """Whether X is a set of sequences of their own lengths (not one array)."""
-    if isinstance(X, np.ndarray):
-        return X.dtype == object and X.ndim == 1
-    if isinstance(X, (list, tuple)) and len(X) > 0:
-        return len({np.shape(x) for x in X}) > 1
-    return False
-
-
-def _check_ragged(X, dtype):
-    """Validate a list of 2-D sequences (n_steps_i, n_features) into one array."""
-    sequences = [np.asarray(x) for x in X]
-    for i, sequence in enumerate(sequences):
-        if sequence.ndim != 2:
-            raise ValueError(
-                f"Sequence {i} has shape {sequence.shape}: each sequence of a list "
-                "must be a 2-D array (n_timesteps, n_features); a univariate "
-                "sequence is x[:, None]."
-            )
-        if sequence.shape[0] == 0:
-            raise ValueError(f"Sequence {i} has 0 time steps; each needs at least 1.")
-    widths = sorted({s.shape[1] for s in sequences})
-    if len(widths) > 1:
-        raise ValueError(
-            f"All sequences must have the same number of features, got {widths}."
-        )
-    if widths[0] == 0:
-        raise ValueError("Sequences have 0 features; a minimum of 1 is required.")
-    if dtype is None:
-        all_float32 = all(s.dtype == np.float32 for s in sequences)
-        dtype = np.float32 if all_float32 else np.float64
-    values = check_array(np.concatenate(sequences), dtype=dtype, input_name="X")
-    return RaggedSequences(values, [len(s) for s in sequences])
 
 
 def _warn_diverged(where, kept):

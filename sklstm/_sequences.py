@@ -52,17 +52,14 @@ class RaggedSequences:
         self.n_features = values.shape[1]
         self.dtype = values.dtype
 
-    @classmethod
-    def from_list(cls, sequences, dtype):
-        lengths = [len(s) for s in sequences]
-        return cls(np.concatenate(sequences).astype(dtype, copy=False), lengths)
-
     def take(self, index):
-        parts = [
-            self.values[start : start + length]
-            for start, length in zip(self.offsets[index], self.lengths[index])
-        ]
-        return RaggedSequences.from_list(parts, self.dtype)
+        lengths = self.lengths[index]
+        ends = np.cumsum(lengths)
+        # Row numbers of the chosen sequences' steps, in order, without a loop.
+        rows = np.arange(ends[-1]) + np.repeat(
+            self.offsets[index] - ends + lengths, lengths
+        )
+        return RaggedSequences(self.values[rows], lengths)
 
     def order_for_batches(self, index):
         """``index`` sorted by decreasing length, as the packed kernels need."""
@@ -97,3 +94,65 @@ def length_sorted_batches(lengths, index, batch_size, random_state, bucket=50):
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     order = random_state.permutation(len(batches))
     return [batches[i] for i in order]
+
+
+def is_sequence_list(X):
+    """Whether X is a list of sequences rather than one array-like.
+
+    A list or tuple holding a 2-D (or higher) array-like, or a 1-D object array
+    (what scikit-learn's splitters make of such a list), is a list of sequences; a
+    list of rows or of numbers is an ordinary array-like.
+    """
+    if isinstance(X, np.ndarray):
+        return X.dtype == object and X.ndim == 1 and len(X) > 0
+    if not isinstance(X, (list, tuple)):
+        return False
+    for x in X:
+        try:
+            if np.ndim(x) >= 2:
+                return True
+        except ValueError:  # a ragged nested list: numpy cannot tell its ndim
+            continue
+    return False
+
+
+def check_sequence_list(X, dtype=None):
+    """Validate a list of 2-D sequences; return them concatenated, and their lengths.
+
+    Every sequence must be a finite numeric 2-D array ``(n_timesteps_i,
+    n_features)`` with at least one step, all with the same ``n_features``. The
+    values come back as one ``(sum of lengths, n_features)`` array of ``dtype``:
+    by default float32 if every sequence is float32, else float64.
+    """
+    # Imported here: this module's packing code needs NumPy only.
+    from sklearn.utils.validation import check_array
+
+    sequences = [np.asarray(x) for x in X]
+    for i, x in enumerate(sequences):
+        if x.ndim != 2:
+            raise ValueError(
+                f"Each sequence in a list must be a 2-D array (n_timesteps_i, "
+                f"n_features); X[{i}] has shape {x.shape}. A univariate sequence goes "
+                f"in as x[:, None]."
+            )
+        if 0 in x.shape:
+            raise ValueError(
+                f"X[{i}] has shape {x.shape}: each sequence needs at least 1 time "
+                f"step and 1 feature."
+            )
+        if x.shape[1] != sequences[0].shape[1]:
+            raise ValueError(
+                f"All sequences in a list must have the same number of features: "
+                f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}."
+            )
+    if dtype is None:
+        all_float32 = all(x.dtype == np.float32 for x in sequences)
+        dtype = np.float32 if all_float32 else np.float64
+    try:
+        values = check_array(np.concatenate(sequences), dtype=dtype, input_name="X")
+    except ValueError:
+        # Name the sequence at fault (NaN, infinity, strings, complex numbers).
+        for i, x in enumerate(sequences):
+            check_array(x, dtype=dtype, input_name=f"X[{i}]")
+        raise
+    return values, np.array([len(x) for x in sequences], dtype=np.intp)

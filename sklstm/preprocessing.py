@@ -8,6 +8,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from sklstm._sequences import check_sequence_list, is_sequence_list
+
 __all__ = ["SequenceScaler", "make_windows"]
 
 _FLOAT_DTYPES = (np.float64, np.float32)
@@ -216,16 +218,10 @@ array-like of shape (n_samples, n_features), list of array-like}
         scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
         the time axis, so it is done on the last axis here.
         """
-        if _is_sequence_list(X):
-            X = [_check_sequence(x, i) for i, x in enumerate(X)]
-            n_features = X[0].shape[1]
-            for i, x in enumerate(X):
-                if x.shape[1] != n_features:
-                    raise ValueError(
-                        f"All sequences in a list must have the same number of "
-                        f"features: X[0] has {n_features}, X[{i}] has "
-                        f"{x.shape[1]}."
-                    )
+        if is_sequence_list(X):
+            values, lengths = check_sequence_list(X)
+            X = np.split(values, np.cumsum(lengths)[:-1])
+            n_features = values.shape[1]
             is_list = True
             if reset and hasattr(self, "feature_names_in_"):
                 # A list carries no column names: forget those of an earlier fit.
@@ -272,48 +268,6 @@ array-like of shape (n_samples, n_features), list of array-like}
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _is_sequence_list(X):
-    """Whether X is a list (or tuple) of sequences rather than one array-like.
-
-    A list whose elements include a 2-D (or higher) array-like is a list of
-    sequences; a list of rows or of numbers is an ordinary array-like.
-    """
-    if not isinstance(X, (list, tuple)):
-        return False
-    for x in X:
-        try:
-            if np.ndim(x) >= 2:
-                return True
-        except ValueError:  # a ragged nested list: numpy cannot tell its ndim
-            continue
-    return False
-
-
-def _check_sequence(x, i):
-    """Validate the i-th sequence of a list: a finite float 2-D array."""
-    x = check_array(
-        x,
-        dtype=_FLOAT_DTYPES,
-        ensure_2d=False,
-        allow_nd=True,
-        ensure_min_samples=0,
-        ensure_min_features=0,
-        input_name=f"X[{i}]",
-    )
-    if x.ndim != 2:
-        raise ValueError(
-            f"Each sequence in a list must be a 2-D array (n_timesteps_i, "
-            f"n_features); X[{i}] has shape {x.shape}. A univariate sequence goes "
-            f"in as x[:, None]."
-        )
-    if 0 in x.shape:
-        raise ValueError(
-            f"X[{i}] has shape {x.shape}: each sequence needs at least 1 time step "
-            f"and 1 feature."
-        )
-    return x
 
 
 @validate_params(

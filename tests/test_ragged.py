@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from sklstm import LSTMClassifier, LSTMRegressor
-from sklstm._sequences import length_sorted_batches
+from sklstm._sequences import RaggedSequences, length_sorted_batches
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -89,10 +89,13 @@ def test_ragged_input_with_scikit_learn_tools():
 @pytest.mark.parametrize(
     "X, message",
     [
-        ([np.zeros((3, 2)), np.zeros((0, 2))], "Sequence 1 has 0 time steps"),
-        ([np.zeros((3, 2)), np.zeros((4, 3))], "same number of features, got"),
-        ([np.zeros((3, 2)), np.zeros(4)], r"Sequence 1 has shape \(4,\)"),
-        ([np.zeros((3, 2)), np.full((2, 2), np.nan)], "NaN"),
+        ([np.zeros((3, 2)), np.zeros((0, 2))], r"X\[1\] has shape \(0, 2\)"),
+        (
+            [np.zeros((3, 2)), np.zeros((4, 3))],
+            r"same number of features: X\[0\] has 2, X\[1\] has 3",
+        ),
+        ([np.zeros((3, 2)), np.zeros(4)], r"X\[1\] has shape \(4,\)"),
+        ([np.zeros((3, 2)), np.full((2, 2), np.nan)], r"Input X\[1\] contains NaN"),
         ([np.zeros((3, 2)), np.full((2, 2), "a")], "could not convert|dtype"),
     ],
 )
@@ -123,3 +126,17 @@ def test_length_sorted_batches_group_lengths_and_stay_random():
     assert padded < 1.1 * lengths.sum()
     again = length_sorted_batches(lengths, rng.permutation(2000), 32, rng)
     assert not all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_taking_ragged_sequences_keeps_each_whole():
+    """Subsets (early-stopping splits) gather whole sequences, in the given order."""
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(1, 6, size=10)
+    values = rng.normal(size=(lengths.sum(), 2))
+    sequences = RaggedSequences(values, lengths)
+    index = np.array([7, 2, 2, 9, 0])
+    taken = sequences.take(index)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    expected = [values[starts[i] : starts[i] + lengths[i]] for i in index]
+    assert_array_equal(taken.values, np.concatenate(expected))
+    assert_array_equal(taken.lengths, lengths[index])
