@@ -725,8 +725,10 @@ class _BaseLSTM(BaseEstimator, ABC):
                     )
 
             if diverged or not np.isfinite(self._params).all():
-                # Never leave NaN weights behind: back to the last finite epoch.
+                # Never leave NaN weights behind: back to the last finite epoch,
+                # with a fresh optimizer (its moments hold the overflow too).
                 np.copyto(self._params, epoch_start)
+                self._optimizer = self._make_optimizer()
                 _warn_diverged(
                     f"epoch {self.n_iter_ + 1}",
                     "the weights of the last finite epoch were kept",

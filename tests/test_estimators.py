@@ -541,3 +541,6 @@ def test_diverging_training_keeps_finite_weights(
     assert len(est.loss_curve_) == est.n_iter_
     method = est.predict_proba if estimator_class is LSTMClassifier else est.predict
     assert np.isfinite(method(X)).all()
+    # Training goes on from the kept weights once the step size is sane again.
+    est.set_params(learning_rate_init=1e-3, warm_start=True, max_iter=2).fit(X, y)
+    assert all(np.isfinite(w).all() for w in est.get_weights())
