@@ -137,6 +137,14 @@ _COMMON_PARAMETERS_DOC = """
 
     max_fun : int, default=15000
         Maximum number of loss evaluations of "lbfgs".
+
+    bidirectional : bool, default=False
+        Run every LSTM layer forwards and backwards and concatenate the two
+        outputs (``2 * units`` wide), as Keras' ``Bidirectional(LSTM(units))``
+        with merge_mode "concat" and PyTorch's ``bidirectional=True``. The
+        backward direction of a sequence starts at that sequence's own last step;
+        the output layer reads the forward state at the last step and the
+        backward state at the first.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -256,6 +264,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
     }
 
     @abstractmethod
@@ -285,6 +294,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         n_iter_no_change,
         max_grad_norm,
         max_fun,
+        bidirectional,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -310,6 +320,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
         self.max_fun = max_fun
+        self.bidirectional = bidirectional
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -441,6 +452,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.n_outputs_,
             self._head,
             self._params.dtype,
+            bidirectional=self._bidirectional,
         )
 
     def _make_optimizer(self):
@@ -484,12 +496,14 @@ class _BaseLSTM(BaseEstimator, ABC):
         if first_pass:
             self.n_outputs_ = Y.shape[1]
             self._layer_sizes = layer_sizes
+            self._bidirectional = bool(self.bidirectional)
             network = LSTMNetwork(
                 self.n_features_in_,
                 layer_sizes,
                 self.n_outputs_,
                 self._head,
                 data.dtype,
+                bidirectional=self._bidirectional,
             )
             self._params = network.initialize(self._random_state)
             self.n_iter_ = 0
@@ -514,6 +528,11 @@ class _BaseLSTM(BaseEstimator, ABC):
             raise ValueError(
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
                 f"fitted network's {self._layer_sizes}; refit with warm_start=False."
+            )
+        if bool(self.bidirectional) != self._bidirectional:
+            raise ValueError(
+                f"bidirectional={self.bidirectional!r} differs from the fitted "
+                "network; refit with warm_start=False."
             )
 
         # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
@@ -833,8 +852,12 @@ class _BaseLSTM(BaseEstimator, ABC):
             4 * units), ``recurrent_kernel`` of shape (units, 4 * units), ``bias``
             of shape (4 * units,), with the gates in the order input, forget, cell
             candidate, output; then the output layer's ``kernel`` of shape
-            (units_last, n_outputs_) and ``bias`` of shape (n_outputs_,). Copies:
-            changing them does not change the model.
+            (units_last, n_outputs_) and ``bias`` of shape (n_outputs_,). With
+            ``bidirectional=True``, Keras' ``Bidirectional`` layout: per layer the
+            forward direction's three arrays, then the backward direction's, upper
+            layers' kernels ``2 * units`` rows tall, and an output kernel of
+            ``2 * units_last`` rows. Copies: changing them does not change the
+            model.
         """
         check_is_fitted(self)
         return [w.copy() for w in self._network().unpack(self._params)]
@@ -859,8 +882,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         if len(weights) != len(network.shapes):
             raise ValueError(
                 f"Expected {len(network.shapes)} weight arrays "
-                f"({len(self._layer_sizes)} LSTM layers x 3 + 2 for the output "
-                f"layer), got {len(weights)}."
+                f"({len(self._layer_sizes)} LSTM layers x {3 * network.n_directions}"
+                f" + 2 for the output layer), got {len(weights)}."
             )
         new_params = np.empty_like(self._params)
         for index, (view, weight) in enumerate(
@@ -991,6 +1014,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         n_iter_no_change=10,
         max_grad_norm=None,
         max_fun=15000,
+        bidirectional=False,
         class_weight=None,
     ):
         super().__init__(
@@ -1018,6 +1042,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
             max_fun=max_fun,
+            bidirectional=bidirectional,
         )
         self.class_weight = class_weight
 
@@ -1299,6 +1324,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         n_iter_no_change=10,
         max_grad_norm=None,
         max_fun=15000,
+        bidirectional=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1325,6 +1351,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
             max_fun=max_fun,
+            bidirectional=bidirectional,
         )
 
     def _y_params(self):

@@ -21,23 +21,37 @@ class LSTMNetwork:
     """Shapes and computations of ``len(hidden_layer_sizes)`` LSTM layers + a head.
 
     Every LSTM layer but the last returns its whole output sequence to the next;
-    the last one hands the head its state at each sequence's last step.
+    the last one hands the head its state at each sequence's last step. A
+    bidirectional layer also runs each sequence backwards (from its own last step)
+    and concatenates the two outputs, as Keras' ``Bidirectional(LSTM(...))``
+    (merge_mode "concat") and PyTorch's ``bidirectional=True``; the head then reads
+    the forward state at the last step and the backward state at the first.
 
     Parameters
     ----------
     n_features : int
         Width of the input at each time step.
     hidden_layer_sizes : sequence of int
-        Units of each stacked LSTM layer, bottom first.
+        Units of each stacked LSTM layer (per direction), bottom first.
     n_outputs : int
         Width of the head.
     head : {"softmax", "logistic", "identity"}
         Output activation; fixes the loss (cross-entropy, log-loss, squared error).
     dtype : {np.float32, np.float64}
         Floating type of the parameters and of every buffer.
+    bidirectional : bool, default=False
+        Whether every layer runs in both directions.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, n_outputs, head, dtype):
+    def __init__(
+        self,
+        n_features,
+        hidden_layer_sizes,
+        n_outputs,
+        head,
+        dtype,
+        bidirectional=False,
+    ):
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.n_features = int(n_features)
@@ -45,12 +59,18 @@ class LSTMNetwork:
         self.n_outputs = int(n_outputs)
         self.head = head
         self.dtype = np.dtype(dtype)
-        self.layer_inputs = (self.n_features,) + self.hidden_layer_sizes[:-1]
+        self.n_directions = 2 if bidirectional else 1
+        d = self.n_directions
+        self.layer_inputs = (self.n_features,) + tuple(
+            d * units for units in self.hidden_layer_sizes[:-1]
+        )
 
+        # Keras' order: per layer the forward kernel, recurrent kernel and bias,
+        # then (bidirectional) the backward three; then the head.
         shapes = []
         for n_in, units in zip(self.layer_inputs, self.hidden_layer_sizes):
-            shapes += [(n_in, 4 * units), (units, 4 * units), (4 * units,)]
-        shapes += [(self.hidden_layer_sizes[-1], self.n_outputs), (self.n_outputs,)]
+            shapes += [(n_in, 4 * units), (units, 4 * units), (4 * units,)] * d
+        shapes += [(d * self.hidden_layer_sizes[-1], self.n_outputs), (self.n_outputs,)]
         self.shapes = tuple(shapes)
         sizes = [int(np.prod(shape)) for shape in shapes]
         self.offsets = tuple(np.concatenate([[0], np.cumsum(sizes)]).astype(int))
@@ -69,6 +89,11 @@ class LSTMNetwork:
             )
         ]
 
+    def _cell_weights(self, views, layer, direction):
+        """(kernel, recurrent kernel, bias) of one layer and direction."""
+        start = 3 * (layer * self.n_directions + direction)
+        return views[start : start + 3]
+
     def regularized(self, views):
         """The views that L2 penalises: input, recurrent and head kernels."""
         return [v for v in views if v.ndim == 2]
@@ -82,11 +107,12 @@ class LSTMNetwork:
         flat = np.zeros(self.n_params, dtype=self.dtype)
         views = self.unpack(flat)
         for layer in range(self.n_layers):
-            kernel, recurrent, bias = views[3 * layer : 3 * layer + 3]
-            units = recurrent.shape[0]
-            kernel[...] = _glorot_uniform(kernel.shape, random_state)
-            recurrent[...] = _orthogonal(recurrent.shape, random_state)
-            bias[units : 2 * units] = 1
+            for direction in range(self.n_directions):
+                kernel, recurrent, bias = self._cell_weights(views, layer, direction)
+                units = recurrent.shape[0]
+                kernel[...] = _glorot_uniform(kernel.shape, random_state)
+                recurrent[...] = _orthogonal(recurrent.shape, random_state)
+                bias[units : 2 * units] = 1
         views[-2][...] = _glorot_uniform(views[-2].shape, random_state)
         return flat
 
@@ -153,38 +179,59 @@ class LSTMNetwork:
 
         views = self.unpack(params)
         grad_views = self.unpack(grads)
-        layers = workspace.layers
-        top = layers[-1]
-        head_kernel = views[-2]
         batch_index = np.arange(n_samples)
-        h_last = top.hidden[last_step, batch_index]
-        np.matmul(h_last.T, delta, out=grad_views[-2])
+        np.matmul(workspace.head_input.T, delta, out=grad_views[-2])
         np.sum(delta, axis=0, out=grad_views[-1])
-        top.d_hidden[...] = 0
-        top.d_hidden[last_step, batch_index] = delta @ head_kernel.T
+        d_head_input = delta @ views[-2].T
+        top = self.n_layers - 1
+        for direction, cell in enumerate(workspace.cells[top]):
+            units = self.hidden_layer_sizes[top]
+            cell.d_hidden[...] = 0
+            cell.d_hidden[last_step, batch_index] = d_head_input[
+                :, direction * units : (direction + 1) * units
+            ]
 
-        for layer in range(self.n_layers - 1, -1, -1):
-            buffers = layers[layer]
-            kernel, recurrent, _ = views[3 * layer : 3 * layer + 3]
-            d_kernel, d_recurrent, d_bias = grad_views[3 * layer : 3 * layer + 3]
-            layer_input = X_tm if layer == 0 else layers[layer - 1].hidden
-            d_input = workspace.no_d_input if layer == 0 else layers[layer - 1].d_hidden
-            lstm_backward(
-                layer_input,
-                kernel,
-                recurrent,
-                batch_sizes,
-                buffers.gates,
-                buffers.cells,
-                buffers.cells_tanh,
-                buffers.hidden,
-                buffers.d_hidden,
-                buffers.d_cell,
-                d_kernel,
-                d_recurrent,
-                d_bias,
-                d_input,
+        reverse = workspace.reverse
+        for layer in range(top, -1, -1):
+            cells = workspace.cells[layer]
+            units = self.hidden_layer_sizes[layer]
+            if layer < top and self.n_directions == 2:
+                # Split the gradient of the concatenated output between directions.
+                d_output = workspace.d_outputs[layer]
+                cells[0].d_hidden[...] = d_output[..., :units]
+                reverse(d_output[..., units:], out=cells[1].d_hidden)
+            layer_input = X_tm if layer == 0 else workspace.outputs[layer - 1]
+            d_input = (
+                workspace.no_d_input if layer == 0 else workspace.d_outputs[layer - 1]
             )
+            for direction, cell in enumerate(cells):
+                kernel, recurrent, _ = self._cell_weights(views, layer, direction)
+                grad = self._cell_weights(grad_views, layer, direction)
+                if direction == 0:
+                    cell_input, d_cell_input = layer_input, d_input
+                else:
+                    cell_input = workspace.reversed_inputs[layer]
+                    d_cell_input = (
+                        d_input if layer == 0 else workspace.d_reversed_inputs[layer]
+                    )
+                lstm_backward(
+                    cell_input,
+                    kernel,
+                    recurrent,
+                    batch_sizes,
+                    cell.gates,
+                    cell.cells,
+                    cell.cells_tanh,
+                    cell.hidden,
+                    cell.d_hidden,
+                    cell.d_cell,
+                    grad[0],
+                    grad[1],
+                    grad[2],
+                    d_cell_input,
+                )
+            if layer > 0 and self.n_directions == 2:
+                d_input += reverse(workspace.d_reversed_inputs[layer])
 
         if alpha:
             penalty = 0.0
@@ -198,23 +245,40 @@ class LSTMNetwork:
 
     def _forward(self, params, X_tm, batch_sizes, last_step, workspace):
         views = self.unpack(params)
+        workspace.set_packing(last_step)
+        batch_index = np.arange(X_tm.shape[1])
         layer_input = X_tm
-        for layer, buffers in enumerate(workspace.layers):
-            kernel, recurrent, bias = views[3 * layer : 3 * layer + 3]
-            lstm_forward(
-                layer_input,
-                kernel,
-                recurrent,
-                bias,
-                batch_sizes,
-                buffers.gates,
-                buffers.cells,
-                buffers.cells_tanh,
-                buffers.hidden,
+        for layer in range(self.n_layers):
+            cells = workspace.cells[layer]
+            for direction, cell in enumerate(cells):
+                if direction == 1:
+                    layer_input_rev = workspace.reversed_inputs[layer]
+                    workspace.reverse(layer_input, out=layer_input_rev)
+                lstm_forward(
+                    layer_input if direction == 0 else layer_input_rev,
+                    *self._cell_weights(views, layer, direction),
+                    batch_sizes,
+                    cell.gates,
+                    cell.cells,
+                    cell.cells_tanh,
+                    cell.hidden,
+                )
+            if layer < self.n_layers - 1:
+                if self.n_directions == 2:
+                    units = self.hidden_layer_sizes[layer]
+                    output = workspace.outputs[layer]
+                    output[..., :units] = cells[0].hidden
+                    workspace.reverse(cells[1].hidden, out=output[..., units:])
+                layer_input = workspace.outputs[layer]
+        # The forward state at each sequence's last step; the backward direction's
+        # state after its last step, i.e. at the sequence's first.
+        head_input = workspace.head_input
+        top_units = self.hidden_layer_sizes[-1]
+        for direction, cell in enumerate(workspace.cells[-1]):
+            head_input[:, direction * top_units : (direction + 1) * top_units] = (
+                cell.hidden[last_step, batch_index]
             )
-            layer_input = buffers.hidden
-        h_last = layer_input[last_step, np.arange(X_tm.shape[1])]
-        return h_last @ views[-2] + views[-1]
+        return head_input @ views[-2] + views[-1]
 
     def workspace(self, n_steps, batch):
         """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``."""
@@ -230,7 +294,9 @@ def activate(head, logits, log=False):
     return logits
 
 
-class _LayerBuffers:
+class _CellBuffers:
+    """One layer and direction: what the forward keeps for the backward."""
+
     __slots__ = ("gates", "cells", "cells_tanh", "hidden", "d_hidden", "d_cell")
 
 
@@ -238,65 +304,133 @@ class Workspace:
     """Kernel buffers sized once for the largest minibatch, viewed per minibatch.
 
     Call :meth:`prepare` with each minibatch's shape: it returns the time-major
-    input buffer to fill and re-views every layer's buffers at that shape without
+    input buffer to fill and re-views every buffer at that shape without
     allocating (unless the minibatch is larger than any seen before).
+
+    ``cells[layer][direction]`` hold each LSTM's buffers; ``outputs[layer]`` is
+    what layer ``layer`` passes up (its hidden states, or both directions'
+    concatenated) and ``d_outputs[layer]`` the gradient with respect to it;
+    bidirectional layers also keep their input reversed in time and its gradient.
     """
 
     def __init__(self, network, n_steps, batch):
         self.network = network
         self.capacity = 0
         self.no_d_input = np.empty((0, 0, 0), dtype=network.dtype)
-        self._allocate(n_steps * batch)
+        self._allocate(n_steps * batch, batch)
         self.prepare(n_steps, batch)
 
-    def _allocate(self, capacity):
-        dtype = self.network.dtype
+    def _allocate(self, capacity, batch):
+        net = self.network
+        dtype = net.dtype
         self.capacity = capacity
-        self._input = np.empty(capacity * self.network.n_features, dtype=dtype)
-        self._flat = []
-        for units in self.network.hidden_layer_sizes:
-            self._flat.append(
-                {
-                    "gates": np.empty(capacity * 4 * units, dtype=dtype),
-                    "cells": np.empty(capacity * units, dtype=dtype),
-                    "cells_tanh": np.empty(capacity * units, dtype=dtype),
-                    "hidden": np.empty(capacity * units, dtype=dtype),
-                    "d_hidden": np.empty(capacity * units, dtype=dtype),
-                }
-            )
-        self._d_cell_flat = [None] * self.network.n_layers
+        self._batch_capacity = batch
+        self._flat = {}
+
+        def flat(name, width, per_step=True):
+            size = (capacity if per_step else batch) * width
+            self._flat[name] = np.empty(size, dtype=dtype)
+
+        flat("input", net.n_features)
+        for layer, (n_in, units) in enumerate(
+            zip(net.layer_inputs, net.hidden_layer_sizes)
+        ):
+            for direction in range(net.n_directions):
+                key = (layer, direction)
+                flat(key + ("gates",), 4 * units)
+                for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
+                    flat(key + (name,), units)
+                flat(key + ("d_cell",), units, per_step=False)
+            if net.n_directions == 2:
+                flat((layer, "reversed_input"), n_in)
+                flat((layer, "d_reversed_input"), n_in)
+                flat((layer, "output"), 2 * units)
+                flat((layer, "d_output"), 2 * units)
+        flat("head_input", net.n_directions * net.hidden_layer_sizes[-1], False)
         self._shape = None
+
+    def _view(self, name, n_steps, batch, width):
+        if n_steps is None:
+            return self._flat[name][: batch * width].reshape(batch, width)
+        return self._flat[name][: n_steps * batch * width].reshape(
+            n_steps, batch, width
+        )
 
     def prepare(self, n_steps, batch):
         """View the buffers at a (n_steps, batch) minibatch; return the input buffer."""
-        if n_steps * batch > self.capacity:
-            self._allocate(n_steps * batch)
+        net = self.network
+        if n_steps * batch > self.capacity or batch > self._batch_capacity:
+            self._allocate(
+                max(n_steps * batch, self.capacity), max(batch, self._batch_capacity)
+            )
         if self._shape != (n_steps, batch):
             self._shape = (n_steps, batch)
-            n = n_steps * batch
-            self.X = self._input[: n * self.network.n_features].reshape(
-                n_steps, batch, self.network.n_features
-            )
-            self.layers = []
-            for layer, units in enumerate(self.network.hidden_layer_sizes):
-                flat = self._flat[layer]
-                buffers = _LayerBuffers()
-                buffers.gates = flat["gates"][: n * 4 * units].reshape(
-                    n_steps, batch, 4 * units
-                )
-                for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
-                    setattr(
-                        buffers,
-                        name,
-                        flat[name][: n * units].reshape(n_steps, batch, units),
+            self.X = self._view("input", n_steps, batch, net.n_features)
+            self.cells, self.outputs, self.d_outputs = [], [], []
+            self.reversed_inputs, self.d_reversed_inputs = [], []
+            for layer, (n_in, units) in enumerate(
+                zip(net.layer_inputs, net.hidden_layer_sizes)
+            ):
+                directions = []
+                for direction in range(net.n_directions):
+                    key = (layer, direction)
+                    cell = _CellBuffers()
+                    cell.gates = self._view(key + ("gates",), n_steps, batch, 4 * units)
+                    for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
+                        setattr(
+                            cell, name, self._view(key + (name,), n_steps, batch, units)
+                        )
+                    cell.d_cell = self._view(key + ("d_cell",), None, batch, units)
+                    directions.append(cell)
+                self.cells.append(directions)
+                if net.n_directions == 2:
+                    view = self._view
+                    self.reversed_inputs.append(
+                        view((layer, "reversed_input"), n_steps, batch, n_in)
                     )
-                d_cell = self._d_cell_flat[layer]
-                if d_cell is None or d_cell.size < batch * units:
-                    d_cell = np.empty(batch * units, dtype=self.network.dtype)
-                    self._d_cell_flat[layer] = d_cell
-                buffers.d_cell = d_cell[: batch * units].reshape(batch, units)
-                self.layers.append(buffers)
+                    self.d_reversed_inputs.append(
+                        view((layer, "d_reversed_input"), n_steps, batch, n_in)
+                    )
+                    self.outputs.append(
+                        view((layer, "output"), n_steps, batch, 2 * units)
+                    )
+                    self.d_outputs.append(
+                        view((layer, "d_output"), n_steps, batch, 2 * units)
+                    )
+                else:
+                    self.outputs.append(directions[0].hidden)
+                    self.d_outputs.append(directions[0].d_hidden)
+            self.head_input = self._view(
+                "head_input", None, batch, net.n_directions * net.hidden_layer_sizes[-1]
+            )
         return self.X
+
+    def set_packing(self, last_step):
+        """Record a minibatch's lengths, for reversing sequences in time."""
+        n_steps, batch = self._shape
+        steps = np.arange(n_steps)[:, None]
+        running = steps < (last_step + 1)[None, :]
+        columns = np.arange(batch)[None, :]
+        # Row t*B + b of a reversed buffer is row (last_b - t)*B + b of the original:
+        # an involution on the running rows, so one pair of indices serves both ways.
+        self._rows = (steps * batch + columns)[running]
+        self._reversed_rows = ((last_step[None, :] - steps) * batch + columns)[running]
+        self._all_running = bool(running.all())
+
+    def reverse(self, source, out=None):
+        """Each sequence of ``source`` (T, B, W) reversed within its own length."""
+        if out is None:
+            out = np.empty_like(source)
+        if not self._all_running:
+            out[...] = 0
+        width = source.shape[-1]
+        flat_out = out.reshape(-1, width) if out.flags.c_contiguous else None
+        if flat_out is not None:
+            flat_out[self._rows] = source.reshape(-1, width)[self._reversed_rows]
+        else:
+            # A column slice of a wider buffer: go through a contiguous copy.
+            out[...] = self.reverse(np.ascontiguousarray(source))
+        return out
 
 
 def _glorot_uniform(shape, random_state):

@@ -23,17 +23,34 @@ def reference_lstm(X, kernel, recurrent_kernel, bias):
     return out
 
 
-def reference_network(weights, X, lengths, head):
-    """Stacked LSTM + dense head on sequences of the given lengths (padded X)."""
+def reference_network(weights, X, lengths, head, bidirectional=False):
+    """Stacked LSTM + dense head on sequences of the given lengths (padded X).
+
+    Bidirectional layers run a second LSTM on the sequence reversed and concatenate
+    its outputs, put back in time order; the head reads the forward output at the
+    last step and the backward one at the first (its final state).
+    """
+    directions = 2 if bidirectional else 1
+    n_layers = (len(weights) - 2) // (3 * directions)
     outputs = []
     for x, length in zip(X, lengths):
         layer_input = x[None, :length]
-        for layer in range(len(weights) // 3):
-            layer_input = reference_lstm(
-                layer_input, *weights[3 * layer : 3 * layer + 3]
-            )
-        logits = layer_input[0, -1] @ weights[-2] + weights[-1]
-        outputs.append(logits)
+        for layer in range(n_layers):
+            start = 3 * directions * layer
+            forward = reference_lstm(layer_input, *weights[start : start + 3])
+            if not bidirectional:
+                layer_input = forward
+                continue
+            backward = reference_lstm(
+                layer_input[:, ::-1], *weights[start + 3 : start + 6]
+            )[:, ::-1]
+            layer_input = np.concatenate([forward, backward], axis=2)
+        top = layer_input[0]
+        units = top.shape[1] // directions
+        head_input = top[-1, :units]
+        if bidirectional:
+            head_input = np.concatenate([head_input, top[0, units:]])
+        outputs.append(head_input @ weights[-2] + weights[-1])
     logits = np.array(outputs)
     if head == "softmax":
         e = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -21,6 +21,13 @@ ESTIMATORS = [
         hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=100, random_state=0
     ),
     LSTMClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
+    LSTMRegressor(
+        hidden_layer_sizes=(6, 4),
+        bidirectional=True,
+        learning_rate_init=0.05,
+        max_iter=100,
+        random_state=0,
+    ),
     LSTMRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
 ]
 

@@ -10,10 +10,19 @@ from reference import packed_batch, reference_network
 from sklstm._network import LSTMNetwork
 
 
-def make_problem(head, dtype=np.float64, lengths=(5, 5, 3, 1), n_features=3, seed=0):
+def make_problem(
+    head,
+    dtype=np.float64,
+    lengths=(5, 5, 3, 1),
+    n_features=3,
+    seed=0,
+    bidirectional=False,
+):
     rng = np.random.RandomState(seed)
     n_outputs = {"softmax": 3, "logistic": 1, "identity": 2}[head]
-    network = LSTMNetwork(n_features, (4, 3), n_outputs, head, dtype)
+    network = LSTMNetwork(
+        n_features, (4, 3), n_outputs, head, dtype, bidirectional=bidirectional
+    )
     params = network.initialize(rng)
     # Move off the initial point (zero biases) so every term of the gradient matters.
     params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
@@ -31,26 +40,32 @@ HEADS = ["softmax", "logistic", "identity"]
 LENGTHS = [(5, 5, 5, 5), (5, 4, 2, 1), (1, 1)]
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("lengths", LENGTHS)
-def test_forward_matches_numpy_reference(head, lengths):
-    network, params, X, _ = make_problem(head, lengths=lengths)
+def test_forward_matches_numpy_reference(head, lengths, bidirectional):
+    network, params, X, _ = make_problem(
+        head, lengths=lengths, bidirectional=bidirectional
+    )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
     prediction = network.activate(
         network.logits(params, X_tm, batch_sizes, last_step, workspace)
     )
     expected = reference_network(
-        network.unpack(params), X[order], np.sort(lengths)[::-1], head
+        network.unpack(params), X[order], np.sort(lengths)[::-1], head, bidirectional
     )
     assert_allclose(prediction, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("lengths", LENGTHS)
 @pytest.mark.parametrize("alpha", [0.0, 0.7])
-def test_gradient_matches_finite_differences(head, lengths, alpha):
-    network, params, X, Y = make_problem(head, lengths=lengths)
+def test_gradient_matches_finite_differences(head, lengths, alpha, bidirectional):
+    network, params, X, Y = make_problem(
+        head, lengths=lengths, bidirectional=bidirectional
+    )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
     workspace = network.workspace(*X_tm.shape[:2])
@@ -76,11 +91,14 @@ def test_gradient_matches_finite_differences(head, lengths, alpha):
     assert_allclose(grads, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
-def test_ragged_batch_equals_sequences_one_by_one(head):
+def test_ragged_batch_equals_sequences_one_by_one(head, bidirectional):
     """A sequence's output and gradient do not depend on what else is in its batch."""
     lengths = (6, 4, 4, 2)
-    network, params, X, Y = make_problem(head, lengths=lengths)
+    network, params, X, Y = make_problem(
+        head, lengths=lengths, bidirectional=bidirectional
+    )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
     batch_grads = np.empty_like(params)
@@ -137,7 +155,7 @@ def test_float32_matches_float64(head):
             workspace,
         )
         assert grads.dtype == dtype
-        assert workspace.layers[0].gates.dtype == dtype
+        assert workspace.cells[0][0].gates.dtype == dtype
         results[dtype] = loss, grads
     loss64, grads64 = results[np.dtype(np.float64)]
     loss32, grads32 = results[np.dtype(np.float32)]
@@ -185,15 +203,15 @@ def test_saturated_gates_are_finite_and_silent(dtype):
             )
     assert np.isfinite(loss)
     assert np.isfinite(grads).all()
-    gates = workspace.layers[0].gates
+    gates = workspace.cells[0][0].gates
     assert np.isfinite(gates).all()
 
 
 def test_workspace_is_reused_across_batches():
     network, params, X, _ = make_problem("softmax")
     workspace = network.workspace(5, 4)
-    first = workspace.layers[0].gates
+    first = workspace.cells[0][0].gates
     workspace.prepare(5, 2)
-    assert np.shares_memory(workspace.layers[0].gates, first)
+    assert np.shares_memory(workspace.cells[0][0].gates, first)
     workspace.prepare(5, 4)
-    assert np.shares_memory(workspace.layers[0].gates, first)
+    assert np.shares_memory(workspace.cells[0][0].gates, first)
