@@ -145,6 +145,17 @@ _COMMON_PARAMETERS_DOC = """
         backward direction of a sequence starts at that sequence's own last step;
         the output layer reads the forward state at the last step and the
         backward state at the first.
+
+    dropout : float, default=0.0
+        Fraction of each LSTM layer's inputs dropped during training (Keras'
+        ``dropout``): one mask per sequence and layer, the same at every time
+        step, the kept inputs scaled by ``1 / (1 - dropout)``. Minibatch solvers
+        only; prediction never drops anything.
+
+    recurrent_dropout : float, default=0.0
+        Fraction of the recurrent state ``h_{t-1}`` dropped before the recurrent
+        kernel during training (Keras' ``recurrent_dropout``), with one mask per
+        sequence for all its steps.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -265,6 +276,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     @abstractmethod
@@ -295,6 +308,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         max_grad_norm,
         max_fun,
         bidirectional,
+        dropout,
+        recurrent_dropout,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -321,6 +336,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.max_grad_norm = max_grad_norm
         self.max_fun = max_fun
         self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -546,6 +563,12 @@ class _BaseLSTM(BaseEstimator, ABC):
         # bury that one clear warning.
         with np.errstate(over="ignore", invalid="ignore"):
             if self.solver == "lbfgs":
+                if self.dropout or self.recurrent_dropout:
+                    raise ValueError(
+                        "dropout and recurrent_dropout need a minibatch solver "
+                        "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
+                        "which L-BFGS's line search cannot follow."
+                    )
                 self._fit_lbfgs(data, Y, sample_weight)
             else:
                 self._fit_stochastic(data, y, Y, sample_weight, incremental)
@@ -678,7 +701,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         report_every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         network = self._network()
-        workspace = network.workspace(data.max_length, batch_size)
+        use_dropout = bool(self.dropout or self.recurrent_dropout)
+        workspace = network.workspace(data.max_length, batch_size, use_dropout)
         grads = np.empty_like(self._params)
         epoch_start = np.empty_like(self._params)
         sample_index = np.arange(n_samples)
@@ -720,6 +744,9 @@ class _BaseLSTM(BaseEstimator, ABC):
                         grads,
                         workspace,
                         sample_weight=batch_weight,
+                        masks=self._draw_masks(network, n_batch)
+                        if use_dropout
+                        else None,
                     )
                     if not np.isfinite(batch_loss):
                         diverged = True
@@ -795,6 +822,24 @@ class _BaseLSTM(BaseEstimator, ABC):
         if early_stopping:
             self._params = self._best_params
             del self._best_params
+
+    def _draw_masks(self, network, n_batch):
+        """Inverted-dropout masks per layer and direction for one minibatch."""
+        rng, dtype = self._random_state, self._params.dtype
+
+        def draw(rate, width):
+            if not rate:
+                return None
+            keep = rng.random_sample((n_batch, width)) >= rate
+            return (keep / (1 - rate)).astype(dtype)
+
+        return [
+            [
+                (draw(self.dropout, n_in), draw(self.recurrent_dropout, units))
+                for _ in range(network.n_directions)
+            ]
+            for n_in, units in zip(network.layer_inputs, network.hidden_layer_sizes)
+        ]
 
     def _update_no_improvement_count(self, early_stopping, data_val, y_val, weight_val):
         if early_stopping:
@@ -1015,6 +1060,8 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         max_grad_norm=None,
         max_fun=15000,
         bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         class_weight=None,
     ):
         super().__init__(
@@ -1043,6 +1090,8 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             max_grad_norm=max_grad_norm,
             max_fun=max_fun,
             bidirectional=bidirectional,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
         )
         self.class_weight = class_weight
 
@@ -1325,6 +1374,8 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         max_grad_norm=None,
         max_fun=15000,
         bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1352,6 +1403,8 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             max_grad_norm=max_grad_norm,
             max_fun=max_fun,
             bidirectional=bidirectional,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
         )
 
     def _y_params(self):

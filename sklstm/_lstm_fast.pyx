@@ -173,11 +173,15 @@ def lstm_forward(
     floating[:, :, ::1] cells,                   # OUT (T, B, H)  c_t
     floating[:, :, ::1] cells_tanh,              # OUT (T, B, H)  tanh(c_t)
     floating[:, :, ::1] hidden,                  # OUT (T, B, H)  h_t, 0 past the end
+    const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0): no dropout
+    floating[:, :, ::1] hidden_masked,           # OUT (T, B, H) h_t * mask, or empty
 ):
     """Run one LSTM layer over a packed minibatch, from a zero initial state.
 
     ``gates``, ``cells`` and ``cells_tanh`` are what :func:`lstm_backward` needs;
-    ``hidden`` is the layer's output sequence.
+    ``hidden`` is the layer's output sequence. With a ``recurrent_mask`` (Keras'
+    recurrent dropout: one mask per sequence, the same at every step) the
+    recurrent kernel sees ``h_{t-1} * mask``, kept in ``hidden_masked``.
     """
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
@@ -185,6 +189,8 @@ def lstm_forward(
     cdef int units = recurrent_kernel.shape[0]
     cdef int width = 4 * units
     cdef int t, s, j, n_active
+    cdef bint masked = recurrent_mask.shape[0] > 0
+    cdef floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
 
     if n_steps == 0 or batch == 0:
         return
@@ -199,7 +205,8 @@ def lstm_forward(
             n_active = batch_sizes[t]
             if t > 0:
                 _gemm(False, False, n_active, width, units, <floating> 1,
-                      &hidden[t - 1, 0, 0], units, &recurrent_kernel[0, 0], width,
+                      &recurrent_input[t - 1, 0, 0], units,
+                      &recurrent_kernel[0, 0], width,
                       <floating> 1, &gates[t, 0, 0], width)
             if t == 0:
                 # c_{-1} = 0: zero the first cells and read them as the previous.
@@ -217,6 +224,10 @@ def lstm_forward(
             for s in range(n_active, batch):
                 for j in range(units):
                     hidden[t, s, j] = 0
+            if masked:
+                for s in range(batch):
+                    for j in range(units):
+                        hidden_masked[t, s, j] = hidden[t, s, j] * recurrent_mask[s, j]
 
 
 def lstm_backward(
@@ -234,6 +245,9 @@ def lstm_backward(
     floating[:, ::1] d_recurrent_kernel,         # OUT (H, 4H)
     floating[::1] d_bias,                        # OUT (4H,)
     floating[:, :, ::1] d_X,                     # OUT (T, B, D), or (0, 0, 0): skip
+    const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0), as forward
+    const floating[:, :, ::1] hidden_masked,     # IN  (T, B, H) from the forward
+    floating[:, ::1] d_work,                     # WORK (B, H) with a mask
 ):
     """Backpropagate through one LSTM layer after :func:`lstm_forward`.
 
@@ -249,17 +263,28 @@ def lstm_backward(
     cdef int width = 4 * units
     cdef int t, s, j, n_active, n_next
     cdef bint want_d_X = d_X.shape[0] > 0
+    cdef bint masked = recurrent_mask.shape[0] > 0
+    cdef const floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
     cdef floating *z
 
     with nogil:
         for t in range(n_steps - 1, -1, -1):
             n_active = batch_sizes[t]
             n_next = batch_sizes[t + 1] if t + 1 < n_steps else 0
-            # Sequences still running at t + 1 pass gradient back through h_t.
-            _gemm(False, True, n_next, units, width, <floating> 1,
-                  &gates[t + 1, 0, 0] if n_next > 0 else NULL, width,
-                  &recurrent_kernel[0, 0], width,
-                  <floating> 1, &d_hidden[t, 0, 0], units)
+            # Sequences still running at t + 1 pass gradient back through h_t
+            # (through h_t * mask with recurrent dropout).
+            if not masked:
+                _gemm(False, True, n_next, units, width, <floating> 1,
+                      &gates[t + 1, 0, 0] if n_next > 0 else NULL, width,
+                      &recurrent_kernel[0, 0], width,
+                      <floating> 1, &d_hidden[t, 0, 0], units)
+            elif n_next > 0:
+                _gemm(False, True, n_next, units, width, <floating> 1,
+                      &gates[t + 1, 0, 0], width, &recurrent_kernel[0, 0], width,
+                      <floating> 0, &d_work[0, 0], units)
+                for s in range(n_next):
+                    for j in range(units):
+                        d_hidden[t, s, j] += d_work[s, j] * recurrent_mask[s, j]
             # Sequences that end at t get no cell gradient from t + 1.
             if n_active > n_next:
                 memset(&d_cell[n_next, 0], 0,
@@ -284,7 +309,7 @@ def lstm_backward(
               <floating> 0, &d_kernel[0, 0], width)
         if n_steps > 1:
             _gemm(True, False, units, width, (n_steps - 1) * batch, <floating> 1,
-                  &hidden[0, 0, 0], units, &gates[1, 0, 0], width,
+                  &recurrent_input[0, 0, 0], units, &gates[1, 0, 0], width,
                   <floating> 0, &d_recurrent_kernel[0, 0], width)
         else:
             for s in range(units):

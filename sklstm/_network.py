@@ -122,7 +122,7 @@ class LSTMNetwork:
         ``X_tm`` is a time-major batch ``(T, B, n_features)``; ``last_step[b]`` is the
         step whose state the head reads for sequence ``b``.
         """
-        return self._forward(params, X_tm, batch_sizes, last_step, workspace)
+        return self._forward(params, X_tm, batch_sizes, last_step, workspace, None)
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
@@ -140,6 +140,7 @@ class LSTMNetwork:
         workspace,
         sample_weight=None,
         total_weight=None,
+        masks=None,
     ):
         """Weighted mean loss of a minibatch plus L2 term; its gradient in ``grads``.
 
@@ -154,11 +155,17 @@ class LSTMNetwork:
         whole batch's ``total_weight`` to each chunk and ``alpha`` to one of them,
         so that the chunks' losses and gradients add up. ``grads`` (flat, like
         ``params``) receives the exact gradient.
+
+        ``masks[layer][direction]`` is ``(input_mask, recurrent_mask)``, each None
+        or an array (B, width) that multiplies that LSTM's input at every step, or
+        its ``h_{t-1}`` before the recurrent kernel (Keras' dropout and
+        recurrent_dropout, drawn by the caller). The workspace must have been made
+        with ``dropout=True`` for them.
         """
         n_samples = X_tm.shape[1]
         if total_weight is None:
             total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        logits = self._forward(params, X_tm, batch_sizes, last_step, workspace)
+        logits = self._forward(params, X_tm, batch_sizes, last_step, workspace, masks)
         if self.head == "softmax":
             log_proba = log_softmax(logits, axis=1)
             losses = -np.sum(Y * log_proba, axis=1)
@@ -200,7 +207,6 @@ class LSTMNetwork:
                 d_output = workspace.d_outputs[layer]
                 cells[0].d_hidden[...] = d_output[..., :units]
                 reverse(d_output[..., units:], out=cells[1].d_hidden)
-            layer_input = X_tm if layer == 0 else workspace.outputs[layer - 1]
             d_input = (
                 workspace.no_d_input if layer == 0 else workspace.d_outputs[layer - 1]
             )
@@ -208,14 +214,13 @@ class LSTMNetwork:
                 kernel, recurrent, _ = self._cell_weights(views, layer, direction)
                 grad = self._cell_weights(grad_views, layer, direction)
                 if direction == 0:
-                    cell_input, d_cell_input = layer_input, d_input
+                    d_cell_input = d_input
                 else:
-                    cell_input = workspace.reversed_inputs[layer]
                     d_cell_input = (
                         d_input if layer == 0 else workspace.d_reversed_inputs[layer]
                     )
                 lstm_backward(
-                    cell_input,
+                    cell.kernel_input,
                     kernel,
                     recurrent,
                     batch_sizes,
@@ -229,7 +234,10 @@ class LSTMNetwork:
                     grad[1],
                     grad[2],
                     d_cell_input,
+                    *workspace.recurrent_dropout_args(cell, backward=True),
                 )
+                if cell.input_mask is not None and layer > 0:
+                    d_cell_input *= cell.input_mask
             if layer > 0 and self.n_directions == 2:
                 d_input += reverse(workspace.d_reversed_inputs[layer])
 
@@ -243,7 +251,7 @@ class LSTMNetwork:
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 
-    def _forward(self, params, X_tm, batch_sizes, last_step, workspace):
+    def _forward(self, params, X_tm, batch_sizes, last_step, workspace, masks):
         views = self.unpack(params)
         workspace.set_packing(last_step)
         batch_index = np.arange(X_tm.shape[1])
@@ -251,17 +259,29 @@ class LSTMNetwork:
         for layer in range(self.n_layers):
             cells = workspace.cells[layer]
             for direction, cell in enumerate(cells):
-                if direction == 1:
-                    layer_input_rev = workspace.reversed_inputs[layer]
-                    workspace.reverse(layer_input, out=layer_input_rev)
+                if direction == 0:
+                    cell_input = layer_input
+                else:
+                    cell_input = workspace.reversed_inputs[layer]
+                    workspace.reverse(layer_input, out=cell_input)
+                input_mask, cell.recurrent_mask = (
+                    (None, None) if masks is None else masks[layer][direction]
+                )
+                cell.input_mask = None if input_mask is None else input_mask[None]
+                if input_mask is not None:
+                    cell_input = np.multiply(
+                        cell_input, cell.input_mask, out=cell.masked_input
+                    )
+                cell.kernel_input = cell_input
                 lstm_forward(
-                    layer_input if direction == 0 else layer_input_rev,
+                    cell_input,
                     *self._cell_weights(views, layer, direction),
                     batch_sizes,
                     cell.gates,
                     cell.cells,
                     cell.cells_tanh,
                     cell.hidden,
+                    *workspace.recurrent_dropout_args(cell),
                 )
             if layer < self.n_layers - 1:
                 if self.n_directions == 2:
@@ -280,9 +300,12 @@ class LSTMNetwork:
             )
         return head_input @ views[-2] + views[-1]
 
-    def workspace(self, n_steps, batch):
-        """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``."""
-        return Workspace(self, n_steps, batch)
+    def workspace(self, n_steps, batch, dropout=False):
+        """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``.
+
+        ``dropout=True`` adds the buffers that dropout masks need.
+        """
+        return Workspace(self, n_steps, batch, dropout)
 
 
 def activate(head, logits, log=False):
@@ -297,7 +320,22 @@ def activate(head, logits, log=False):
 class _CellBuffers:
     """One layer and direction: what the forward keeps for the backward."""
 
-    __slots__ = ("gates", "cells", "cells_tanh", "hidden", "d_hidden", "d_cell")
+    __slots__ = (
+        "gates",
+        "cells",
+        "cells_tanh",
+        "hidden",
+        "d_hidden",
+        "d_cell",
+        # With dropout: the masked input and h_{t-1} * mask, and a work row.
+        "masked_input",
+        "hidden_masked",
+        "d_work",
+        # Per minibatch: what the kernels read, and the masks drawn for it.
+        "kernel_input",
+        "input_mask",
+        "recurrent_mask",
+    )
 
 
 class Workspace:
@@ -313,10 +351,12 @@ class Workspace:
     bidirectional layers also keep their input reversed in time and its gradient.
     """
 
-    def __init__(self, network, n_steps, batch):
+    def __init__(self, network, n_steps, batch, dropout=False):
         self.network = network
+        self.dropout = dropout
         self.capacity = 0
         self.no_d_input = np.empty((0, 0, 0), dtype=network.dtype)
+        self.no_mask = np.empty((0, 0), dtype=network.dtype)
         self._allocate(n_steps * batch, batch)
         self.prepare(n_steps, batch)
 
@@ -341,6 +381,10 @@ class Workspace:
                 for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
                     flat(key + (name,), units)
                 flat(key + ("d_cell",), units, per_step=False)
+                if self.dropout:
+                    flat(key + ("masked_input",), n_in)
+                    flat(key + ("hidden_masked",), units)
+                    flat(key + ("d_work",), units, per_step=False)
             if net.n_directions == 2:
                 flat((layer, "reversed_input"), n_in)
                 flat((layer, "d_reversed_input"), n_in)
@@ -381,6 +425,15 @@ class Workspace:
                             cell, name, self._view(key + (name,), n_steps, batch, units)
                         )
                     cell.d_cell = self._view(key + ("d_cell",), None, batch, units)
+                    if self.dropout:
+                        cell.masked_input = self._view(
+                            key + ("masked_input",), n_steps, batch, n_in
+                        )
+                        cell.hidden_masked = self._view(
+                            key + ("hidden_masked",), n_steps, batch, units
+                        )
+                        cell.d_work = self._view(key + ("d_work",), None, batch, units)
+                    cell.input_mask = cell.recurrent_mask = None
                     directions.append(cell)
                 self.cells.append(directions)
                 if net.n_directions == 2:
@@ -404,6 +457,14 @@ class Workspace:
                 "head_input", None, batch, net.n_directions * net.hidden_layer_sizes[-1]
             )
         return self.X
+
+    def recurrent_dropout_args(self, cell, backward=False):
+        """The kernels' trailing recurrent-dropout arguments for ``cell``."""
+        if cell.recurrent_mask is None:
+            args = (self.no_mask, self.no_d_input)
+            return args + (self.no_mask,) if backward else args
+        args = (cell.recurrent_mask, cell.hidden_masked)
+        return args + (cell.d_work,) if backward else args
 
     def set_packing(self, last_step):
         """Record a minibatch's lengths, for reversing sequences in time."""

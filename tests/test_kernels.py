@@ -215,3 +215,71 @@ def test_workspace_is_reused_across_batches():
     assert np.shares_memory(workspace.cells[0][0].gates, first)
     workspace.prepare(5, 4)
     assert np.shares_memory(workspace.cells[0][0].gates, first)
+
+
+def draw_masks(network, batch, rate, rng):
+    """Inverted-dropout masks per layer and direction, as the estimators draw them."""
+
+    def mask(width):
+        return (rng.uniform(size=(batch, width)) >= rate) / (1 - rate)
+
+    return [
+        [(mask(n_in), mask(units)) for _ in range(network.n_directions)]
+        for n_in, units in zip(network.layer_inputs, network.hidden_layer_sizes)
+    ]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("head", HEADS)
+def test_gradient_with_dropout_masks_matches_finite_differences(head, bidirectional):
+    lengths = (5, 4, 2, 1)
+    network, params, X, Y = make_problem(
+        head, lengths=lengths, bidirectional=bidirectional
+    )
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    Y = Y[order]
+    workspace = network.workspace(*X_tm.shape[:2], dropout=True)
+    masks = draw_masks(network, len(lengths), 0.3, np.random.RandomState(5))
+
+    def loss(p, grads=None):
+        g = np.empty_like(p) if grads is None else grads
+        return network.loss_and_gradient(
+            p, X_tm, batch_sizes, last_step, Y, 0.1, g, workspace, masks=masks
+        )
+
+    grads = np.empty_like(params)
+    loss(params, grads)
+    numeric = np.empty_like(params)
+    eps = 1e-6
+    for k in range(params.size):
+        shifted = params.copy()
+        shifted[k] += eps
+        upper = loss(shifted)
+        shifted[k] -= 2 * eps
+        numeric[k] = (upper - loss(shifted)) / (2 * eps)
+    assert_allclose(grads, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_masks_of_ones_change_nothing(bidirectional):
+    network, params, X, Y = make_problem("softmax", bidirectional=bidirectional)
+    X_tm, batch_sizes, last_step, order = packed_batch(X, (5, 5, 3, 1))
+    ones = draw_masks(network, 4, 0.0, np.random.RandomState(0))
+    results = []
+    for masks, dropout in ((None, False), (ones, True)):
+        workspace = network.workspace(*X_tm.shape[:2], dropout=dropout)
+        grads = np.empty_like(params)
+        loss = network.loss_and_gradient(
+            params,
+            X_tm,
+            batch_sizes,
+            last_step,
+            Y[order],
+            0.0,
+            grads,
+            workspace,
+            masks=masks,
+        )
+        results.append((loss, grads))
+    assert_allclose(results[1][0], results[0][0], rtol=1e-14)
+    assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-15)
