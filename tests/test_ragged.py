@@ -140,3 +140,27 @@ def test_taking_ragged_sequences_keeps_each_whole():
     expected = [values[starts[i] : starts[i] + lengths[i]] for i in index]
     assert_array_equal(taken.values, np.concatenate(expected))
     assert_array_equal(taken.lengths, lengths[index])
+
+
+def test_ragged_partial_fit_and_pipeline():
+    from sklearn.pipeline import make_pipeline
+
+    from sklstm import SequenceScaler
+
+    X, y = ragged_data(n_samples=120)
+    X_scaled = [100 * x + 5 for x in X]  # far from standardised
+    est = small(LSTMClassifier, learning_rate_init=0.01)
+    est.partial_fit(X[:60], y[:60], classes=[0, 1])
+    est.partial_fit(X[60:], y[60:])
+    assert est.predict_proba(X).shape == (120, 2)
+    pipeline = make_pipeline(
+        SequenceScaler(),
+        LSTMClassifier(
+            hidden_layer_sizes=(8,),
+            learning_rate_init=0.02,
+            max_iter=30,
+            random_state=0,
+        ),
+    ).fit(X_scaled, y)
+    X_test, y_test = ragged_data(n_samples=100, seed=1)
+    assert pipeline.score([100 * x + 5 for x in X_test], y_test) > 0.85
