@@ -253,7 +253,8 @@ class LSTMNetwork:
 
     def _forward(self, params, X_tm, batch_sizes, last_step, workspace, masks):
         views = self.unpack(params)
-        workspace.set_packing(last_step)
+        if self.n_directions == 2:
+            workspace.set_packing(last_step)
         batch_index = np.arange(X_tm.shape[1])
         layer_input = X_tm
         for layer in range(self.n_layers):
