@@ -70,24 +70,27 @@ def test_gradient_matches_finite_differences(head, lengths, alpha, bidirectional
     Y = Y[order]
     workspace = network.workspace(*X_tm.shape[:2])
 
-    def loss(p, grads=None):
-        g = np.empty_like(p) if grads is None else grads
-        return network.loss_and_gradient(
+    assert_gradient_matches_finite_differences(
+        lambda p, g: network.loss_and_gradient(
             p, X_tm, batch_sizes, last_step, Y, alpha, g, workspace
-        )
+        ),
+        params,
+    )
 
+
+def assert_gradient_matches_finite_differences(loss_and_gradient, params):
+    """Every weight's gradient against central differences, to 1e-6 of the largest."""
     grads = np.empty_like(params)
-    loss(params, grads)
+    loss_and_gradient(params, grads)
+    scratch = np.empty_like(params)
     numeric = np.empty_like(params)
     eps = 1e-6
     for k in range(params.size):
         shifted = params.copy()
         shifted[k] += eps
-        upper = loss(shifted)
+        upper = loss_and_gradient(shifted, scratch)
         shifted[k] -= 2 * eps
-        lower = loss(shifted)
-        numeric[k] = (upper - lower) / (2 * eps)
-    # Every weight's gradient, to 1e-6 of the largest one.
+        numeric[k] = (upper - loss_and_gradient(shifted, scratch)) / (2 * eps)
     assert_allclose(grads, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
 
 
@@ -240,24 +243,12 @@ def test_gradient_with_dropout_masks_matches_finite_differences(head, bidirectio
     Y = Y[order]
     workspace = network.workspace(*X_tm.shape[:2], dropout=True)
     masks = draw_masks(network, len(lengths), 0.3, np.random.RandomState(5))
-
-    def loss(p, grads=None):
-        g = np.empty_like(p) if grads is None else grads
-        return network.loss_and_gradient(
+    assert_gradient_matches_finite_differences(
+        lambda p, g: network.loss_and_gradient(
             p, X_tm, batch_sizes, last_step, Y, 0.1, g, workspace, masks=masks
-        )
-
-    grads = np.empty_like(params)
-    loss(params, grads)
-    numeric = np.empty_like(params)
-    eps = 1e-6
-    for k in range(params.size):
-        shifted = params.copy()
-        shifted[k] += eps
-        upper = loss(shifted)
-        shifted[k] -= 2 * eps
-        numeric[k] = (upper - loss(shifted)) / (2 * eps)
-    assert_allclose(grads, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
+        ),
+        params,
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
