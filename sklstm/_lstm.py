@@ -37,6 +37,7 @@ from sklstm._sequences import (
     is_sequence_list,
     length_sorted_batches,
 )
+from sklstm._version import __version__
 
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
 # _CHUNK_SEQUENCES at a time (measured fastest: the per-step GEMMs have rows enough
@@ -708,115 +709,132 @@ class _BaseLSTM(BaseEstimator, ABC):
 
         if not incremental:
             self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            started = time.perf_counter()
-            if self.shuffle:
-                self._random_state.shuffle(sample_index)
-            if self.shuffle and isinstance(data, RaggedSequences):
-                batches = length_sorted_batches(
-                    data.lengths, sample_index, batch_size, self._random_state
-                )
-            else:
-                batches = [sample_index[s] for s in gen_batches(n_samples, batch_size)]
-            accumulated_loss = seen_weight = 0.0
-            seen_samples = 0
-            np.copyto(epoch_start, self._params)
-            diverged = False
-            for batch_number, batch_index in enumerate(batches, start=1):
-                batch_index = data.order_for_batches(batch_index)
-                n_batch = batch_index.shape[0]
-                seen_samples += n_batch
-                if sample_weight is None:
-                    batch_weight, batch_total = None, n_batch
-                else:
-                    batch_weight = sample_weight[batch_index]
-                    batch_total = float(batch_weight.sum())
-                if batch_total > 0:
-                    X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-                    batch_loss = network.loss_and_gradient(
-                        self._params,
-                        X_tm,
-                        batch_sizes,
-                        last_step,
-                        Y[batch_index],
-                        self.alpha,
-                        grads,
-                        workspace,
-                        sample_weight=batch_weight,
-                        masks=self._draw_masks(network, n_batch)
-                        if use_dropout
-                        else None,
+        try:
+            for _ in range(self.max_iter):
+                started = time.perf_counter()
+                if self.shuffle:
+                    self._random_state.shuffle(sample_index)
+                if self.shuffle and isinstance(data, RaggedSequences):
+                    batches = length_sorted_batches(
+                        data.lengths, sample_index, batch_size, self._random_state
                     )
-                    if not np.isfinite(batch_loss):
-                        diverged = True
-                        break
-                    if self.max_grad_norm is not None:
-                        norm = np.sqrt(np.dot(grads, grads))
-                        if norm > self.max_grad_norm:
-                            grads *= self.max_grad_norm / norm
-                    self._optimizer.update(self._params, grads)
-                    accumulated_loss += batch_loss * batch_total
-                    seen_weight += batch_total
-                if report_every and batch_number % report_every == 0:
-                    print(
-                        "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
-                        % (
-                            self.n_iter_ + 1,
-                            seen_samples,
-                            n_samples,
-                            accumulated_loss / max(seen_weight, 1e-300),
-                            time.perf_counter() - started,
+                else:
+                    batches = [
+                        sample_index[s] for s in gen_batches(n_samples, batch_size)
+                    ]
+                accumulated_loss = seen_weight = 0.0
+                seen_samples = 0
+                np.copyto(epoch_start, self._params)
+                diverged = False
+                for batch_number, batch_index in enumerate(batches, start=1):
+                    batch_index = data.order_for_batches(batch_index)
+                    n_batch = batch_index.shape[0]
+                    seen_samples += n_batch
+                    if sample_weight is None:
+                        batch_weight, batch_total = None, n_batch
+                    else:
+                        batch_weight = sample_weight[batch_index]
+                        batch_total = float(batch_weight.sum())
+                    if batch_total > 0:
+                        X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+                        batch_loss = network.loss_and_gradient(
+                            self._params,
+                            X_tm,
+                            batch_sizes,
+                            last_step,
+                            Y[batch_index],
+                            self.alpha,
+                            grads,
+                            workspace,
+                            sample_weight=batch_weight,
+                            masks=self._draw_masks(network, n_batch)
+                            if use_dropout
+                            else None,
                         )
-                    )
+                        if not np.isfinite(batch_loss):
+                            diverged = True
+                            break
+                        if self.max_grad_norm is not None:
+                            norm = np.sqrt(np.dot(grads, grads))
+                            if norm > self.max_grad_norm:
+                                grads *= self.max_grad_norm / norm
+                        self._optimizer.update(self._params, grads)
+                        accumulated_loss += batch_loss * batch_total
+                        seen_weight += batch_total
+                    if report_every and batch_number % report_every == 0:
+                        print(
+                            "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
+                            % (
+                                self.n_iter_ + 1,
+                                seen_samples,
+                                n_samples,
+                                accumulated_loss / max(seen_weight, 1e-300),
+                                time.perf_counter() - started,
+                            )
+                        )
 
-            if diverged or not np.isfinite(self._params).all():
-                # Never leave NaN weights behind: back to the last finite epoch,
-                # with a fresh optimizer (its moments hold the overflow too).
-                np.copyto(self._params, epoch_start)
-                self._optimizer = self._make_optimizer()
-                _warn_diverged(
-                    f"epoch {self.n_iter_ + 1}",
-                    "the weights of the last finite epoch were kept",
-                )
-                break
-            self.n_iter_ += 1
-            self.loss_ = accumulated_loss / total_weight
-            self.t_ += n_samples
-            self.loss_curve_.append(self.loss_)
-            self._update_no_improvement_count(
-                early_stopping, data_val, y_val, weight_val
-            )
-            if self.verbose:
-                message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
-                if early_stopping:
-                    message += ", validation score = %.6f" % self.validation_scores_[-1]
-                print(message + ", time = %.2fs" % (time.perf_counter() - started))
-            self._optimizer.iteration_ends(self.t_)
-
-            if self._no_improvement_count > self.n_iter_no_change:
-                if early_stopping:
-                    msg = (
-                        "Validation score did not improve more than tol=%f for %d "
-                        "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                if diverged or not np.isfinite(self._params).all():
+                    # Never leave NaN weights behind: back to the last finite epoch,
+                    # with a fresh optimizer (its moments hold the overflow too).
+                    np.copyto(self._params, epoch_start)
+                    self._optimizer = self._make_optimizer()
+                    _warn_diverged(
+                        f"epoch {self.n_iter_ + 1}",
+                        "the weights of the last finite epoch were kept",
                     )
-                else:
-                    msg = (
-                        "Training loss did not improve more than tol=%f for %d "
-                        "consecutive epochs." % (self.tol, self.n_iter_no_change)
-                    )
-                if self._optimizer.trigger_stopping(msg, self.verbose):
                     break
-                self._no_improvement_count = 0
-
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                    "optimization hasn't converged yet." % self.max_iter,
-                    ConvergenceWarning,
-                    stacklevel=3,
+                self.n_iter_ += 1
+                self.loss_ = accumulated_loss / total_weight
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                self._update_no_improvement_count(
+                    early_stopping, data_val, y_val, weight_val
                 )
+                if self.verbose:
+                    message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
+                    if early_stopping:
+                        message += (
+                            ", validation score = %.6f" % self.validation_scores_[-1]
+                        )
+                    print(message + ", time = %.2fs" % (time.perf_counter() - started))
+                self._optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than tol=%f for %d "
+                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f for %d "
+                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
+                        )
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
+        except KeyboardInterrupt:
+            # Ctrl-C: back to the last completed epoch, a usable fitted model;
+            # the optimizer's state is mid-epoch, so it starts afresh next time.
+            np.copyto(self._params, epoch_start)
+            self._optimizer = self._make_optimizer()
+            warnings.warn(
+                f"Training interrupted by the user after {self.n_iter_} complete "
+                "epoch(s); their weights were kept. Fit again with warm_start=True "
+                "to go on from there.",
+                UserWarning,
+                stacklevel=3,
+            )
 
         if early_stopping:
             self._params = self._best_params
@@ -952,6 +970,39 @@ class _BaseLSTM(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_sklstm_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        # As scikit-learn does for its own version: a model pickled by another
+        # sklstm loads, with a warning, since its behaviour may differ.
+        version = state.pop("_sklstm_version", "unknown")
+        if version != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(type(self).__name__, version, __version__),
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A model is unpickled by another sklstm version than the one that saved it.
+
+    Predictions may differ; refit or re-save the model with this version.
+    """
+
+    def __init__(self, estimator_name, original_version, current_version):
+        self.estimator_name = estimator_name
+        self.original_sklstm_version = original_version
+        self.current_sklstm_version = current_version
+        super().__init__(
+            f"Trying to unpickle estimator {estimator_name} from sklstm version "
+            f"{original_version} when using version {current_version}. This might "
+            "lead to breaking code or invalid results. Use at your own risk."
+        )
 
 
 def _warn_diverged(where, kept):
