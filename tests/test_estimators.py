@@ -572,3 +572,16 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch(monkeypatch):
     monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", original)
     est.set_params(warm_start=True, max_iter=1).fit(X, y)
     assert len(est.loss_curve_) == 3
+
+
+def test_concurrent_predictions_equal_serial_ones():
+    """The kernels release the GIL and each call has its own buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    est, X, _ = fitted(LSTMClassifier)
+    batches = [np.roll(X, shift, axis=0) for shift in range(8)]
+    serial = [est.predict_proba(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(est.predict_proba, batches))
+    for a, b in zip(serial, concurrent):
+        assert_array_equal(a, b)
