@@ -1,0 +1,97 @@
+"""
+Learning curves and early stopping on sequences of different lengths
+====================================================================
+
+With ``early_stopping=True`` an LSTM estimator holds out ``validation_fraction``
+of the training sequences, scores them after every epoch and stops once the
+score has not improved for ``n_iter_no_change`` epochs, keeping the weights of
+the best epoch. ``loss_curve_`` records the training loss of each epoch,
+``validation_scores_`` the held-out score and ``best_validation_score_`` the best
+of them.
+
+The task: tell a slow noisy sine from a fast one. The sequences are 20 to 80
+steps long and go into the estimator as they are, a list of 2-D arrays
+``(n_timesteps_i, 1)``, with no padding.
+"""
+
+# %%
+# Generate noisy sines of random length, phase and amplitude; label the fast ones 1.
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from sklstm import LSTMClassifier
+
+matplotlib.use("Agg")  # write the figure to a file, never open a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+
+rng = np.random.RandomState(0)
+n_sequences = 1200
+lengths = rng.randint(20, 81, size=n_sequences)
+y = rng.randint(2, size=n_sequences)
+# Cycles per step: slow in [0.04, 0.08), fast in [0.08, 0.12), so they touch at 0.08.
+frequency = np.where(y == 1, 0.08, 0.04) + 0.04 * rng.uniform(size=n_sequences)
+X = []
+for length, freq in zip(lengths, frequency):
+    t = np.arange(length)
+    phase = rng.uniform(0, 2 * np.pi)
+    amplitude = rng.uniform(0.5, 1.5)
+    signal = amplitude * np.sin(2 * np.pi * freq * t + phase)
+    X.append((signal + 0.3 * rng.normal(size=length))[:, None])
+
+X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
+print(f"{len(X_train)} training sequences of {lengths.min()} to {lengths.max()} steps")
+
+# %%
+# Fit with early stopping: 20% of the training set is held out for validation.
+clf = LSTMClassifier(
+    hidden_layer_sizes=(16,),
+    batch_size=32,
+    learning_rate_init=0.002,
+    max_iter=200,
+    early_stopping=True,
+    validation_fraction=0.2,
+    n_iter_no_change=10,
+    random_state=0,
+)
+clf.fit(X_train, y_train)
+best_epoch = int(np.argmax(clf.validation_scores_)) + 1
+print(
+    f"stopped after {clf.n_iter_} epochs; best validation accuracy "
+    f"{clf.best_validation_score_:.3f} at epoch {best_epoch}"
+)
+test_accuracy = clf.score(X_test, y_test)
+print(f"held-out accuracy with the best epoch's weights: {test_accuracy:.3f}")
+
+# %%
+# Plot the training loss and the validation accuracy against the epoch.
+epochs = np.arange(1, clf.n_iter_ + 1)
+fig, (ax_loss, ax_score) = plt.subplots(
+    2, 1, sharex=True, figsize=(7, 5), layout="constrained"
+)
+ax_loss.plot(epochs, clf.loss_curve_, color="C0", label="training loss")
+for ax in (ax_loss, ax_score):
+    ax.axvline(best_epoch, color="0.5", ls=":", lw=1, label="best epoch (weights kept)")
+ax_loss.set_ylabel("log-loss")
+ax_loss.legend(loc="upper right")
+ax_loss.set_title("LSTMClassifier with early_stopping=True, slow vs fast sines")
+
+ax_score.plot(epochs, clf.validation_scores_, color="C1", label="validation accuracy")
+ax_score.plot(
+    best_epoch,
+    clf.best_validation_score_,
+    "*",
+    color="C3",
+    ms=12,
+    label=f"best_validation_score_ = {clf.best_validation_score_:.3f}",
+)
+ax_score.set_xlabel("epoch")
+ax_score.set_ylabel("accuracy")
+ax_score.legend(loc="lower right")
+fig.savefig(output_dir / "plot_learning_curves.png", dpi=100)
+plt.close(fig)
