@@ -6,7 +6,7 @@ Forecasting an hourly load series several hours ahead
 and the values that follow each window; an :class:`~sklstm.LSTMRegressor` behind a
 :class:`~sklstm.SequenceScaler` then learns to predict the next hours from the
 last two days. :class:`~sklearn.model_selection.TimeSeriesSplit` cross-validates
-the model without looking ahead.
+the model without looking ahead, inside :class:`~sklearn.model_selection.GridSearchCV`.
 
 No data set is downloaded: the series is generated here, shaped like an
 electricity load (in GW) sampled every hour for 9 weeks: a daily cycle with
@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import mean_absolute_error
-from sklearn.model_selection import TimeSeriesSplit, cross_val_score
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -78,12 +78,22 @@ model = TransformedTargetRegressor(lstm, transformer=StandardScaler())
 # Window i predicts hours index[i] .. index[i] + 5, so the last training window's
 # targets are also targets of the next 5 windows. Without the gap, those first
 # test windows would be scored on values the model was fitted to.
+# GridSearchCV takes the same splitter to choose the step size.
 cv = TimeSeriesSplit(n_splits=3, gap=horizon - 1)
+search = GridSearchCV(
+    model,
+    {"regressor__lstmregressor__learning_rate_init": [0.003, 0.01]},
+    cv=cv,
+)
 with warnings.catch_warnings():
     # 25 epochs is a fixed budget here, not a convergence criterion.
     warnings.simplefilter("ignore", ConvergenceWarning)
-    cv_scores = cross_val_score(model, X, y, cv=cv)
+    search.fit(X, y)
+print("best learning_rate_init:", search.best_params_)
+best = search.best_index_
+cv_scores = [search.cv_results_[f"split{k}_test_score"][best] for k in range(3)]
 print("TimeSeriesSplit R^2 per fold:", np.round(cv_scores, 3))
+model = search.best_estimator_
 
 # %%
 # Refit on the first 80% of the windows and forecast the last 20%.
