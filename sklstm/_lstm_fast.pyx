@@ -163,6 +163,35 @@ cdef inline void _cell_backward(
         dc[j] = dc[j] * f
 
 
+cdef int _check(bint ok, str what) except -1:
+    if not ok:
+        raise ValueError(f"lstm kernel: {what}")
+    return 0
+
+
+cdef int _check_packing(const int[::1] batch_sizes, int n_steps, int batch) except -1:
+    """The GEMMs trust ``batch_sizes``: a wrong one would write out of bounds."""
+    cdef int t, previous = batch
+    _check(batch_sizes.shape[0] == n_steps, "batch_sizes must have one entry a step")
+    for t in range(n_steps):
+        _check(0 <= batch_sizes[t] <= previous,
+               "batch_sizes must be non-increasing, within [0, batch]")
+        previous = batch_sizes[t]
+    return 0
+
+
+cdef int _check_steps(Py_ssize_t *shape, int n_steps, int batch, int width,
+                      str name) except -1:
+    """A (n_steps, batch, width) buffer, as the GEMMs will address it."""
+    if shape[0] != n_steps or shape[1] != batch or shape[2] != width:
+        # Formatted only on failure: this runs at every kernel call.
+        raise ValueError(
+            f"lstm kernel: {name} has shape {(shape[0], shape[1], shape[2])}, "
+            f"expected {(n_steps, batch, width)}"
+        )
+    return 0
+
+
 def lstm_forward(
     const floating[:, :, ::1] X,                 # IN  (T, B, D)
     const floating[:, ::1] kernel,               # IN  (D, 4H)
@@ -192,6 +221,19 @@ def lstm_forward(
     cdef bint masked = recurrent_mask.shape[0] > 0
     cdef floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
 
+    # Raw-pointer GEMMs write whole blocks: check every extent they rely on.
+    _check_packing(batch_sizes, n_steps, batch)
+    _check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
+           and recurrent_kernel.shape[1] == width and bias.shape[0] == width,
+           "weights do not match the input width and units")
+    _check_steps(gates.shape, n_steps, batch, width, "gates")
+    _check_steps(cells.shape, n_steps, batch, units, "cells")
+    _check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
+    _check_steps(hidden.shape, n_steps, batch, units, "hidden")
+    if masked:
+        _check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units,
+               "recurrent_mask has the wrong shape")
+        _check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
     if n_steps == 0 or batch == 0:
         return
     with nogil:
@@ -267,6 +309,29 @@ def lstm_backward(
     cdef const floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
     cdef floating *z
 
+    _check_packing(batch_sizes, n_steps, batch)
+    _check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
+           and recurrent_kernel.shape[1] == width
+           and d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
+           and d_recurrent_kernel.shape[0] == units
+           and d_recurrent_kernel.shape[1] == width and d_bias.shape[0] == width,
+           "weights or their gradients do not match the input width and units")
+    _check_steps(gates.shape, n_steps, batch, width, "gates")
+    _check_steps(cells.shape, n_steps, batch, units, "cells")
+    _check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
+    _check_steps(hidden.shape, n_steps, batch, units, "hidden")
+    _check_steps(d_hidden.shape, n_steps, batch, units, "d_hidden")
+    _check(d_cell.shape[0] >= batch and d_cell.shape[1] == units,
+           "d_cell has the wrong shape")
+    if want_d_X:
+        _check_steps(d_X.shape, n_steps, batch, n_inputs, "d_X")
+    if masked:
+        _check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units
+               and d_work.shape[0] >= batch and d_work.shape[1] == units,
+               "recurrent_mask or d_work has the wrong shape")
+        _check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
+    if n_steps == 0 or batch == 0:
+        return
     with nogil:
         for t in range(n_steps - 1, -1, -1):
             n_active = batch_sizes[t]

@@ -1,0 +1,101 @@
+"""The kernels under bounds checking: an out-of-range index raises, never corrupts.
+
+Builds the extension once with ``SKLSTM_DEBUG_CYTHON=1`` (bounds, None and
+initialisation checks on) into a temporary folder and runs the kernels there on
+dense, ragged, bidirectional and dropout batches, then on a packing that lies about
+the batch size.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import sklstm._lstm_fast as fast
+    from sklstm._network import LSTMNetwork
+
+    assert fast.__file__.startswith(BUILD), fast.__file__
+    rng = np.random.RandomState(0)
+    for bidirectional in (False, True):
+        net = LSTMNetwork(3, (4, 3), 2, "softmax", np.float64, bidirectional)
+        params = net.initialize(rng)
+        X = rng.normal(size=(6, 4, 3))
+        batch_sizes = np.array([4, 4, 3, 3, 1, 1], dtype=np.intc)
+        last_step = np.array([5, 3, 1, 1])
+        Y = np.eye(2)[[0, 1, 1, 0]]
+        for dropout in (False, True):
+            ws = net.workspace(6, 4, dropout=dropout)
+            ws.prepare(6, 4)[...] = X
+            masks = None
+            if dropout:
+                masks = [
+                    [(np.ones((4, n)), np.ones((4, h)))] * net.n_directions
+                    for n, h in zip(net.layer_inputs, net.hidden_layer_sizes)
+                ]
+            grads = np.empty_like(params)
+            loss = net.loss_and_gradient(
+                params, ws.X, batch_sizes, last_step, Y, 0.1, grads, ws, masks=masks
+            )
+            assert np.isfinite(loss) and np.isfinite(grads).all()
+
+    # A packing that claims more running sequences than the batch holds, and a
+    # buffer of the wrong shape: refused before any GEMM writes out of bounds.
+    net = LSTMNetwork(3, (4,), 2, "softmax", np.float64)
+    params = net.initialize(rng)
+    ws = net.workspace(2, 2)
+    ws.prepare(2, 2)[...] = 0
+    bad_packing = np.array([5, 5], dtype=np.intc)
+    for call in (
+        lambda: net.logits(params, ws.X, bad_packing, np.array([1, 1]), ws),
+        lambda: fast.lstm_forward(
+            ws.X, *net.unpack(params)[:3], np.array([2, 2], dtype=np.intc),
+            np.empty((2, 2, 3)), *([np.empty((2, 2, 4))] * 3),
+            np.empty((0, 0)), np.empty((0, 0, 0)),
+        ),
+    ):
+        try:
+            call()
+        except ValueError as error:
+            print("caught:", error)
+        else:
+            raise AssertionError("a bad packing or buffer was not refused")
+    """
+)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_kernels_under_bounds_checking(tmp_path):
+    package = tmp_path / "sklstm"
+    shutil.copytree(
+        ROOT / "sklstm", package, ignore=shutil.ignore_patterns("*.so", "*.c")
+    )
+    shutil.copy(ROOT / "setup.py", tmp_path)
+    env = {**os.environ, "SKLSTM_DEBUG_CYTHON": "1"}
+    build = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    run = subprocess.run(
+        [sys.executable, "-c", f"BUILD = {str(tmp_path)!r}\n" + SCRIPT],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("caught: lstm kernel:") == 2, run.stdout
