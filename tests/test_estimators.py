@@ -585,3 +585,31 @@ def test_concurrent_predictions_equal_serial_ones():
         concurrent = list(pool.map(est.predict_proba, batches))
     for a, b in zip(serial, concurrent):
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda X: X.astype(">f8"),  # big-endian
+        lambda X: X > 0,  # boolean
+        lambda X: (10 * X).astype(np.int16),
+        lambda X: np.asfortranarray(X),
+        lambda X: X[:, ::-1, :],  # negative strides
+    ],
+    ids=["big-endian", "bool", "int16", "fortran", "reversed-view"],
+)
+def test_unusual_but_valid_arrays_work(convert, tmp_path):
+    X, y, _ = sequence_data()
+    X = convert(X)
+    expected = small(LSTMClassifier).fit(np.array(X, dtype=np.float64), y)
+    est = small(LSTMClassifier).fit(X, y)
+    assert_allclose(est.predict_proba(X), expected.predict_proba(X), rtol=1e-12)
+    # And from a read-only memory map, as np.load(..., mmap_mode="r") gives.
+    path = tmp_path / "X.npy"
+    np.save(path, np.asarray(X))
+    mapped = np.load(path, mmap_mode="r")
+    assert_allclose(
+        small(LSTMClassifier).fit(mapped, y).predict_proba(mapped),
+        expected.predict_proba(X),
+        rtol=1e-12,
+    )
