@@ -696,9 +696,6 @@ class _BaseLSTM(BaseEstimator, ABC):
         else:
             batch_size = min(self.batch_size, n_samples)
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        n_batches = -(-n_samples // batch_size)  # also with length-sorted batches
-        # verbose >= 2 reports about ten times per epoch, so that none is silent.
-        report_every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         network = self._network()
         use_dropout = bool(self.dropout or self.recurrent_dropout)
@@ -722,6 +719,8 @@ class _BaseLSTM(BaseEstimator, ABC):
                     batches = [
                         sample_index[s] for s in gen_batches(n_samples, batch_size)
                     ]
+                # verbose >= 2 reports about ten times per epoch: none is silent.
+                report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
                 accumulated_loss = seen_weight = 0.0
                 seen_samples = 0
                 np.copyto(epoch_start, self._params)

@@ -122,7 +122,8 @@ class LSTMNetwork:
         ``X_tm`` is a time-major batch ``(T, B, n_features)``; ``last_step[b]`` is the
         step whose state the head reads for sequence ``b``.
         """
-        return self._forward(params, X_tm, batch_sizes, last_step, workspace, None)
+        views = self.unpack(params)
+        return self._forward(views, X_tm, batch_sizes, last_step, workspace, None)
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
@@ -165,7 +166,8 @@ class LSTMNetwork:
         n_samples = X_tm.shape[1]
         if total_weight is None:
             total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        logits = self._forward(params, X_tm, batch_sizes, last_step, workspace, masks)
+        views = self.unpack(params)
+        logits = self._forward(views, X_tm, batch_sizes, last_step, workspace, masks)
         if self.head == "softmax":
             log_proba = log_softmax(logits, axis=1)
             losses = -np.sum(Y * log_proba, axis=1)
@@ -184,7 +186,6 @@ class LSTMNetwork:
             delta *= (sample_weight / total_weight)[:, None]
         delta = delta.astype(self.dtype, copy=False)
 
-        views = self.unpack(params)
         grad_views = self.unpack(grads)
         batch_index = np.arange(n_samples)
         np.matmul(workspace.head_input.T, delta, out=grad_views[-2])
@@ -251,8 +252,7 @@ class LSTMNetwork:
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 
-    def _forward(self, params, X_tm, batch_sizes, last_step, workspace, masks):
-        views = self.unpack(params)
+    def _forward(self, views, X_tm, batch_sizes, last_step, workspace, masks):
         if self.n_directions == 2:
             workspace.set_packing(last_step)
         batch_index = np.arange(X_tm.shape[1])
