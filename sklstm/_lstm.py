@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklstm._network import LSTMNetwork, activate
+from sklstm._network import activate, network_for, pooled_buffer
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
     DenseSequences,
@@ -37,6 +37,7 @@ from sklstm._sequences import (
     is_sequence_list,
     length_sorted_batches,
 )
+from sklstm._threads import kernel_threads
 from sklstm._version import __version__
 
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
@@ -216,7 +217,10 @@ _NOTES_DOC = """
 
     The forward pass and backpropagation through time run in Cython kernels that
     call BLAS; float32 input is trained and predicted in float32, anything else in
-    float64.
+    float64. The kernels split each minibatch between OpenMP threads (as many as
+    ``OMP_NUM_THREADS``, ``threadpoolctl`` or joblib's workers allow) and keep
+    BLAS single-threaded meanwhile; results do not depend on the thread count
+    beyond rounding.
 
     References
     ----------
@@ -454,7 +458,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         if (sample_weight < 0).any():
             raise ValueError("sample_weight must be non-negative.")
         if not sample_weight.sum() > 0:
-            raise ValueError("sample_weight sums to zero: no sample would be learnt.")
+            raise ValueError("sample_weight sums to zero: no sample would count.")
         return sample_weight
 
     def _target_weights(self, y, incremental):
@@ -463,13 +467,13 @@ class _BaseLSTM(BaseEstimator, ABC):
 
     # -------------------------------------------------------------- training
     def _network(self):
-        return LSTMNetwork(
+        return network_for(
             self.n_features_in_,
             self._layer_sizes,
             self.n_outputs_,
             self._head,
             self._params.dtype,
-            bidirectional=self._bidirectional,
+            self._bidirectional,
         )
 
     def _make_optimizer(self):
@@ -514,13 +518,13 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.n_outputs_ = Y.shape[1]
             self._layer_sizes = layer_sizes
             self._bidirectional = bool(self.bidirectional)
-            network = LSTMNetwork(
+            network = network_for(
                 self.n_features_in_,
                 layer_sizes,
                 self.n_outputs_,
                 self._head,
                 data.dtype,
-                bidirectional=self._bidirectional,
+                self._bidirectional,
             )
             self._params = network.initialize(self._random_state)
             self.n_iter_ = 0
@@ -561,17 +565,20 @@ class _BaseLSTM(BaseEstimator, ABC):
         # A diverging fit is detected and undone by the solvers (NaN or infinite
         # loss or weights); NumPy's per-operation overflow warnings would only
         # bury that one clear warning.
-        with np.errstate(over="ignore", invalid="ignore"):
+        if self.solver == "lbfgs" and (self.dropout or self.recurrent_dropout):
+            raise ValueError(
+                "dropout and recurrent_dropout need a minibatch solver "
+                "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
+                "which L-BFGS's line search cannot follow."
+            )
+        with (
+            np.errstate(over="ignore", invalid="ignore"),
+            kernel_threads(data.n_samples) as n_threads,
+        ):
             if self.solver == "lbfgs":
-                if self.dropout or self.recurrent_dropout:
-                    raise ValueError(
-                        "dropout and recurrent_dropout need a minibatch solver "
-                        "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
-                        "which L-BFGS's line search cannot follow."
-                    )
-                self._fit_lbfgs(data, Y, sample_weight)
+                self._fit_lbfgs(data, Y, sample_weight, n_threads)
             else:
-                self._fit_stochastic(data, y, Y, sample_weight, incremental)
+                self._fit_stochastic(data, y, Y, sample_weight, incremental, n_threads)
         return self
 
     def _chunk_size(self, n_samples, n_steps):
@@ -580,7 +587,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
         return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
 
-    def _fit_lbfgs(self, data, Y, sample_weight):
+    def _fit_lbfgs(self, data, Y, sample_weight, n_threads):
         """Full-batch L-BFGS (scipy's L-BFGS-B) on the weighted mean loss.
 
         The loss and gradient of the whole data set are summed over chunks of
@@ -589,7 +596,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         network = self._network()
         n_samples = data.n_samples
         chunk = self._chunk_size(n_samples, data.max_length)
-        workspace = network.workspace(data.max_length, chunk)
+        workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
         order = data.order_for_batches(np.arange(n_samples))
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         params = np.empty_like(self._params)
@@ -663,7 +670,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 stacklevel=3,
             )
 
-    def _fit_stochastic(self, data, y, Y, sample_weight, incremental):
+    def _fit_stochastic(self, data, y, Y, sample_weight, incremental, n_threads):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -699,7 +706,9 @@ class _BaseLSTM(BaseEstimator, ABC):
 
         network = self._network()
         use_dropout = bool(self.dropout or self.recurrent_dropout)
-        workspace = network.workspace(data.max_length, batch_size, use_dropout)
+        workspace = network.workspace(
+            data.max_length, batch_size, use_dropout, n_threads
+        )
         grads = np.empty_like(self._params)
         epoch_start = np.empty_like(self._params)
         sample_index = np.arange(n_samples)
@@ -886,21 +895,81 @@ class _BaseLSTM(BaseEstimator, ABC):
         network = self._network()
         n_samples = data.n_samples
         chunk = self._chunk_size(n_samples, data.max_length)
-        workspace = network.workspace(data.max_length, chunk)
+        if isinstance(data, DenseSequences):
+            # One kernel call a chunk; a single chunk's logits are the result.
+            size = network.dense_work_size(data.max_length, min(chunk, n_samples))
+            with (
+                kernel_threads(chunk) as n_threads,
+                pooled_buffer(network, size) as work,
+            ):
+                if n_samples <= chunk:
+                    return network.dense_logits(self._params, data.X, work, n_threads)
+                out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
+                for batch in gen_batches(n_samples, chunk):
+                    network.dense_logits(
+                        self._params, data.X[batch], work, n_threads, out=out[batch]
+                    )
+                return out
+        # Ragged sequences in decreasing length, the results back in input order.
         order = data.order_for_batches(np.arange(n_samples))
         out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
-        for batch_slice in gen_batches(n_samples, chunk):
-            batch_index = order[batch_slice]
-            X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-            out[batch_index] = network.logits(
-                self._params, X_tm, batch_sizes, last_step, workspace
-            )
+        with kernel_threads(chunk) as n_threads:
+            workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
+            for batch_slice in gen_batches(n_samples, chunk):
+                batch_index = order[batch_slice]
+                X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+                out[batch_index] = network.logits(
+                    self._params, X_tm, batch_sizes, last_step, workspace
+                )
         return out
 
     def _predict_logits(self, X):
         check_is_fitted(self)
-        data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
+        if self._is_lean_input(X):
+            data = DenseSequences(X)
+        else:
+            data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
         return self._logits(data)
+
+    def _is_lean_input(self, X):
+        """Whether X is a plain 3-D array that validate_data would pass unchanged.
+
+        Such an X skips validate_data's ~100 µs of checks, which would dominate
+        the prediction of a single sequence; anything else is validated in full.
+        """
+        if not (
+            type(X) is np.ndarray
+            and X.ndim == 3
+            and X.dtype == self._params.dtype
+            and X.shape[0] > 0
+            and X.shape[1] > 0
+            and X.shape[2] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return False
+        # NaN and infinity propagate into the sum (scikit-learn's own first
+        # check), with no boolean temporary the size of X; a sum that overflows
+        # is not finite either and goes to the full validation, which decides.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(X.sum()))
+
+    def __sklearn_is_fitted__(self):
+        # check_is_fitted's default scans every attribute name: a few µs per call.
+        return hasattr(self, "_params")
+
+    def _score(self, X, y, sample_weight):
+        """The mixins' score, with X, y and sample_weight validated as in fit.
+
+        The metrics alone would take negative weights silently, fail with a
+        ZeroDivisionError on weights that sum to zero, and (accuracy_score) cast a
+        float y to int before checking it for NaN, a RuntimeWarning first.
+        """
+        check_is_fitted(self)
+        data, y = self._check_sequences(
+            X, reset=False, y=y, dtype=self._params.dtype, **self._y_params()
+        )
+        sample_weight = self._check_sample_weight(sample_weight, data)
+        return float(self._validation_score(data, y, sample_weight))
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):
@@ -959,9 +1028,15 @@ class _BaseLSTM(BaseEstimator, ABC):
                 raise ValueError(
                     f"Weight {index} has dtype {weight.dtype}; expected real numbers."
                 )
-            view[...] = weight
+            # A value beyond the model's float range becomes infinity, refused
+            # below with NaN and infinity (not a RuntimeWarning from the cast).
+            with np.errstate(over="ignore"):
+                view[...] = weight
         if not np.isfinite(new_params).all():
-            raise ValueError("Weights must be finite; got NaN or infinity.")
+            raise ValueError(
+                "Weights must be finite; got NaN, infinity or a value too large for "
+                f"dtype({str(new_params.dtype)!r})."
+            )
         self._params = new_params
         return self
 
@@ -1194,6 +1269,13 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
                 raise ValueError(
                     f"y has labels {unseen.tolist()} {where}: {self.classes_.tolist()}."
                 )
+            # LabelBinarizer.transform's encoding, without its second pass of
+            # target-type checks (~1 ms a fit on 1000 labels): a column for the
+            # positive class, or one-hot columns, in the order of classes_.
+            codes = np.searchsorted(self.classes_, y)
+            if len(self.classes_) == 2:
+                return (codes == 1).astype(np.float64)[:, None]
+            return (codes[:, None] == np.arange(len(self.classes_))).astype(np.float64)
         return self._label_binarizer.transform(y)
 
     def _target_weights(self, y, incremental):
@@ -1334,6 +1416,31 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             Predicted labels (a label indicator matrix for multilabel targets).
         """
         return self._decode(self._predict_logits(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on sequences X and labels y.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
+            Test sequences.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels (a label indicator matrix for multilabel targets, scored
+            by subset accuracy).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence; finite, non-negative and not all zero, as in
+            ``fit``.
+
+        Returns
+        -------
+        score : float
+            Weighted fraction of the sequences predicted correctly.
+        """
+        return self._score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1484,6 +1591,31 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             Predictions, 1-D when the model was fitted on a 1-D y.
         """
         return self._shape_prediction(self._predict_logits(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the predictions on X.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features), \
+                (n_samples, n_features), or list of ndarray of shape \
+                (n_timesteps_i, n_features)
+            Test sequences.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sequence; finite, non-negative and not all zero, as in
+            ``fit``.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``predict(X)`` against y (uniform average over the outputs),
+            as scikit-learn's ``RegressorMixin.score``.
+        """
+        return self._score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

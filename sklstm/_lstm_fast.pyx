@@ -15,8 +15,9 @@ which keeps the all-steps GEMMs exact. A dense batch is ``batch_sizes[:] = batch
 """
 
 from cython cimport floating
-from libc.math cimport exp, tanh
-from libc.string cimport memset
+from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 
@@ -55,10 +56,12 @@ cdef inline void _gemm(
 
 cdef extern from *:
     """
+    #include <math.h>
+
     /* tanh to 2.4e-7 absolute, as Eigen's float tanh: clamp, then a 13/6 rational.
        Plain C arithmetic with branch-free clamps, so that the per-step loops calling
        it vectorise (libm's tanhf does not) and no input can overflow. */
-    static inline float sklstm_tanhf(float x) {
+    static inline float sklstm_tanh_f(float x) {
         const float limit = 7.90531110763549805f;
         x = x > limit ? limit : x;
         x = x < -limit ? -limit : x;
@@ -76,91 +79,434 @@ cdef extern from *:
         q = q * x2 + 4.89352518554385e-03f;
         return x * p / q;
     }
+    static inline float sklstm_sigmoid_f(float x) {
+        return 0.5f * sklstm_tanh_f(0.5f * x) + 0.5f;
+    }
+    /* Double precision keeps libm: exact to the last bits, for gradient checks.
+       exp of a non-positive number only: no overflow for large |x|. */
+    static inline double sklstm_tanh_d(double x) { return tanh(x); }
+    static inline double sklstm_sigmoid_d(double x) {
+        if (x >= 0) { return 1 / (1 + exp(-x)); }
+        const double e = exp(x);
+        return e / (1 + e);
+    }
+
+    /* The cells of one step: the elementwise part of the forward and backward,
+       over n_rows contiguous rows. One gate block per loop, each loop over
+       contiguous memory with no branch, so that GCC vectorises them for float
+       (the clamp + divide of the rational tanh needs -fno-trapping-math, set in
+       setup.py; one loop over all four gates defeats its dependence analysis).
+       GCC on x86-64 Linux also builds AVX-512 and AVX2 clones, chosen at load
+       time for the CPU at hand: the default build may only assume SSE2. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+        && defined(__linux__)
+    #define SKLSTM_CLONES \
+        __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    #else
+    #define SKLSTM_CLONES
+    #endif
+
+    #define SKLSTM_CELLS(T, S)                                                     \
+    /* z: pre-activations less bias (rows of 4H) -> activated gates;              \
+       c_prev: c_{t-1} rows, NULL at the first step (c_{-1} = 0).                 \
+       Gate order: input, forget, cell candidate, output. */                     \
+    SKLSTM_CLONES static void sklstm_cells_forward_##S(                          \
+        int n_rows, int units, T *restrict z, const T *restrict bias,            \
+        const T *restrict c_prev, T *restrict c, T *restrict c_tanh,             \
+        T *restrict h)                                                            \
+    {                                                                             \
+        for (int s = 0; s < n_rows; ++s) {                                        \
+            T *restrict zi = z + (long)s * 4 * units;                             \
+            T *restrict zf = zi + units;                                          \
+            T *restrict zg = zi + 2 * units;                                      \
+            T *restrict zo = zi + 3 * units;                                      \
+            T *restrict cs = c + (long)s * units;                                 \
+            T *restrict ct = c_tanh + (long)s * units;                            \
+            T *restrict hs = h + (long)s * units;                                 \
+            for (int j = 0; j < 2 * units; ++j)                                   \
+                zi[j] = sklstm_sigmoid_##S(zi[j] + bias[j]);                      \
+            for (int j = 0; j < units; ++j)                                       \
+                zg[j] = sklstm_tanh_##S(zg[j] + bias[2 * units + j]);             \
+            for (int j = 0; j < units; ++j)                                       \
+                zo[j] = sklstm_sigmoid_##S(zo[j] + bias[3 * units + j]);          \
+            if (c_prev != NULL) {                                                 \
+                const T *restrict cp = c_prev + (long)s * units;                  \
+                for (int j = 0; j < units; ++j)                                   \
+                    cs[j] = zf[j] * cp[j] + zi[j] * zg[j];                        \
+            } else {                                                              \
+                for (int j = 0; j < units; ++j)                                   \
+                    cs[j] = zi[j] * zg[j];                                        \
+            }                                                                     \
+            for (int j = 0; j < units; ++j) {                                     \
+                ct[j] = sklstm_tanh_##S(cs[j]);                                   \
+                hs[j] = zo[j] * ct[j];                                            \
+            }                                                                     \
+        }                                                                         \
+    }                                                                             \
+    /* z: activated gates -> gradients w.r.t. their pre-activations;             \
+       c_prev: c_{t-1} rows, NULL at the first step (c_{-1} = 0);                 \
+       dc: dL/dc_t from step t + 1 -> dL/dc_{t-1}. */                           \
+    SKLSTM_CLONES static void sklstm_cells_backward_##S(                         \
+        int n_rows, int units, T *restrict z, const T *restrict c_prev,          \
+        const T *restrict c_tanh, const T *restrict dh, T *restrict dc)          \
+    {                                                                             \
+        for (int s = 0; s < n_rows; ++s) {                                        \
+            T *restrict zi = z + (long)s * 4 * units;                             \
+            T *restrict zf = zi + units;                                          \
+            T *restrict zg = zi + 2 * units;                                      \
+            T *restrict zo = zi + 3 * units;                                      \
+            const T *restrict ct = c_tanh + (long)s * units;                      \
+            const T *restrict dhs = dh + (long)s * units;                         \
+            T *restrict dcs = dc + (long)s * units;                               \
+            for (int j = 0; j < units; ++j) {                                     \
+                const T o = zo[j], tc = ct[j];                                    \
+                dcs[j] = dcs[j] + dhs[j] * o * (1 - tc * tc); /* dL/dc_t */       \
+                zo[j] = dhs[j] * tc * o * (1 - o);                                \
+            }                                                                     \
+            for (int j = 0; j < units; ++j) {                                     \
+                const T i = zi[j], g = zg[j];                                     \
+                zi[j] = dcs[j] * g * i * (1 - i);                                 \
+                zg[j] = dcs[j] * i * (1 - g * g);                                 \
+            }                                                                     \
+            if (c_prev != NULL) {                                                 \
+                const T *restrict cp = c_prev + (long)s * units;                  \
+                for (int j = 0; j < units; ++j) {                                 \
+                    const T f = zf[j];                                            \
+                    zf[j] = dcs[j] * cp[j] * f * (1 - f);                         \
+                    dcs[j] = dcs[j] * f;                                          \
+                }                                                                 \
+            } else {                  /* c_{-1} = 0: no forget-gate gradient */   \
+                for (int j = 0; j < units; ++j) {                                 \
+                    dcs[j] = dcs[j] * zf[j];                                      \
+                    zf[j] = 0;                                                    \
+                }                                                                 \
+            }                                                                     \
+        }                                                                         \
+    }
+    SKLSTM_CELLS(float, f)
+    SKLSTM_CELLS(double, d)
+
+    /* c += a @ b for a few rows of a (row-major, b of shape (k, n)): one row of
+       b after the other, added to the output row in vectorised passes. For one
+       or two sequences BLAS's call and packing cost more than the arithmetic. */
+    #define SKLSTM_FEW_ROWS_GEMM(T, S)                                             \
+    SKLSTM_CLONES static void sklstm_few_rows_gemm_##S(                          \
+        int n_rows, int k, int n, const T *restrict a, int lda,                  \
+        const T *restrict b, T *restrict c, int ldc)                             \
+    {                                                                             \
+        for (int r = 0; r < n_rows; ++r) {                                        \
+            T *restrict cr = c + (long)r * ldc;                                   \
+            for (int kk = 0; kk < k; ++kk) {                                      \
+                const T ak = a[(long)r * lda + kk];                               \
+                const T *restrict bk = b + (long)kk * n;                          \
+                for (int j = 0; j < n; ++j)                                       \
+                    cr[j] += ak * bk[j];                                          \
+            }                                                                     \
+        }                                                                         \
+    }
+    SKLSTM_FEW_ROWS_GEMM(float, f)
+    SKLSTM_FEW_ROWS_GEMM(double, d)
     """
-    float _rational_tanhf "sklstm_tanhf"(float x) noexcept nogil
+    void _few_rows_gemm_f "sklstm_few_rows_gemm_f"(
+        int n_rows, int k, int n, const float *a, int lda, const float *b,
+        float *c, int ldc) noexcept nogil
+    void _few_rows_gemm_d "sklstm_few_rows_gemm_d"(
+        int n_rows, int k, int n, const double *a, int lda, const double *b,
+        double *c, int ldc) noexcept nogil
+    void _cells_forward_f "sklstm_cells_forward_f"(
+        int n_rows, int units, float *z, const float *bias, const float *c_prev,
+        float *c, float *c_tanh, float *h) noexcept nogil
+    void _cells_forward_d "sklstm_cells_forward_d"(
+        int n_rows, int units, double *z, const double *bias, const double *c_prev,
+        double *c, double *c_tanh, double *h) noexcept nogil
+    void _cells_backward_f "sklstm_cells_backward_f"(
+        int n_rows, int units, float *z, const float *c_prev,
+        const float *c_tanh, const float *dh, float *dc) noexcept nogil
+    void _cells_backward_d "sklstm_cells_backward_d"(
+        int n_rows, int units, double *z, const double *c_prev,
+        const double *c_tanh, const double *dh, double *dc) noexcept nogil
 
 
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return _rational_tanhf(x)
-    else:
-        return tanh(x)
+cdef enum:
+    # Up to this many rows, the per-step product skips BLAS.
+    FEW_ROWS = 2
 
 
-cdef inline floating _sigmoid(floating x) noexcept nogil:
-    cdef double e
-    if floating is float:
-        return <float> 0.5 * _rational_tanhf(<float> 0.5 * x) + <float> 0.5
-    else:
-        # exp of a non-positive number only: no overflow for large |x|.
-        if x >= 0:
-            e = exp(-x)
-            return 1 / (1 + e)
-        e = exp(x)
-        return e / (1 + e)
-
-
-cdef inline void _cell_forward(
-    int units,
-    floating *z,               # IN pre-activations less bias (4H,); OUT activated
-    const floating *bias,      # IN (4H,)
-    const floating *c_prev,    # IN (H,) c_{t-1}; may be c itself, holding zeros
-    floating *c,               # OUT (H,)
-    floating *c_tanh,          # OUT (H,)
-    floating *h,               # OUT (H,)
+cdef inline void _add_product(
+    int m,
+    int n,
+    int k,
+    const floating *a,         # IN (m, k), rows lda apart
+    int lda,
+    const floating *b,         # IN (k, n), contiguous
+    floating *c,               # IN/OUT (m, n), rows ldc apart: c += a @ b
+    int ldc,
 ) noexcept nogil:
-    # One gate block per loop, each loop over contiguous memory with no branch:
-    # GCC vectorises them for float (the clamp + divide of the rational tanh needs
-    # -fno-trapping-math, set in setup.py).
-    cdef int j
-    cdef floating *i_gate = z
-    cdef floating *f_gate = z + units
-    cdef floating *g_gate = z + 2 * units
-    cdef floating *o_gate = z + 3 * units
-    for j in range(2 * units):
-        z[j] = _sigmoid(z[j] + bias[j])
-    for j in range(units):
-        g_gate[j] = _tanh(g_gate[j] + bias[2 * units + j])
-    for j in range(units):
-        o_gate[j] = _sigmoid(o_gate[j] + bias[3 * units + j])
-    for j in range(units):
-        c[j] = f_gate[j] * c_prev[j] + i_gate[j] * g_gate[j]
-    for j in range(units):
-        c_tanh[j] = _tanh(c[j])
-        h[j] = o_gate[j] * c_tanh[j]
+    if m > FEW_ROWS:
+        _gemm(False, False, m, n, k, <floating> 1, a, lda, b, n, <floating> 1, c, ldc)
+    elif floating is float:
+        _few_rows_gemm_f(m, k, n, a, lda, b, c, ldc)
+    else:
+        _few_rows_gemm_d(m, k, n, a, lda, b, c, ldc)
 
 
-cdef inline void _cell_backward(
+cdef inline void _cells_forward(
+    int n_rows,
     int units,
-    floating *z,               # IN activated gates (4H,); OUT their gradients
-    const floating *c_prev,    # IN (H,) c_{t-1}, times prev_scale
-    floating prev_scale,       # IN 1, or 0 at the first step (where c_{-1} = 0)
-    const floating *c_tanh,    # IN (H,)
-    const floating *dh,        # IN dL/dh_t (H,)
+    floating *z,               # IN pre-activations less bias (n, 4H); OUT activated
+    const floating *bias,      # IN (4H,)
+    const floating *c_prev,    # IN (n, H) c_{t-1}; NULL at the first step
+    floating *c,               # OUT (n, H)
+    floating *c_tanh,          # OUT (n, H)
+    floating *h,               # OUT (n, H)
+) noexcept nogil:
+    if floating is float:
+        _cells_forward_f(n_rows, units, z, bias, c_prev, c, c_tanh, h)
+    else:
+        _cells_forward_d(n_rows, units, z, bias, c_prev, c, c_tanh, h)
+
+
+cdef inline void _cells_backward(
+    int n_rows,
+    int units,
+    floating *z,               # IN activated gates (n, 4H); OUT their gradients
+    const floating *c_prev,    # IN (n, H) c_{t-1}; NULL at the first step
+    const floating *c_tanh,    # IN (n, H)
+    const floating *dh,        # IN dL/dh_t (n, H)
     floating *dc,              # IN dL/dc_t from step t + 1; OUT dL/dc_{t-1}
 ) noexcept nogil:
-    # Three branch-free loops, each touching few streams, so that GCC vectorises
-    # them (one loop over all four gates defeats its dependence analysis).
-    cdef int j
-    cdef floating *i_gate = z
-    cdef floating *f_gate = z + units
-    cdef floating *g_gate = z + 2 * units
-    cdef floating *o_gate = z + 3 * units
-    cdef floating o, tc, i, g, f
-    for j in range(units):
-        o = o_gate[j]
-        tc = c_tanh[j]
-        dc[j] = dc[j] + dh[j] * o * (1 - tc * tc)      # dc is now dL/dc_t
-        o_gate[j] = dh[j] * tc * o * (1 - o)
-    for j in range(units):
-        i = i_gate[j]
-        g = g_gate[j]
-        i_gate[j] = dc[j] * g * i * (1 - i)
-        g_gate[j] = dc[j] * i * (1 - g * g)
-    for j in range(units):
-        f = f_gate[j]
-        f_gate[j] = dc[j] * c_prev[j] * prev_scale * f * (1 - f)
-        dc[j] = dc[j] * f
+    if floating is float:
+        _cells_backward_f(n_rows, units, z, c_prev, c_tanh, dh, dc)
+    else:
+        _cells_backward_d(n_rows, units, z, c_prev, c_tanh, dh, dc)
+
+
+cdef enum:
+    # Upper bound on the threads one kernel call splits its work over.
+    MAX_CHUNKS = 64
+    # Column blocks of the weight-gradient GEMMs start at multiples of this many
+    # elements (a 64-byte cache line of floats).
+    COLUMN_ALIGN = 16
+    # Elementwise operations of one cell step per unit, counted as flops.
+    CELL_FLOPS = 40
+
+
+# The least work (floating-point operations) worth a thread of its own.
+cdef double MIN_CHUNK_FLOPS = 2e6
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int sklstm_openmp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int sklstm_openmp_max_threads(void) { return 1; }
+    #endif
+    """
+    int _openmp_max_threads "sklstm_openmp_max_threads"() noexcept nogil
+
+
+def _set_min_chunk_flops(double flops):
+    """Set the least work per thread (for tuning by benchmarks); return the old."""
+    global MIN_CHUNK_FLOPS
+    old, MIN_CHUNK_FLOPS = MIN_CHUNK_FLOPS, flops
+    return old
+
+
+def openmp_max_threads():
+    """Threads an OpenMP region may use now; 1 if built without OpenMP.
+
+    It follows ``OMP_NUM_THREADS``, ``threadpoolctl``'s limits and the limits
+    joblib sets in its workers.
+    """
+    return _openmp_max_threads()
+
+
+cdef int _row_chunks(
+    const int *batch_sizes, int n_steps, int batch, int n_chunks, int *bounds
+) noexcept nogil:
+    """Split the rows into ``n_chunks`` contiguous ranges of equal work.
+
+    A row's work is its number of running steps (rows are sorted by decreasing
+    length), so a ragged batch gives its longer first rows smaller ranges.
+    ``bounds[c]:bounds[c + 1]`` is chunk ``c``; returns the number of chunks.
+    """
+    cdef long total = 0, done = 0
+    cdef int t, r, c = 1, length = n_steps
+    for t in range(n_steps):
+        total += batch_sizes[t]
+    bounds[0] = 0
+    if n_chunks > batch:
+        n_chunks = batch
+    # Row r runs for `length` steps: the steps t with batch_sizes[t] > r.
+    for r in range(batch):
+        while length > 0 and batch_sizes[length - 1] <= r:
+            length -= 1
+        done += length
+        if c < n_chunks and done * n_chunks >= total * c:
+            bounds[c] = r + 1
+            c += 1
+    bounds[c] = batch
+    return c
+
+
+cdef inline int _even_chunk(
+    int size, int n_chunks, int chunk, int align
+) noexcept nogil:
+    """Start of chunk ``chunk`` of ``n_chunks`` over ``size``, a multiple of align."""
+    cdef long start
+    if chunk >= n_chunks:
+        return size
+    start = (<long> size * chunk) // n_chunks
+    start -= start % align
+    return <int> start
+
+
+cdef void _forward_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int batch,
+    int units,
+    const int *batch_sizes,
+    const floating *recurrent_kernel,    # (H, 4H)
+    const floating *bias,                # (4H,)
+    floating *gates,                     # (T, B, 4H) holding X @ kernel
+    floating *cells,                     # (T, B, H)
+    floating *cells_tanh,                # (T, B, H)
+    floating *hidden,                    # (T, B, H)
+    const floating *recurrent_mask,      # (B, H) or NULL
+    floating *hidden_masked,             # (T, B, H) or NULL
+) noexcept nogil:
+    """The recurrence of rows ``r0:r1``, which never read the other rows."""
+    cdef int width = 4 * units
+    cdef int t, s, j, n_rows, stop
+    cdef const floating *recurrent_input = (
+        hidden_masked if recurrent_mask != NULL else hidden
+    )
+    cdef const floating *c_prev
+    cdef long step
+    for t in range(n_steps):
+        step = <long> t * batch
+        stop = batch_sizes[t] if batch_sizes[t] < r1 else r1
+        n_rows = stop - r0
+        if n_rows > 0:
+            c_prev = NULL                # c_{-1} = 0
+            if t > 0:
+                _add_product(n_rows, width, units,
+                             recurrent_input + (step - batch + r0) * units, units,
+                             recurrent_kernel, gates + (step + r0) * width, width)
+                c_prev = cells + (step - batch + r0) * units
+            _cells_forward(n_rows, units, gates + (step + r0) * width, bias, c_prev,
+                           cells + (step + r0) * units,
+                           cells_tanh + (step + r0) * units,
+                           hidden + (step + r0) * units)
+        s = stop if stop > r0 else r0
+        if s < r1:
+            memset(hidden + (step + s) * units, 0, (r1 - s) * units * sizeof(floating))
+        if recurrent_mask != NULL:
+            for s in range(r0, r1):
+                for j in range(units):
+                    hidden_masked[(step + s) * units + j] = (
+                        hidden[(step + s) * units + j] * recurrent_mask[s * units + j]
+                    )
+
+
+cdef void _backward_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int batch,
+    int units,
+    const int *batch_sizes,
+    const floating *recurrent_kernel,    # (H, 4H)
+    floating *gates,                     # (T, B, 4H) activated; OUT dL/dz
+    const floating *cells,               # (T, B, H)
+    const floating *cells_tanh,          # (T, B, H)
+    floating *d_hidden,                  # (T, B, H)
+    floating *d_cell,                    # (B, H)
+    const floating *recurrent_mask,      # (B, H) or NULL
+    floating *d_work,                    # (B, H) or NULL
+) noexcept nogil:
+    """Backpropagation through time of rows ``r0:r1``, independent of the others."""
+    cdef int width = 4 * units
+    cdef int t, s, j, n_active, n_next, stop, next_stop, n_rows
+    cdef long step
+    for t in range(n_steps - 1, -1, -1):
+        step = <long> t * batch
+        n_active = batch_sizes[t]
+        n_next = batch_sizes[t + 1] if t + 1 < n_steps else 0
+        stop = n_active if n_active < r1 else r1
+        next_stop = n_next if n_next < r1 else r1
+        # Sequences still running at t + 1 pass gradient back through h_t
+        # (through h_t * mask with recurrent dropout).
+        n_rows = next_stop - r0
+        if n_rows > 0:
+            if recurrent_mask == NULL:
+                _gemm(False, True, n_rows, units, width, <floating> 1,
+                      gates + (step + batch + r0) * width, width,
+                      recurrent_kernel, width,
+                      <floating> 1, d_hidden + (step + r0) * units, units)
+            else:
+                _gemm(False, True, n_rows, units, width, <floating> 1,
+                      gates + (step + batch + r0) * width, width,
+                      recurrent_kernel, width,
+                      <floating> 0, d_work + r0 * units, units)
+                for s in range(r0, next_stop):
+                    for j in range(units):
+                        d_hidden[(step + s) * units + j] += (
+                            d_work[s * units + j] * recurrent_mask[s * units + j]
+                        )
+        # Sequences that end at t get no cell gradient from t + 1.
+        s = next_stop if next_stop > r0 else r0
+        if s < stop:
+            memset(d_cell + s * units, 0, (stop - s) * units * sizeof(floating))
+        if stop > r0:
+            _cells_backward(stop - r0, units, gates + (step + r0) * width,
+                            cells + (step - batch + r0) * units if t > 0 else NULL,
+                            cells_tanh + (step + r0) * units,
+                            d_hidden + (step + r0) * units, d_cell + r0 * units)
+        s = stop if stop > r0 else r0
+        if s < r1:
+            memset(gates + (step + s) * width, 0, (r1 - s) * width * sizeof(floating))
+
+
+cdef void _weight_gradient_columns(
+    int c0,
+    int c1,
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const floating *X,                   # (T, B, D)
+    const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
+    const floating *gates,               # (T, B, 4H) dL/dz
+    floating *d_kernel,                  # (D, 4H)
+    floating *d_recurrent_kernel,        # (H, 4H)
+    floating *d_bias,                    # (4H,)
+) noexcept nogil:
+    """Columns ``c0:c1`` of the weight gradients, summed over every step."""
+    cdef int width = 4 * units
+    cdef int n_cols = c1 - c0
+    cdef int j, s
+    cdef long row, n_rows = <long> n_steps * batch
+    if n_cols <= 0:
+        return
+    _gemm(True, False, n_inputs, n_cols, <int> n_rows, <floating> 1,
+          X, n_inputs, gates + c0, width,
+          <floating> 0, d_kernel + c0, width)
+    if n_steps > 1:
+        _gemm(True, False, units, n_cols, <int> (n_rows - batch), <floating> 1,
+              recurrent_input, units, gates + <long> batch * width + c0, width,
+              <floating> 0, d_recurrent_kernel + c0, width)
+    else:
+        for s in range(units):
+            memset(d_recurrent_kernel + s * width + c0, 0, n_cols * sizeof(floating))
+    memset(d_bias + c0, 0, n_cols * sizeof(floating))
+    for row in range(n_rows):
+        for j in range(c0, c1):
+            d_bias[j] += gates[row * width + j]
 
 
 cdef int _check(bint ok, str what) except -1:
@@ -192,6 +538,81 @@ cdef int _check_steps(Py_ssize_t *shape, int n_steps, int batch, int width,
     return 0
 
 
+cdef int _n_chunks(int n_threads, double flops, long max_chunks) noexcept nogil:
+    """Chunks worth a thread each: at least ``MIN_CHUNK_FLOPS`` of work per chunk.
+
+    Every parallel region ends when its slowest thread does; on a busy machine a
+    thread can lose its core for a scheduler time slice (milliseconds), so small
+    work stays on one thread, where that cannot happen.
+    """
+    cdef long n = <long> (flops / MIN_CHUNK_FLOPS)
+    if n > n_threads:
+        n = n_threads
+    if n > max_chunks:
+        n = max_chunks
+    if n > MAX_CHUNKS:
+        n = MAX_CHUNKS
+    return <int> n if n > 1 else 1
+
+
+cdef double _recurrent_flops(const int *batch_sizes, int n_steps,
+                             int units) noexcept nogil:
+    """Work of the recurrence: the per-step products and the cell updates."""
+    cdef double running = 0
+    cdef int t
+    for t in range(n_steps):
+        running += batch_sizes[t]
+    return running * units * (8.0 * units + CELL_FLOPS)
+
+
+cdef void _layer_forward(
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const int *batch_sizes,              # (T,)
+    const floating *X,                   # (T, B, D)
+    const floating *kernel,              # (D, 4H)
+    const floating *recurrent_kernel,    # (H, 4H)
+    const floating *bias,                # (4H,)
+    floating *gates,                     # (T, B, 4H)
+    floating *cells,                     # (T, B, H)
+    floating *cells_tanh,                # (T, B, H)
+    floating *hidden,                    # (T, B, H)
+    const floating *recurrent_mask,      # (B, H) or NULL
+    floating *hidden_masked,             # (T, B, H) or NULL
+    int n_threads,
+) noexcept nogil:
+    """One layer's forward (see :func:`lstm_forward`), on checked buffers."""
+    cdef int width = 4 * units
+    cdef long n_rows = <long> n_steps * batch
+    cdef int c, n_chunks, n_projection
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef long start, stop
+    # Input projection of every step at once: gates = X @ kernel (the bias is
+    # added in the elementwise pass, saving a pass over the buffer).
+    n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
+    for c in prange(n_projection, num_threads=n_projection, schedule="static",
+                    chunksize=1):
+        start = n_rows * c // n_projection
+        stop = n_rows * (c + 1) // n_projection
+        _gemm(False, False, <int> (stop - start), width, n_inputs, <floating> 1,
+              X + start * n_inputs, n_inputs, kernel, width,
+              <floating> 0, gates + start * width, width)
+
+    # Sequences do not interact: each thread runs the whole recurrence of its
+    # rows, with no synchronisation between steps.
+    n_chunks = _row_chunks(
+        batch_sizes, n_steps, batch,
+        _n_chunks(n_threads, _recurrent_flops(batch_sizes, n_steps, units), batch),
+        bounds,
+    )
+    for c in prange(n_chunks, num_threads=n_chunks, schedule="static", chunksize=1):
+        _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
+                      recurrent_kernel, bias, gates, cells, cells_tanh, hidden,
+                      recurrent_mask, hidden_masked)
+
+
 def lstm_forward(
     const floating[:, :, ::1] X,                 # IN  (T, B, D)
     const floating[:, ::1] kernel,               # IN  (D, 4H)
@@ -204,6 +625,7 @@ def lstm_forward(
     floating[:, :, ::1] hidden,                  # OUT (T, B, H)  h_t, 0 past the end
     const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0): no dropout
     floating[:, :, ::1] hidden_masked,           # OUT (T, B, H) h_t * mask, or empty
+    int n_threads=1,                             # IN  threads to split the work over
 ):
     """Run one LSTM layer over a packed minibatch, from a zero initial state.
 
@@ -211,15 +633,18 @@ def lstm_forward(
     ``hidden`` is the layer's output sequence. With a ``recurrent_mask`` (Keras'
     recurrent dropout: one mask per sequence, the same at every step) the
     recurrent kernel sees ``h_{t-1} * mask``, kept in ``hidden_masked``.
+
+    With ``n_threads > 1`` the rows of the batch are split between OpenMP
+    threads: sequences do not interact, so each thread runs the whole recurrence
+    of its rows with no synchronisation between steps. BLAS must then be
+    single-threaded (the caller limits it), or its threads would oversubscribe.
     """
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
     cdef int n_inputs = X.shape[2]
     cdef int units = recurrent_kernel.shape[0]
     cdef int width = 4 * units
-    cdef int t, s, j, n_active
     cdef bint masked = recurrent_mask.shape[0] > 0
-    cdef floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
 
     # Raw-pointer GEMMs write whole blocks: check every extent they rely on.
     _check_packing(batch_sizes, n_steps, batch)
@@ -234,42 +659,17 @@ def lstm_forward(
         _check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units,
                "recurrent_mask has the wrong shape")
         _check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
+    _check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
         return
     with nogil:
-        # Input projection of every step at once: gates = X @ kernel (the bias is
-        # added in the elementwise pass, saving a pass over the buffer).
-        _gemm(False, False, n_steps * batch, width, n_inputs, <floating> 1,
-              &X[0, 0, 0], n_inputs, &kernel[0, 0], width,
-              <floating> 0, &gates[0, 0, 0], width)
-
-        for t in range(n_steps):
-            n_active = batch_sizes[t]
-            if t > 0:
-                _gemm(False, False, n_active, width, units, <floating> 1,
-                      &recurrent_input[t - 1, 0, 0], units,
-                      &recurrent_kernel[0, 0], width,
-                      <floating> 1, &gates[t, 0, 0], width)
-            if t == 0:
-                # c_{-1} = 0: zero the first cells and read them as the previous.
-                memset(&cells[0, 0, 0], 0, n_active * units * sizeof(floating))
-            for s in range(n_active):
-                _cell_forward(
-                    units,
-                    &gates[t, s, 0],
-                    &bias[0],
-                    &cells[t - 1 if t > 0 else 0, s, 0],
-                    &cells[t, s, 0],
-                    &cells_tanh[t, s, 0],
-                    &hidden[t, s, 0],
-                )
-            for s in range(n_active, batch):
-                for j in range(units):
-                    hidden[t, s, j] = 0
-            if masked:
-                for s in range(batch):
-                    for j in range(units):
-                        hidden_masked[t, s, j] = hidden[t, s, j] * recurrent_mask[s, j]
+        _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0], &X[0, 0, 0],
+                       &kernel[0, 0], &recurrent_kernel[0, 0], &bias[0],
+                       &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
+                       &hidden[0, 0, 0],
+                       &recurrent_mask[0, 0] if masked else NULL,
+                       &hidden_masked[0, 0, 0] if masked else NULL,
+                       n_threads)
 
 
 def lstm_backward(
@@ -290,6 +690,7 @@ def lstm_backward(
     const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0), as forward
     const floating[:, :, ::1] hidden_masked,     # IN  (T, B, H) from the forward
     floating[:, ::1] d_work,                     # WORK (B, H) with a mask
+    int n_threads=1,                             # IN  threads to split the work over
 ):
     """Backpropagate through one LSTM layer after :func:`lstm_forward`.
 
@@ -297,17 +698,21 @@ def lstm_backward(
     ``h_t`` (rows past a sequence's end are ignored). The gate buffer is overwritten
     by the gradients with respect to the gate pre-activations, so a forward must be
     run again before another backward. Weight gradients are overwritten, not added.
+
+    Threads split the recurrence by rows, as in the forward, then the weight
+    gradients by columns and ``d_X`` by rows; BLAS must be single-threaded.
     """
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
     cdef int n_inputs = X.shape[2]
     cdef int units = recurrent_kernel.shape[0]
     cdef int width = 4 * units
-    cdef int t, s, j, n_active, n_next
     cdef bint want_d_X = d_X.shape[0] > 0
     cdef bint masked = recurrent_mask.shape[0] > 0
-    cdef const floating[:, :, ::1] recurrent_input = hidden_masked if masked else hidden
-    cdef floating *z
+    cdef long n_rows = <long> n_steps * batch
+    cdef int c, n_chunks, n_columns
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef long start, stop
 
     _check_packing(batch_sizes, n_steps, batch)
     _check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
@@ -330,64 +735,195 @@ def lstm_backward(
                and d_work.shape[0] >= batch and d_work.shape[1] == units,
                "recurrent_mask or d_work has the wrong shape")
         _check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
+    _check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
+        # No steps to sum over: the gradients are zero (overwritten, as always).
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:] = 0
         return
+    cdef double recurrent_flops = _recurrent_flops(&batch_sizes[0], n_steps, units)
+    cdef const floating *mask_ptr = &recurrent_mask[0, 0] if masked else NULL
+    cdef floating *d_work_ptr = &d_work[0, 0] if masked else NULL
+    cdef const floating *recurrent_input = (
+        &hidden_masked[0, 0, 0] if masked else &hidden[0, 0, 0]
+    )
     with nogil:
-        for t in range(n_steps - 1, -1, -1):
-            n_active = batch_sizes[t]
-            n_next = batch_sizes[t + 1] if t + 1 < n_steps else 0
-            # Sequences still running at t + 1 pass gradient back through h_t
-            # (through h_t * mask with recurrent dropout).
-            if not masked:
-                _gemm(False, True, n_next, units, width, <floating> 1,
-                      &gates[t + 1, 0, 0] if n_next > 0 else NULL, width,
-                      &recurrent_kernel[0, 0], width,
-                      <floating> 1, &d_hidden[t, 0, 0], units)
-            elif n_next > 0:
-                _gemm(False, True, n_next, units, width, <floating> 1,
-                      &gates[t + 1, 0, 0], width, &recurrent_kernel[0, 0], width,
-                      <floating> 0, &d_work[0, 0], units)
-                for s in range(n_next):
-                    for j in range(units):
-                        d_hidden[t, s, j] += d_work[s, j] * recurrent_mask[s, j]
-            # Sequences that end at t get no cell gradient from t + 1.
-            if n_active > n_next:
-                memset(&d_cell[n_next, 0], 0,
-                       (n_active - n_next) * units * sizeof(floating))
-            for s in range(n_active):
-                _cell_backward(
-                    units,
-                    &gates[t, s, 0],
-                    &cells[t - 1 if t > 0 else 0, s, 0],
-                    1 if t > 0 else 0,
-                    &cells_tanh[t, s, 0],
-                    &d_hidden[t, s, 0],
-                    &d_cell[s, 0],
-                )
-            for s in range(n_active, batch):
-                for j in range(width):
-                    gates[t, s, j] = 0
+        n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
+                               _n_chunks(n_threads, recurrent_flops, batch), bounds)
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static",
+                        chunksize=1):
+            _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                           &batch_sizes[0], &recurrent_kernel[0, 0],
+                           &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
+                           &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
 
-        # Weight gradients summed over all steps, one GEMM each.
-        _gemm(True, False, n_inputs, width, n_steps * batch, <floating> 1,
-              &X[0, 0, 0], n_inputs, &gates[0, 0, 0], width,
-              <floating> 0, &d_kernel[0, 0], width)
-        if n_steps > 1:
-            _gemm(True, False, units, width, (n_steps - 1) * batch, <floating> 1,
-                  &recurrent_input[0, 0, 0], units, &gates[1, 0, 0], width,
-                  <floating> 0, &d_recurrent_kernel[0, 0], width)
-        else:
-            for s in range(units):
-                for j in range(width):
-                    d_recurrent_kernel[s, j] = 0
-        for j in range(width):
-            d_bias[j] = 0
+        # Weight gradients summed over all steps, one GEMM each, split by columns
+        # between threads; d_X = dL/dz @ kernel.T split by rows.
+        n_columns = _n_chunks(
+            n_threads, 2.0 * n_rows * width * (2 * n_inputs + units),
+            width // COLUMN_ALIGN,
+        )
+        for c in prange(n_columns, num_threads=n_columns, schedule="static",
+                        chunksize=1):
+            _weight_gradient_columns(
+                _even_chunk(width, n_columns, c, COLUMN_ALIGN),
+                _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
+                n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
+                &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
+                &d_bias[0])
+            if want_d_X:
+                start = n_rows * c // n_columns
+                stop = n_rows * (c + 1) // n_columns
+                _gemm(False, True, <int> (stop - start), n_inputs, width,
+                      <floating> 1, &gates[0, 0, 0] + start * width, width,
+                      &kernel[0, 0], width,
+                      <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
+
+
+cdef inline long _stack_work(int n_steps, int batch, int max_input, int max_units,
+                             int n_directions, int top_units) noexcept nogil:
+    """Elements of work space :func:`lstm_stack_logits` needs."""
+    cdef long per_step = <long> n_steps * batch
+    # Layer input and output (ping-pong), reversed input, gates, cells, tanh of
+    # cells, hidden states; then the head's input.
+    return (per_step * (3 * max_input + 7 * max_units)
+            + <long> batch * n_directions * top_units)
+
+
+def lstm_stack_work_size(int n_steps, int batch, int n_features, const int[::1] units,
+                         bint bidirectional):
+    """Elements of ``work`` that :func:`lstm_stack_logits` needs for a batch."""
+    cdef int d = 2 if bidirectional else 1
+    cdef int layer, max_input = n_features, max_units = 0
+    for layer in range(units.shape[0]):
+        max_units = max(max_units, units[layer])
+        if layer + 1 < units.shape[0]:
+            max_input = max(max_input, d * units[layer])
+    return _stack_work(n_steps, batch, max_input, max_units, d,
+                       units[units.shape[0] - 1])
+
+
+def lstm_stack_logits(
+    const floating[:, :, ::1] X,                 # IN  (B, T, D), batch-major
+    const floating[::1] params,                  # IN  every weight, Keras' order
+    const int[::1] units,                        # IN  (L,) units of each layer
+    bint bidirectional,                          # IN  both directions per layer
+    floating[::1] work,                          # WORK lstm_stack_work_size(...)
+    floating[:, ::1] logits,                     # OUT (B, n_outputs)
+    int n_threads=1,                             # IN  threads to split the work over
+):
+    """Head pre-activations of a stack of LSTM layers on equal-length sequences.
+
+    The whole prediction in one call, for the latency of small batches: the same
+    layer forward as :func:`lstm_forward` for every layer and direction, then the
+    dense head. ``params`` is the flat parameter buffer of ``LSTMNetwork`` (per
+    layer the forward kernel, recurrent kernel and bias, then the backward
+    direction's, then the head's kernel and bias). Every sequence runs all ``T``
+    steps, so the backward direction reads each sequence from its last step and
+    hands the head its state at the first, as in ``LSTMNetwork``.
+    """
+    cdef int batch = X.shape[0]
+    cdef int n_steps = X.shape[1]
+    cdef int n_features = X.shape[2]
+    cdef int n_layers = units.shape[0]
+    cdef int n_outputs = logits.shape[1]
+    cdef int d = 2 if bidirectional else 1
+    cdef int layer, direction, n_in, H, t, b, max_input = n_features, max_units = 0
+    cdef long offset = 0, per_step = <long> n_steps * batch
+    cdef floating *layer_input
+    cdef floating *layer_output
+    cdef floating *swap
+    cdef floating *reversed_input
+    cdef floating *gates
+    cdef floating *cells
+    cdef floating *cells_tanh
+    cdef floating *hidden
+    cdef floating *head_input
+    cdef const floating *weights = &params[0]
+    cdef const floating *source
+    cdef int *batch_sizes
+
+    _check(n_layers > 0, "units must name at least one layer")
+    for layer in range(n_layers):
+        _check(units[layer] > 0, "units must be positive")
+        max_units = max(max_units, units[layer])
+        n_in = n_features if layer == 0 else d * units[layer - 1]
+        offset += d * (<long> n_in + units[layer] + 1) * 4 * units[layer]
+        if layer + 1 < n_layers:
+            max_input = max(max_input, d * units[layer])
+    H = units[n_layers - 1]
+    offset += <long> d * H * n_outputs + n_outputs
+    _check(params.shape[0] == offset, "params do not match the layer sizes")
+    _check(logits.shape[0] == batch, "logits must have one row a sequence")
+    _check(work.shape[0] >= _stack_work(n_steps, batch, max_input, max_units, d, H),
+           "work is too small: see lstm_stack_work_size")
+    _check(n_threads >= 1, "n_threads must be at least 1")
+    if batch == 0:
+        return
+    _check(n_steps > 0, "sequences need at least one step")
+    # Every sequence runs every step.
+    batch_sizes = <int *> malloc(n_steps * sizeof(int))
+    if batch_sizes == NULL:
+        raise MemoryError()
+    for t in range(n_steps):
+        batch_sizes[t] = batch
+
+    layer_input = &work[0]
+    layer_output = layer_input + per_step * max_input
+    reversed_input = layer_output + per_step * max_input
+    gates = reversed_input + per_step * max_input
+    cells = gates + per_step * 4 * max_units
+    cells_tanh = cells + per_step * max_units
+    hidden = cells_tanh + per_step * max_units
+    head_input = hidden + per_step * max_units
+    with nogil:
+        # Batch-major to time-major, the layout of the layer kernels.
         for t in range(n_steps):
-            for s in range(batch):
-                z = &gates[t, s, 0]
-                for j in range(width):
-                    d_bias[j] += z[j]
-        if want_d_X:
-            _gemm(False, True, n_steps * batch, n_inputs, width, <floating> 1,
-                  &gates[0, 0, 0], width, &kernel[0, 0], width,
-                  <floating> 0, &d_X[0, 0, 0], n_inputs)
+            for b in range(batch):
+                memcpy(layer_input + (<long> t * batch + b) * n_features,
+                       &X[b, t, 0], n_features * sizeof(floating))
+        for layer in range(n_layers):
+            n_in = n_features if layer == 0 else d * units[layer - 1]
+            H = units[layer]
+            for direction in range(d):
+                source = layer_input
+                if direction == 1:
+                    for t in range(n_steps):
+                        memcpy(reversed_input + <long> t * batch * n_in,
+                               layer_input + <long> (n_steps - 1 - t) * batch * n_in,
+                               batch * n_in * sizeof(floating))
+                    source = reversed_input
+                _layer_forward(n_steps, batch, n_in, H, batch_sizes, source,
+                               weights, weights + <long> n_in * 4 * H,
+                               weights + <long> (n_in + H) * 4 * H,
+                               gates, cells, cells_tanh, hidden, NULL, NULL,
+                               n_threads)
+                weights += <long> (n_in + H + 1) * 4 * H
+                if layer + 1 < n_layers:
+                    # This direction's half of the next layer's input, in the
+                    # original time order.
+                    for t in range(n_steps):
+                        for b in range(batch):
+                            memcpy(layer_output
+                                   + (<long> t * batch + b) * d * H + direction * H,
+                                   hidden + (<long> (n_steps - 1 - t if direction
+                                                     else t) * batch + b) * H,
+                                   H * sizeof(floating))
+                else:
+                    # The state after the last step this direction reads.
+                    for b in range(batch):
+                        memcpy(head_input + <long> b * d * H + direction * H,
+                               hidden + (<long> (n_steps - 1) * batch + b) * H,
+                               H * sizeof(floating))
+            swap = layer_input
+            layer_input = layer_output
+            layer_output = swap
+        # logits = head_input @ head_kernel + head_bias
+        H = units[n_layers - 1]
+        for b in range(batch):
+            memcpy(&logits[b, 0], weights + <long> d * H * n_outputs,
+                   n_outputs * sizeof(floating))
+        _gemm(False, False, batch, n_outputs, d * H, <floating> 1, head_input, d * H,
+              weights, n_outputs, <floating> 1, &logits[0, 0], n_outputs)
+        free(batch_sizes)

@@ -7,10 +7,19 @@ the kernels write into live in a :class:`Workspace` that the caller keeps for a 
 fit or predict and reuses for every minibatch.
 """
 
-import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
+import functools
+import threading
+from contextlib import contextmanager
 
-from sklstm._lstm_fast import lstm_backward, lstm_forward
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax
+
+from sklstm._lstm_fast import (
+    lstm_backward,
+    lstm_forward,
+    lstm_stack_logits,
+    lstm_stack_work_size,
+)
 
 #: Output activation of the head and the loss it is paired with. Each pair is the
 #: canonical link of its loss, so d(loss)/d(logits) is ``(prediction - y) / n``.
@@ -60,6 +69,7 @@ class LSTMNetwork:
         self.head = head
         self.dtype = np.dtype(dtype)
         self.n_directions = 2 if bidirectional else 1
+        self._units = np.array(self.hidden_layer_sizes, dtype=np.intc)
         d = self.n_directions
         self.layer_inputs = (self.n_features,) + tuple(
             d * units for units in self.hidden_layer_sizes[:-1]
@@ -115,6 +125,32 @@ class LSTMNetwork:
                 bias[units : 2 * units] = 1
         views[-2][...] = _glorot_uniform(views[-2].shape, random_state)
         return flat
+
+    def dense_work_size(self, n_steps, batch):
+        """Elements of work space :meth:`dense_logits` needs for such a batch."""
+        return lstm_stack_work_size(
+            n_steps, batch, self.n_features, self._units, self.n_directions == 2
+        )
+
+    def dense_logits(self, params, X, work, n_threads=1, out=None):
+        """Head pre-activations of equal-length sequences ``X`` (B, T, n_features).
+
+        The same values as :meth:`logits`, computed by one kernel call on the
+        batch-major input (no time-major copy, no per-layer Python): the path of
+        low-latency predictions. ``work`` has :meth:`dense_work_size` elements.
+        """
+        if out is None:
+            out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        lstm_stack_logits(
+            np.ascontiguousarray(X),
+            params,
+            self._units,
+            self.n_directions == 2,
+            work,
+            out,
+            n_threads,
+        )
+        return out
 
     def logits(self, params, X_tm, batch_sizes, last_step, workspace):
         """Head pre-activations, shape (B, n_outputs); values for "identity".
@@ -236,6 +272,7 @@ class LSTMNetwork:
                     grad[2],
                     d_cell_input,
                     *workspace.recurrent_dropout_args(cell, backward=True),
+                    n_threads=workspace.n_threads,
                 )
                 if cell.input_mask is not None and layer > 0:
                     d_cell_input *= cell.input_mask
@@ -283,6 +320,7 @@ class LSTMNetwork:
                     cell.cells_tanh,
                     cell.hidden,
                     *workspace.recurrent_dropout_args(cell),
+                    n_threads=workspace.n_threads,
                 )
             if layer < self.n_layers - 1:
                 if self.n_directions == 2:
@@ -301,18 +339,65 @@ class LSTMNetwork:
             )
         return head_input @ views[-2] + views[-1]
 
-    def workspace(self, n_steps, batch, dropout=False):
+    def workspace(self, n_steps, batch, dropout=False, n_threads=1):
         """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``.
 
-        ``dropout=True`` adds the buffers that dropout masks need.
+        ``dropout=True`` adds the buffers that dropout masks need; the kernels
+        split their work over ``n_threads`` (BLAS must then be single-threaded).
         """
-        return Workspace(self, n_steps, batch, dropout)
+        return Workspace(self, n_steps, batch, dropout, n_threads)
+
+
+@functools.lru_cache(maxsize=16)
+def network_for(*structure):
+    """The :class:`LSTMNetwork` of ``structure`` (its arguments), built once.
+
+    A network holds shapes only, so one instance serves every model of that
+    structure; building one takes tens of microseconds, which a single-sequence
+    prediction should not pay.
+    """
+    return LSTMNetwork(*structure)
+
+
+#: Work buffers up to this size are kept between predictions for reuse; bigger ones
+#: (long or many sequences) cost little to allocate next to their computation.
+POOLED_BYTES = 1 << 20
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+@contextmanager
+def pooled_buffer(network, size):
+    """A 1-D buffer of at least ``size`` elements of ``network``'s dtype.
+
+    Small buffers come from a pool and go back to it: a single-sequence
+    prediction allocates nothing. Each concurrent caller gets a buffer of its own
+    (a thread takes one from the pool or makes one, and returns it when done), so
+    that predictions from several threads on one model never share buffers.
+    """
+    with _pools_lock:
+        idle = _pools.setdefault(network, [])
+        buffer = idle.pop() if idle else None
+    if buffer is None or buffer.shape[0] < size:
+        buffer = np.empty(size, dtype=network.dtype)
+    try:
+        yield buffer
+    finally:
+        if buffer.nbytes <= POOLED_BYTES:
+            with _pools_lock:
+                idle.append(buffer)
 
 
 def activate(head, logits, log=False):
     """Output activation of ``head`` (or its log, without underflow) on logits."""
     if head == "softmax":
-        return log_softmax(logits, axis=1) if log else softmax(logits, axis=1)
+        if log:
+            return log_softmax(logits, axis=1)
+        # scipy's softmax, without its ~5 µs of overhead on a single row.
+        proba = logits - logits.max(axis=1, keepdims=True)
+        np.exp(proba, out=proba)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
     if head == "logistic":
         return log_expit(logits) if log else expit(logits)
     return logits
@@ -352,9 +437,10 @@ class Workspace:
     bidirectional layers also keep their input reversed in time and its gradient.
     """
 
-    def __init__(self, network, n_steps, batch, dropout=False):
+    def __init__(self, network, n_steps, batch, dropout=False, n_threads=1):
         self.network = network
         self.dropout = dropout
+        self.n_threads = n_threads
         self.capacity = 0
         self.no_d_input = np.empty((0, 0, 0), dtype=network.dtype)
         self.no_mask = np.empty((0, 0), dtype=network.dtype)

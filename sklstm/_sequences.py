@@ -28,11 +28,13 @@ class DenseSequences:
         return index
 
     def pack(self, index, workspace):
-        """Fill the workspace's input with sequences ``index``; return its packing."""
-        n_batch = len(index)
+        """Fill the workspace's input with sequences ``index`` (indices or a slice);
+        return its packing."""
+        batch = self.X[index]
+        n_batch = batch.shape[0]
         X_tm = workspace.prepare(self.max_length, n_batch)
         # One gather-and-transpose copy into the time-major buffer.
-        np.copyto(X_tm, self.X[index].transpose(1, 0, 2))
+        np.copyto(X_tm, batch.transpose(1, 0, 2))
         batch_sizes = np.full(self.max_length, n_batch, dtype=np.intc)
         last_step = np.full(n_batch, self.max_length - 1, dtype=np.intp)
         return X_tm, batch_sizes, last_step
@@ -127,7 +129,12 @@ def check_sequence_list(X, dtype=None):
     # Imported here: this module's packing code needs NumPy only.
     from sklearn.utils.validation import check_array
 
-    sequences = [np.asarray(x) for x in X]
+    sequences = []
+    for i, x in enumerate(X):
+        try:
+            sequences.append(np.asarray(x))
+        except ValueError as error:  # a nested list of rows of different lengths
+            raise ValueError(f"X[{i}] is not a 2-D array: {error}") from error
     for i, x in enumerate(sequences):
         if x.ndim != 2:
             raise ValueError(
@@ -148,11 +155,26 @@ def check_sequence_list(X, dtype=None):
     if dtype is None:
         all_float32 = all(x.dtype == np.float32 for x in sequences)
         dtype = np.float32 if all_float32 else np.float64
-    try:
-        values = check_array(np.concatenate(sequences), dtype=dtype, input_name="X")
-    except ValueError:
-        # Name the sequence at fault (NaN, infinity, strings, complex numbers).
-        for i, x in enumerate(sequences):
-            check_array(x, dtype=dtype, input_name=f"X[{i}]")
-        raise
-    return values, np.array([len(x) for x in sequences], dtype=np.intp)
+    lengths = np.array([len(x) for x in sequences], dtype=np.intp)
+    if all(x.dtype.kind in "biuf" for x in sequences):
+        # Numbers join exactly: one concatenation, checked once.
+        try:
+            return check_array(
+                np.concatenate(sequences), dtype=dtype, input_name="X"
+            ), lengths
+        except ValueError:
+            pass  # NaN or infinity: the loop below names the sequence
+    # One sequence at a time: this names the one at fault (check_array names its
+    # input in its NaN and infinity messages only), and converts each on its own,
+    # since NumPy joins numbers with strings or objects as strings ("True", or
+    # float32 digits read back as float64).
+    checked = []
+    for i, x in enumerate(sequences):
+        try:
+            checked.append(check_array(x, dtype=dtype, input_name=f"X[{i}]"))
+        except (TypeError, ValueError) as error:
+            if f"X[{i}]" in str(error):
+                raise
+            kind = ValueError if isinstance(error, ValueError) else TypeError
+            raise kind(f"X[{i}]: {error}") from error
+    return np.concatenate(checked), lengths

@@ -2,8 +2,8 @@
 
 Builds the extension once with ``SKLSTM_DEBUG_CYTHON=1`` (bounds, None and
 initialisation checks on) into a temporary folder and runs the kernels there on
-dense, ragged, bidirectional and dropout batches, then on a packing that lies about
-the batch size.
+dense, ragged, bidirectional and dropout batches (and the whole-stack prediction
+kernel, split between threads), then on a packing that lies about the batch size.
 """
 
 import os
@@ -46,6 +46,13 @@ SCRIPT = textwrap.dedent(
                 params, ws.X, batch_sizes, last_step, Y, 0.1, grads, ws, masks=masks
             )
             assert np.isfinite(loss) and np.isfinite(grads).all()
+        # The whole-stack prediction kernel, split between threads.
+        fast._set_min_chunk_flops(0.0)
+        X_dense = rng.normal(size=(5, 4, 3))
+        work = np.empty(net.dense_work_size(4, 5))
+        for n_threads in (1, 2):
+            logits = net.dense_logits(params, X_dense, work, n_threads)
+            assert np.isfinite(logits).all()
 
     # A packing that claims more running sequences than the batch holds, and a
     # buffer of the wrong shape: refused before any GEMM writes out of bounds.

@@ -7,7 +7,14 @@ import pytest
 from numpy.testing import assert_allclose
 from reference import packed_batch, reference_network
 
+from sklstm._lstm_fast import (
+    _set_min_chunk_flops,
+    lstm_backward,
+    lstm_forward,
+    openmp_max_threads,
+)
 from sklstm._network import LSTMNetwork
+from sklstm._sequences import DenseSequences
 
 
 def make_problem(
@@ -274,3 +281,137 @@ def test_masks_of_ones_change_nothing(bidirectional):
         results.append((loss, grads))
     assert_allclose(results[1][0], results[0][0], rtol=1e-14)
     assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.fixture
+def split_any_work():
+    """Let the kernels give even the tiniest work its own thread."""
+    old = _set_min_chunk_flops(0.0)
+    yield
+    _set_min_chunk_flops(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
+@pytest.mark.parametrize("recurrent_dropout", [False, True])
+def test_threads_split_the_work_without_changing_results(
+    dtype, lengths, recurrent_dropout, split_any_work
+):
+    # Rows (recurrence), columns (weight gradients) and rows of d_X are split
+    # between threads; each thread does the same arithmetic on its part, so the
+    # outputs agree to rounding (a part of one or two rows skips BLAS, whose
+    # summation order differs) for any thread count.
+    rng = np.random.RandomState(0)
+    n_steps, batch, n_inputs, units = max(lengths), len(lengths), 5, 16
+    batch_sizes = np.array([sum(n > t for n in lengths) for t in range(n_steps)])
+    batch_sizes = batch_sizes.astype(np.intc)
+    X = rng.normal(size=(n_steps, batch, n_inputs)).astype(dtype)
+    for t in range(n_steps):
+        X[t, batch_sizes[t] :] = 0
+    kernel = rng.normal(scale=0.3, size=(n_inputs, 4 * units)).astype(dtype)
+    recurrent = rng.normal(scale=0.3, size=(units, 4 * units)).astype(dtype)
+    bias = rng.normal(scale=0.3, size=4 * units).astype(dtype)
+    d_hidden_in = rng.normal(size=(n_steps, batch, units)).astype(dtype)
+    if recurrent_dropout:
+        mask = (rng.uniform(size=(batch, units)) > 0.3).astype(dtype) / 0.7
+    else:
+        mask = np.empty((0, 0), dtype)
+
+    def run(n_threads):
+        steps = np.empty((n_steps, batch, units), dtype)
+        gates = np.empty((n_steps, batch, 4 * units), dtype)
+        cells, cells_tanh, hidden = (np.empty_like(steps) for _ in range(3))
+        hidden_masked = (
+            np.empty_like(steps) if recurrent_dropout else np.empty((0, 0, 0), dtype)
+        )
+        lstm_forward(
+            X,
+            kernel,
+            recurrent,
+            bias,
+            batch_sizes,
+            gates,
+            cells,
+            cells_tanh,
+            hidden,
+            mask,
+            hidden_masked,
+            n_threads=n_threads,
+        )
+        running = np.arange(batch)[None, :] < batch_sizes[:, None]
+        # Cells past a sequence's end are undefined: compare the running ones.
+        out = {"hidden": hidden.copy(), "cells": cells[running]}
+        grads = {
+            "d_kernel": np.empty_like(kernel),
+            "d_recurrent": np.empty_like(recurrent),
+            "d_bias": np.empty_like(bias),
+            "d_X": np.empty_like(X),
+        }
+        d_work = np.empty((batch, units), dtype)
+        lstm_backward(
+            X,
+            kernel,
+            recurrent,
+            batch_sizes,
+            gates,
+            cells,
+            cells_tanh,
+            hidden,
+            d_hidden_in.copy(),
+            np.empty((batch, units), dtype),
+            grads["d_kernel"],
+            grads["d_recurrent"],
+            grads["d_bias"],
+            grads["d_X"],
+            mask,
+            hidden_masked,
+            d_work if recurrent_dropout else np.empty((0, 0), dtype),
+            n_threads=n_threads,
+        )
+        return out | grads
+
+    serial = run(1)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for n_threads in (2, 3):
+        for name, value in run(n_threads).items():
+            assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
+def test_openmp_threads_are_reported():
+    assert openmp_max_threads() >= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("sizes", [(4,), (5, 3), (6, 4, 3)])
+@pytest.mark.parametrize("batch", [1, 2, 7])
+def test_stack_kernel_equals_the_layer_by_layer_forward(
+    dtype, bidirectional, sizes, batch, split_any_work
+):
+    # The one-call prediction path against the network's per-layer forward.
+    rng = np.random.RandomState(0)
+    network = LSTMNetwork(3, sizes, 2, "softmax", dtype, bidirectional)
+    params = network.initialize(rng)
+    params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
+    X = rng.normal(size=(batch, 5, 3)).astype(dtype)
+    workspace = network.workspace(5, batch)
+    X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
+    expected = network.logits(params, X_tm, batch_sizes, last_step, workspace)
+    work = np.empty(network.dense_work_size(5, batch), dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for n_threads in (1, 2):
+        logits = network.dense_logits(params, X, work, n_threads)
+        assert_allclose(logits, expected, rtol=rtol, atol=rtol)
+
+
+def test_stack_kernel_refuses_mismatched_buffers():
+    network = LSTMNetwork(3, (4, 2), 2, "softmax", np.float64)
+    params = network.initialize(np.random.RandomState(0))
+    X = np.zeros((2, 5, 3))
+    work = np.empty(network.dense_work_size(5, 2))
+    with pytest.raises(ValueError, match="params do not match"):
+        network.dense_logits(params[:-1], X, work)
+    with pytest.raises(ValueError, match="work is too small"):
+        network.dense_logits(params, X, work[:-1])
+    with pytest.raises(ValueError, match="one row a sequence"):
+        network.dense_logits(params, X, work, out=np.empty((3, 2)))

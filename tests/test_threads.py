@@ -1,0 +1,83 @@
+"""Threads: the kernels' own, BLAS's, and limits set from outside."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from sklstm import LSTMClassifier
+from sklstm._lstm_fast import _set_min_chunk_flops, openmp_max_threads
+from sklstm._threads import kernel_threads
+
+
+def blas_threads():
+    return sorted(
+        (info["filepath"], info["num_threads"])
+        for info in threadpool_info()
+        if info["user_api"] == "blas"
+    )
+
+
+@pytest.fixture
+def split_any_work():
+    old = _set_min_chunk_flops(0.0)
+    yield
+    _set_min_chunk_flops(old)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 6, 3)).astype(np.float32)
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    return X, y
+
+
+def test_kernel_threads_follow_outside_limits():
+    with threadpool_limits(limits=1):
+        with kernel_threads(64) as n_threads:
+            assert n_threads == 1
+    with kernel_threads(64) as n_threads:
+        assert n_threads == openmp_max_threads()
+    # A single sequence cannot be split: BLAS is left alone.
+    with kernel_threads(1) as n_threads:
+        assert n_threads == 1
+
+
+@pytest.mark.skipif(openmp_max_threads() < 2, reason="needs two OpenMP threads")
+def test_blas_is_single_threaded_inside_and_restored_after(data):
+    before = blas_threads()
+    with kernel_threads(64) as n_threads:
+        assert n_threads >= 2
+        assert all(n == 1 for _, n in blas_threads())
+        with kernel_threads(64):  # nested (validation scores inside fit)
+            pass
+        assert all(n == 1 for _, n in blas_threads())
+    assert blas_threads() == before
+
+    X, y = data
+    clf = LSTMClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    with pytest.warns(ConvergenceWarning):  # 2 epochs
+        clf.fit(X, y)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(clf.predict_proba, [X] * 8))
+    assert blas_threads() == before
+
+
+def test_results_do_not_depend_on_the_thread_count(data, split_any_work):
+    # Inside threadpoolctl's limits (as in joblib's workers) the kernels run on
+    # one thread; with two they split every minibatch: the same model either way.
+    X, y = data
+    params = dict(hidden_layer_sizes=(16, 8), max_iter=3, batch_size=32)
+    fitted = []
+    for limit in (1, None):
+        with threadpool_limits(limits=limit), pytest.warns(ConvergenceWarning):
+            fitted.append(LSTMClassifier(**params, random_state=0).fit(X, y))
+    one, many = fitted
+    for w_one, w_many in zip(one.get_weights(), many.get_weights()):
+        np.testing.assert_allclose(w_one, w_many, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        one.predict_proba(X), many.predict_proba(X), rtol=1e-6, atol=1e-7
+    )
