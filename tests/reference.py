@@ -7,15 +7,20 @@ def sigmoid(x):
     return 0.5 * (1 + np.tanh(0.5 * x))
 
 
-def reference_lstm(X, kernel, recurrent_kernel, bias):
-    """Textbook LSTM over batch-major X (B, T, D): all hidden states (B, T, H)."""
+def reference_lstm(X, kernel, recurrent_kernel, bias, recurrent_mask=None):
+    """Textbook LSTM over batch-major X (B, T, D): all hidden states (B, T, H).
+
+    With a ``recurrent_mask`` (B, H), the recurrent kernel sees ``h_{t-1} * mask``
+    (Keras' recurrent dropout).
+    """
     n_samples, n_steps, _ = X.shape
     units = recurrent_kernel.shape[0]
+    mask = 1 if recurrent_mask is None else recurrent_mask
     h = np.zeros((n_samples, units))
     c = np.zeros((n_samples, units))
     out = np.empty((n_samples, n_steps, units))
     for t in range(n_steps):
-        z = X[:, t] @ kernel + h @ recurrent_kernel + bias
+        z = X[:, t] @ kernel + (h * mask) @ recurrent_kernel + bias
         i, f, g, o = np.split(z, 4, axis=1)
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
         h = sigmoid(o) * np.tanh(c)
