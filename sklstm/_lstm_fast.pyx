@@ -297,6 +297,90 @@ cdef double MIN_CHUNK_FLOPS = 2e6
 
 cdef extern from *:
     """
+    #if defined(__unix__) || defined(__APPLE__)
+    #include <time.h>
+    /* CPU time of the calling thread, and a monotonic wall clock (seconds). */
+    static double sklstm_thread_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    static double sklstm_wall_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    #define SKLSTM_HAS_CLOCKS 1
+    #else
+    static double sklstm_thread_seconds(void) { return 0; }
+    static double sklstm_wall_seconds(void) { return 0; }
+    #define SKLSTM_HAS_CLOCKS 0
+    #endif
+    """
+    double _thread_seconds "sklstm_thread_seconds"() noexcept nogil
+    double _wall_seconds "sklstm_wall_seconds"() noexcept nogil
+    bint HAS_CLOCKS "SKLSTM_HAS_CLOCKS"
+
+
+# When another process keeps a core busy, an OpenMP thread loses its core for a
+# scheduler time slice (milliseconds) and every region it is part of ends that
+# much later: splitting short work then makes it many times slower. Each split
+# region compares its threads' CPU time with its wall time; when they spent most
+# of it waiting, kernels run on one thread for BACKOFF_SECONDS, then try again.
+cdef double BACKOFF_SECONDS = 1.0
+# Below this wall time a region is too short for its timing to mean anything.
+cdef double MIN_TIMED_SECONDS = 20e-6
+cdef double _serial_until = 0
+# Regions split between threads so far (read by tests through _tuning).
+cdef long _split_regions = 0
+
+
+cdef inline bint _backing_off() noexcept nogil:
+    return HAS_CLOCKS and _wall_seconds() < _serial_until
+
+
+cdef void _check_contention(const double *busy, int n_chunks,
+                            double started) noexcept nogil:
+    """After a split region: back off if its threads were mostly kept waiting."""
+    global _serial_until, _split_regions
+    cdef double wall, total = 0
+    cdef int c
+    if n_chunks < 2:
+        return
+    _split_regions += 1
+    if not HAS_CLOCKS:
+        return
+    wall = _wall_seconds() - started
+    for c in range(n_chunks):
+        total += busy[c]
+    if wall > MIN_TIMED_SECONDS and total < 0.5 * n_chunks * wall:
+        _serial_until = _wall_seconds() + BACKOFF_SECONDS
+
+
+def _tuning(min_chunk_flops=None, backoff_seconds=None):
+    """Read, or set, how the kernels split work (for tests and benchmarks).
+
+    Returns the previous ``(min_chunk_flops, backoff_seconds, split_regions)``;
+    setting ``backoff_seconds`` also ends a running backoff.
+    """
+    global MIN_CHUNK_FLOPS, BACKOFF_SECONDS, _serial_until
+    old = (MIN_CHUNK_FLOPS, BACKOFF_SECONDS, _split_regions)
+    if min_chunk_flops is not None:
+        MIN_CHUNK_FLOPS = min_chunk_flops
+    if backoff_seconds is not None:
+        BACKOFF_SECONDS = backoff_seconds
+        _serial_until = 0
+    return old
+
+
+def _back_off_now():
+    """Start a backoff as if a region had just been kept waiting (for tests)."""
+    global _serial_until
+    _serial_until = _wall_seconds() + BACKOFF_SECONDS
+
+
+cdef extern from *:
+    """
     #ifdef _OPENMP
     #include <omp.h>
     static int sklstm_openmp_max_threads(void) { return omp_get_max_threads(); }
@@ -305,13 +389,6 @@ cdef extern from *:
     #endif
     """
     int _openmp_max_threads "sklstm_openmp_max_threads"() noexcept nogil
-
-
-def _set_min_chunk_flops(double flops):
-    """Set the least work per thread (for tuning by benchmarks); return the old."""
-    global MIN_CHUNK_FLOPS
-    old, MIN_CHUNK_FLOPS = MIN_CHUNK_FLOPS, flops
-    return old
 
 
 def openmp_max_threads():
@@ -545,7 +622,11 @@ cdef int _n_chunks(int n_threads, double flops, long max_chunks) noexcept nogil:
     thread can lose its core for a scheduler time slice (milliseconds), so small
     work stays on one thread, where that cannot happen.
     """
-    cdef long n = <long> (flops / MIN_CHUNK_FLOPS)
+    cdef long n = n_threads
+    if n_threads > 1 and _backing_off():
+        return 1
+    if flops < n_threads * MIN_CHUNK_FLOPS:
+        n = <long> (flops / MIN_CHUNK_FLOPS)
     if n > n_threads:
         n = n_threads
     if n > max_chunks:
@@ -589,16 +670,22 @@ cdef void _layer_forward(
     cdef int c, n_chunks, n_projection
     cdef int bounds[MAX_CHUNKS + 1]
     cdef long start, stop
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
     # Input projection of every step at once: gates = X @ kernel (the bias is
     # added in the elementwise pass, saving a pass over the buffer).
     n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
+    started = _wall_seconds()
     for c in prange(n_projection, num_threads=n_projection, schedule="static",
                     chunksize=1):
+        thread_started = _thread_seconds()
         start = n_rows * c // n_projection
         stop = n_rows * (c + 1) // n_projection
         _gemm(False, False, <int> (stop - start), width, n_inputs, <floating> 1,
               X + start * n_inputs, n_inputs, kernel, width,
               <floating> 0, gates + start * width, width)
+        busy[c] = _thread_seconds() - thread_started
+    _check_contention(busy, n_projection, started)
 
     # Sequences do not interact: each thread runs the whole recurrence of its
     # rows, with no synchronisation between steps.
@@ -607,10 +694,14 @@ cdef void _layer_forward(
         _n_chunks(n_threads, _recurrent_flops(batch_sizes, n_steps, units), batch),
         bounds,
     )
+    started = _wall_seconds()
     for c in prange(n_chunks, num_threads=n_chunks, schedule="static", chunksize=1):
+        thread_started = _thread_seconds()
         _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
                       recurrent_kernel, bias, gates, cells, cells_tanh, hidden,
                       recurrent_mask, hidden_masked)
+        busy[c] = _thread_seconds() - thread_started
+    _check_contention(busy, n_chunks, started)
 
 
 def lstm_forward(
@@ -713,6 +804,8 @@ def lstm_backward(
     cdef int c, n_chunks, n_columns
     cdef int bounds[MAX_CHUNKS + 1]
     cdef long start, stop
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
 
     _check_packing(batch_sizes, n_steps, batch)
     _check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
@@ -751,12 +844,16 @@ def lstm_backward(
     with nogil:
         n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
                                _n_chunks(n_threads, recurrent_flops, batch), bounds)
+        started = _wall_seconds()
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static",
                         chunksize=1):
+            thread_started = _thread_seconds()
             _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
                            &batch_sizes[0], &recurrent_kernel[0, 0],
                            &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
                            &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
+            busy[c] = _thread_seconds() - thread_started
+        _check_contention(busy, n_chunks, started)
 
         # Weight gradients summed over all steps, one GEMM each, split by columns
         # between threads; d_X = dL/dz @ kernel.T split by rows.
@@ -764,8 +861,10 @@ def lstm_backward(
             n_threads, 2.0 * n_rows * width * (2 * n_inputs + units),
             width // COLUMN_ALIGN,
         )
+        started = _wall_seconds()
         for c in prange(n_columns, num_threads=n_columns, schedule="static",
                         chunksize=1):
+            thread_started = _thread_seconds()
             _weight_gradient_columns(
                 _even_chunk(width, n_columns, c, COLUMN_ALIGN),
                 _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
@@ -779,6 +878,8 @@ def lstm_backward(
                       <floating> 1, &gates[0, 0, 0] + start * width, width,
                       &kernel[0, 0], width,
                       <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
+            busy[c] = _thread_seconds() - thread_started
+        _check_contention(busy, n_columns, started)
 
 
 cdef inline long _stack_work(int n_steps, int batch, int max_input, int max_units,

@@ -47,7 +47,7 @@ SCRIPT = textwrap.dedent(
             )
             assert np.isfinite(loss) and np.isfinite(grads).all()
         # The whole-stack prediction kernel, split between threads.
-        fast._set_min_chunk_flops(0.0)
+        fast._tuning(min_chunk_flops=0.0, backoff_seconds=0.0)
         X_dense = rng.normal(size=(5, 4, 3))
         work = np.empty(net.dense_work_size(4, 5))
         for n_threads in (1, 2):

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from reference import packed_batch, reference_network
 
 from sklstm._lstm_fast import (
-    _set_min_chunk_flops,
+    _tuning,
     lstm_backward,
     lstm_forward,
     openmp_max_threads,
@@ -283,14 +283,6 @@ def test_masks_of_ones_change_nothing(bidirectional):
     assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-15)
 
 
-@pytest.fixture
-def split_any_work():
-    """Let the kernels give even the tiniest work its own thread."""
-    old = _set_min_chunk_flops(0.0)
-    yield
-    _set_min_chunk_flops(old)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
 @pytest.mark.parametrize("recurrent_dropout", [False, True])
@@ -373,7 +365,10 @@ def test_threads_split_the_work_without_changing_results(
     serial = run(1)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for n_threads in (2, 3):
-        for name, value in run(n_threads).items():
+        split_before = _tuning()[2]
+        results = run(n_threads)
+        assert _tuning()[2] > split_before, "the work was not split"
+        for name, value in results.items():
             assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
 
 

@@ -8,7 +8,8 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklstm import LSTMClassifier
-from sklstm._lstm_fast import _set_min_chunk_flops, openmp_max_threads
+from sklstm._lstm_fast import _back_off_now, _tuning, openmp_max_threads
+from sklstm._network import LSTMNetwork
 from sklstm._threads import kernel_threads
 
 
@@ -18,13 +19,6 @@ def blas_threads():
         for info in threadpool_info()
         if info["user_api"] == "blas"
     )
-
-
-@pytest.fixture
-def split_any_work():
-    old = _set_min_chunk_flops(0.0)
-    yield
-    _set_min_chunk_flops(old)
 
 
 @pytest.fixture
@@ -81,3 +75,32 @@ def test_results_do_not_depend_on_the_thread_count(data, split_any_work):
     np.testing.assert_allclose(
         one.predict_proba(X), many.predict_proba(X), rtol=1e-6, atol=1e-7
     )
+
+
+@pytest.mark.skipif(openmp_max_threads() < 2, reason="needs two OpenMP threads")
+def test_kernels_back_off_to_one_thread_when_kept_waiting(split_any_work):
+    # A region whose threads were mostly waiting (another process had a core)
+    # sends the kernels to one thread for a while: simulated with _back_off_now.
+    rng = np.random.RandomState(0)
+    network = LSTMNetwork(3, (8,), 2, "softmax", np.float64)
+    params = network.initialize(rng)
+    X = rng.normal(size=(6, 5, 3))
+    work = np.empty(network.dense_work_size(5, 6))
+
+    def split_regions():
+        return _tuning()[2]
+
+    before = split_regions()
+    expected = network.dense_logits(params, X, work, n_threads=2)
+    assert split_regions() > before  # split while nobody waited
+
+    _tuning(backoff_seconds=60.0)
+    _back_off_now()
+    before = split_regions()
+    np.testing.assert_allclose(
+        network.dense_logits(params, X, work, n_threads=2), expected, rtol=1e-12
+    )
+    assert split_regions() == before  # one thread while backing off
+    _tuning(backoff_seconds=0.0)  # ends the backoff
+    network.dense_logits(params, X, work, n_threads=2)
+    assert split_regions() > before
