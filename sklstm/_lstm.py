@@ -40,6 +40,10 @@ from sklstm._sequences import (
 from sklstm._threads import kernel_threads
 from sklstm._version import __version__
 
+# Up to this many elements, X's values are checked for NaN and infinity directly
+# (fastest on a few sequences); beyond, through their sum (no temporary).
+_LEAN_FINITE_CHECK = 1 << 16
+
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
 # _CHUNK_SEQUENCES at a time (measured fastest: the per-step GEMMs have rows enough
 # and the buffers stay near the caches), fewer when a buffer would exceed
@@ -924,7 +928,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         return out
 
     def _predict_logits(self, X):
-        check_is_fitted(self)
+        if not self.__sklearn_is_fitted__():
+            check_is_fitted(self)  # raises scikit-learn's NotFittedError
         if self._is_lean_input(X):
             data = DenseSequences(X)
         else:
@@ -947,6 +952,8 @@ class _BaseLSTM(BaseEstimator, ABC):
             and not hasattr(self, "feature_names_in_")
         ):
             return False
+        if X.size <= _LEAN_FINITE_CHECK:
+            return bool(np.isfinite(X).all())
         # NaN and infinity propagate into the sum (scikit-learn's own first
         # check), with no boolean temporary the size of X; a sum that overflows
         # is not finite either and goes to the full validation, which decides.

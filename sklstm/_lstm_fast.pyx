@@ -186,21 +186,61 @@ cdef extern from *:
     SKLSTM_CELLS(float, f)
     SKLSTM_CELLS(double, d)
 
-    /* c += a @ b for a few rows of a (row-major, b of shape (k, n)): one row of
-       b after the other, added to the output row in vectorised passes. For one
-       or two sequences BLAS's call and packing cost more than the arithmetic. */
+    /* c += a @ b for a few rows of a (row-major, b of shape (k, n)): for one or
+       two sequences BLAS's call and packing cost more than the arithmetic. The
+       output row is taken in blocks of four 64-byte vectors (GCC's vector types:
+       one zmm register each in the AVX-512 clone, two ymm or four xmm in the
+       others) that stay in registers while the rows of b stream past. */
     #define SKLSTM_FEW_ROWS_GEMM(T, S)                                             \
+    typedef T sklstm_vec_##S __attribute__((vector_size(64), aligned(sizeof(T)))); \
     SKLSTM_CLONES static void sklstm_few_rows_gemm_##S(                          \
         int n_rows, int k, int n, const T *restrict a, int lda,                  \
         const T *restrict b, T *restrict c, int ldc)                             \
     {                                                                             \
+        const int lanes = 64 / sizeof(T), block = 4 * lanes;                     \
         for (int r = 0; r < n_rows; ++r) {                                        \
+            const T *restrict ar = a + (long)r * lda;                             \
             T *restrict cr = c + (long)r * ldc;                                   \
-            for (int kk = 0; kk < k; ++kk) {                                      \
-                const T ak = a[(long)r * lda + kk];                               \
+            int j0 = 0;                                                           \
+            for (; j0 + block <= n; j0 += block) {                                \
+                sklstm_vec_##S *out = (sklstm_vec_##S *)(cr + j0);                \
+                sklstm_vec_##S acc0 = out[0], acc1 = out[1];                      \
+                sklstm_vec_##S acc2 = out[2], acc3 = out[3];                      \
+                /* Odd rows of b into a second set: eight independent sums     \
+                   hide the latency of each multiply-add. */                     \
+                sklstm_vec_##S odd0 = {0}, odd1 = {0}, odd2 = {0}, odd3 = {0};    \
+                int kk = 0;                                                       \
+                for (; kk + 1 < k; kk += 2) {                                     \
+                    const sklstm_vec_##S *row =                                   \
+                        (const sklstm_vec_##S *)(b + (long)kk * n + j0);          \
+                    const sklstm_vec_##S *next =                                  \
+                        (const sklstm_vec_##S *)(b + (long)(kk + 1) * n + j0);    \
+                    const T ak = ar[kk], an = ar[kk + 1];                         \
+                    acc0 += ak * row[0];                                          \
+                    acc1 += ak * row[1];                                          \
+                    acc2 += ak * row[2];                                          \
+                    acc3 += ak * row[3];                                          \
+                    odd0 += an * next[0];                                         \
+                    odd1 += an * next[1];                                         \
+                    odd2 += an * next[2];                                         \
+                    odd3 += an * next[3];                                         \
+                }                                                                 \
+                if (kk < k) {                                                     \
+                    const sklstm_vec_##S *row =                                   \
+                        (const sklstm_vec_##S *)(b + (long)kk * n + j0);          \
+                    const T ak = ar[kk];                                          \
+                    acc0 += ak * row[0];                                          \
+                    acc1 += ak * row[1];                                          \
+                    acc2 += ak * row[2];                                          \
+                    acc3 += ak * row[3];                                          \
+                }                                                                 \
+                out[0] = acc0 + odd0; out[1] = acc1 + odd1;                       \
+                out[2] = acc2 + odd2; out[3] = acc3 + odd3;                       \
+            }                                                                     \
+            for (int kk = 0; kk < k && j0 < n; ++kk) {                            \
+                const T ak = ar[kk];                                              \
                 const T *restrict bk = b + (long)kk * n;                          \
-                for (int j = 0; j < n; ++j)                                       \
-                    cr[j] += ak * bk[j];                                          \
+                for (int j = j0; j < n; ++j) cr[j] += ak * bk[j];                 \
             }                                                                     \
         }                                                                         \
     }

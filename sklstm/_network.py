@@ -9,7 +9,6 @@ fit or predict and reuses for every minibatch.
 
 import functools
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax
@@ -366,26 +365,33 @@ _pools = {}
 _pools_lock = threading.Lock()
 
 
-@contextmanager
-def pooled_buffer(network, size):
+class pooled_buffer:
     """A 1-D buffer of at least ``size`` elements of ``network``'s dtype.
 
-    Small buffers come from a pool and go back to it: a single-sequence
-    prediction allocates nothing. Each concurrent caller gets a buffer of its own
-    (a thread takes one from the pool or makes one, and returns it when done), so
-    that predictions from several threads on one model never share buffers.
+    A context manager. Small buffers come from a pool and go back to it: a
+    single-sequence prediction allocates nothing. Each concurrent caller gets a
+    buffer of its own (a thread takes one from the pool or makes one, and returns
+    it when done), so that predictions from several threads on one model never
+    share buffers.
     """
-    with _pools_lock:
-        idle = _pools.setdefault(network, [])
-        buffer = idle.pop() if idle else None
-    if buffer is None or buffer.shape[0] < size:
-        buffer = np.empty(size, dtype=network.dtype)
-    try:
-        yield buffer
-    finally:
-        if buffer.nbytes <= POOLED_BYTES:
+
+    __slots__ = ("idle", "buffer")
+
+    def __init__(self, network, size):
+        with _pools_lock:
+            self.idle = _pools.setdefault(network, [])
+            self.buffer = self.idle.pop() if self.idle else None
+        if self.buffer is None or self.buffer.shape[0] < size:
+            self.buffer = np.empty(size, dtype=network.dtype)
+
+    def __enter__(self):
+        return self.buffer
+
+    def __exit__(self, *exc_info):
+        if self.buffer.nbytes <= POOLED_BYTES:
             with _pools_lock:
-                idle.append(buffer)
+                self.idle.append(self.buffer)
+        return False
 
 
 def activate(head, logits, log=False):

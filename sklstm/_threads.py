@@ -9,7 +9,6 @@ limits in its workers).
 """
 
 import threading
-from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
@@ -21,29 +20,38 @@ _lock = threading.Lock()
 _state = {"controller": None, "limiter": None, "users": 0}
 
 
-@contextmanager
-def kernel_threads(max_batch):
+class kernel_threads:
     """Threads for kernels on minibatches of up to ``max_batch`` sequences.
 
-    Yields the thread count; while it is above 1, BLAS is limited to one thread.
-    A minibatch of one sequence cannot be split, so it leaves BLAS alone.
+    A context manager; ``with kernel_threads(batch) as n_threads:`` gives the
+    thread count, and while it is above 1, BLAS is limited to one thread. A
+    minibatch of one sequence cannot be split, so it leaves BLAS alone (a class,
+    not a generator: the single-sequence prediction path enters it too).
     """
-    n_threads = openmp_max_threads() if max_batch > 1 else 1
-    if n_threads == 1:
-        yield 1
-        return
-    with _lock:
-        if _state["users"] == 0:
-            if _state["controller"] is None:
-                # Finding the loaded libraries takes ~1 ms: do it once.
-                _state["controller"] = ThreadpoolController().select(user_api="blas")
-            _state["limiter"] = _state["controller"].limit(limits=1)
-        _state["users"] += 1
-    try:
-        yield n_threads
-    finally:
-        with _lock:
-            _state["users"] -= 1
-            if _state["users"] == 0:
-                _state["limiter"].restore_original_limits()
-                _state["limiter"] = None
+
+    __slots__ = ("n_threads",)
+
+    def __init__(self, max_batch):
+        self.n_threads = openmp_max_threads() if max_batch > 1 else 1
+
+    def __enter__(self):
+        if self.n_threads > 1:
+            with _lock:
+                if _state["users"] == 0:
+                    if _state["controller"] is None:
+                        # Finding the loaded libraries takes ~1 ms: do it once.
+                        _state["controller"] = ThreadpoolController().select(
+                            user_api="blas"
+                        )
+                    _state["limiter"] = _state["controller"].limit(limits=1)
+                _state["users"] += 1
+        return self.n_threads
+
+    def __exit__(self, *exc_info):
+        if self.n_threads > 1:
+            with _lock:
+                _state["users"] -= 1
+                if _state["users"] == 0:
+                    _state["limiter"].restore_original_limits()
+                    _state["limiter"] = None
+        return False
