@@ -365,9 +365,14 @@ cdef extern from *:
 # When another process keeps a core busy, an OpenMP thread loses its core for a
 # scheduler time slice (milliseconds) and every region it is part of ends that
 # much later: splitting short work then makes it many times slower. Each split
-# region compares its threads' CPU time with its wall time; when they spent most
-# of it waiting, kernels run on one thread for BACKOFF_SECONDS, then try again.
-cdef double BACKOFF_SECONDS = 1.0
+# region compares its threads' CPU time with its wall time; after CONTENDED_LIMIT
+# regions in a row whose threads spent most of it waiting, kernels run on one
+# thread for BACKOFF_SECONDS, then try again. The backoff is short because the
+# busy neighbour is often transient (another library's threads spinning for a
+# while after their own work), and each probe of a lasting one costs little.
+cdef double BACKOFF_SECONDS = 0.1
+cdef int CONTENDED_LIMIT = 2
+cdef int _contended_in_a_row = 0
 # Below this wall time a region is too short for its timing to mean anything.
 cdef double MIN_TIMED_SECONDS = 20e-6
 cdef double _serial_until = 0
@@ -382,7 +387,7 @@ cdef inline bint _backing_off() noexcept nogil:
 cdef void _check_contention(const double *busy, int n_chunks,
                             double started) noexcept nogil:
     """After a split region: back off if its threads were mostly kept waiting."""
-    global _serial_until, _split_regions
+    global _serial_until, _split_regions, _contended_in_a_row
     cdef double wall, total = 0
     cdef int c
     if n_chunks < 2:
@@ -394,7 +399,12 @@ cdef void _check_contention(const double *busy, int n_chunks,
     for c in range(n_chunks):
         total += busy[c]
     if wall > MIN_TIMED_SECONDS and total < 0.5 * n_chunks * wall:
-        _serial_until = _wall_seconds() + BACKOFF_SECONDS
+        _contended_in_a_row += 1
+        if _contended_in_a_row >= CONTENDED_LIMIT:
+            _serial_until = _wall_seconds() + BACKOFF_SECONDS
+            _contended_in_a_row = 0
+    else:
+        _contended_in_a_row = 0
 
 
 def _tuning(min_chunk_flops=None, backoff_seconds=None):
