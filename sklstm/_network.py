@@ -9,6 +9,7 @@ fit or predict and reuses for every minibatch.
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax
@@ -361,7 +362,8 @@ def network_for(*structure):
 #: Work buffers up to this size are kept between predictions for reuse; bigger ones
 #: (long or many sequences) cost little to allocate next to their computation.
 POOLED_BYTES = 1 << 20
-_pools = {}
+# Keyed weakly: a network that network_for's cache lets go takes its pool along.
+_pools = weakref.WeakKeyDictionary()
 _pools_lock = threading.Lock()
 
 
