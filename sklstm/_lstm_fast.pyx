@@ -384,13 +384,13 @@ cdef inline bint _backing_off() noexcept nogil:
     return HAS_CLOCKS and _wall_seconds() < _serial_until
 
 
-cdef void _check_contention(const double *busy, int n_chunks,
+cdef void _check_contention(const double *busy, int n_chunks, int team,
                             double started) noexcept nogil:
     """After a split region: back off if its threads were mostly kept waiting."""
     global _serial_until, _split_regions, _contended_in_a_row
     cdef double wall, total = 0
     cdef int c
-    if n_chunks < 2:
+    if team < 2:
         return
     _split_regions += 1
     if not HAS_CLOCKS:
@@ -398,7 +398,7 @@ cdef void _check_contention(const double *busy, int n_chunks,
     wall = _wall_seconds() - started
     for c in range(n_chunks):
         total += busy[c]
-    if wall > MIN_TIMED_SECONDS and total < 0.5 * n_chunks * wall:
+    if wall > MIN_TIMED_SECONDS and total < 0.5 * team * wall:
         _contended_in_a_row += 1
         if _contended_in_a_row >= CONTENDED_LIMIT:
             _serial_until = _wall_seconds() + BACKOFF_SECONDS
@@ -673,8 +673,6 @@ cdef int _n_chunks(int n_threads, double flops, long max_chunks) noexcept nogil:
     work stays on one thread, where that cannot happen.
     """
     cdef long n = n_threads
-    if n_threads > 1 and _backing_off():
-        return 1
     if flops < n_threads * MIN_CHUNK_FLOPS:
         n = <long> (flops / MIN_CHUNK_FLOPS)
     if n > n_threads:
@@ -684,6 +682,17 @@ cdef int _n_chunks(int n_threads, double flops, long max_chunks) noexcept nogil:
     if n > MAX_CHUNKS:
         n = MAX_CHUNKS
     return <int> n if n > 1 else 1
+
+
+cdef inline int _team(int n_chunks) noexcept nogil:
+    """Threads to run ``n_chunks`` chunks: one while backing off, else one each.
+
+    The chunks themselves never depend on timing, only on the work and the
+    thread count asked for: each chunk does the same arithmetic whichever thread
+    runs it, so a fit repeated with the same random_state gives the same model
+    whether or not the machine was busy meanwhile.
+    """
+    return 1 if n_chunks > 1 and _backing_off() else n_chunks
 
 
 cdef double _recurrent_flops(const int *batch_sizes, int n_steps,
@@ -722,11 +731,13 @@ cdef void _layer_forward(
     cdef long start, stop
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
+    cdef int team
     # Input projection of every step at once: gates = X @ kernel (the bias is
     # added in the elementwise pass, saving a pass over the buffer).
     n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
     started = _wall_seconds()
-    for c in prange(n_projection, num_threads=n_projection, schedule="static",
+    team = _team(n_projection)
+    for c in prange(n_projection, num_threads=team, schedule="static",
                     chunksize=1):
         thread_started = _thread_seconds()
         start = n_rows * c // n_projection
@@ -735,7 +746,7 @@ cdef void _layer_forward(
               X + start * n_inputs, n_inputs, kernel, width,
               <floating> 0, gates + start * width, width)
         busy[c] = _thread_seconds() - thread_started
-    _check_contention(busy, n_projection, started)
+    _check_contention(busy, n_projection, team, started)
 
     # Sequences do not interact: each thread runs the whole recurrence of its
     # rows, with no synchronisation between steps.
@@ -745,13 +756,14 @@ cdef void _layer_forward(
         bounds,
     )
     started = _wall_seconds()
-    for c in prange(n_chunks, num_threads=n_chunks, schedule="static", chunksize=1):
+    team = _team(n_chunks)
+    for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
         thread_started = _thread_seconds()
         _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
                       recurrent_kernel, bias, gates, cells, cells_tanh, hidden,
                       recurrent_mask, hidden_masked)
         busy[c] = _thread_seconds() - thread_started
-    _check_contention(busy, n_chunks, started)
+    _check_contention(busy, n_chunks, team, started)
 
 
 def lstm_forward(
@@ -856,6 +868,7 @@ def lstm_backward(
     cdef long start, stop
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
+    cdef int team
 
     _check_packing(batch_sizes, n_steps, batch)
     _check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
@@ -895,7 +908,8 @@ def lstm_backward(
         n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
                                _n_chunks(n_threads, recurrent_flops, batch), bounds)
         started = _wall_seconds()
-        for c in prange(n_chunks, num_threads=n_chunks, schedule="static",
+        team = _team(n_chunks)
+        for c in prange(n_chunks, num_threads=team, schedule="static",
                         chunksize=1):
             thread_started = _thread_seconds()
             _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
@@ -903,7 +917,7 @@ def lstm_backward(
                            &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
                            &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
             busy[c] = _thread_seconds() - thread_started
-        _check_contention(busy, n_chunks, started)
+        _check_contention(busy, n_chunks, team, started)
 
         # Weight gradients summed over all steps, one GEMM each, split by columns
         # between threads; d_X = dL/dz @ kernel.T split by rows.
@@ -912,7 +926,8 @@ def lstm_backward(
             width // COLUMN_ALIGN,
         )
         started = _wall_seconds()
-        for c in prange(n_columns, num_threads=n_columns, schedule="static",
+        team = _team(n_columns)
+        for c in prange(n_columns, num_threads=team, schedule="static",
                         chunksize=1):
             thread_started = _thread_seconds()
             _weight_gradient_columns(
@@ -929,7 +944,7 @@ def lstm_backward(
                       &kernel[0, 0], width,
                       <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
             busy[c] = _thread_seconds() - thread_started
-        _check_contention(busy, n_columns, started)
+        _check_contention(busy, n_columns, team, started)
 
 
 cdef inline long _stack_work(int n_steps, int batch, int max_input, int max_units,

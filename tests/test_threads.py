@@ -104,3 +104,27 @@ def test_kernels_back_off_to_one_thread_when_kept_waiting(split_any_work):
     _tuning(backoff_seconds=0.0)  # ends the backoff
     network.dense_logits(params, X, work, n_threads=2)
     assert split_regions() > before
+
+
+@pytest.mark.skipif(openmp_max_threads() < 2, reason="needs two OpenMP threads")
+@pytest.mark.parametrize("ragged", [False, True])
+def test_a_busy_machine_does_not_change_the_model(data, ragged, split_any_work):
+    # Backing off to one thread runs the same chunks on fewer threads: a fit
+    # repeated with the same random_state gives the same weights, bit for bit,
+    # however busy the machine was (a timing-dependent split changed the rounding).
+    X, y = data
+    if ragged:
+        X = [x[: 2 + i % 5] for i, x in enumerate(X)]
+    params = dict(hidden_layer_sizes=(16, 8), max_iter=3, batch_size=32)
+
+    def fit():
+        with pytest.warns(ConvergenceWarning):
+            return LSTMClassifier(**params, random_state=0).fit(X, y)
+
+    quiet = fit()
+    _tuning(backoff_seconds=600.0)
+    _back_off_now()
+    busy = fit()
+    _tuning(backoff_seconds=0.0)
+    for w_quiet, w_busy in zip(quiet.get_weights(), busy.get_weights()):
+        np.testing.assert_array_equal(w_quiet, w_busy)
