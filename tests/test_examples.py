@@ -1,5 +1,6 @@
 """Run the example scripts and check that each plot_ example saves its figure."""
 
+import os
 import runpy
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # test_estimators.py runs this one and checks its accuracy: not twice.
 RUN_ELSEWHERE = {"stacked_lstm_digits.py"}
+# Modules from an optional extra that an example needs.
+REQUIRES = {"plot_distributed_search.py": "distributed"}
 SCRIPTS = sorted(
     path.name for path in EXAMPLES.glob("*.py") if path.name not in RUN_ELSEWHERE
 )
@@ -17,10 +20,21 @@ SCRIPTS = sorted(
 def test_example_runs(name, tmp_path, monkeypatch):
     if name.startswith("plot_"):
         pytest.importorskip("matplotlib")
+    if name in REQUIRES:
+        pytest.importorskip(REQUIRES[name])
     monkeypatch.setenv("SKLSTM_EXAMPLES_OUTPUT", str(tmp_path))
     # Anything an example writes by mistake to the working directory lands here too.
     monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(EXAMPLES / name))
+    # Dask's nannies set OMP_NUM_THREADS=1 and more in this process's environment
+    # before they start their workers; later subprocesses must not inherit that.
+    environ = os.environ.copy()
+    try:
+        # As scripts are run, so that the work under if __name__ == "__main__"
+        # runs here and not again in the worker processes that re-import them.
+        runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
     if name.startswith("plot_"):
         written = list(tmp_path.iterdir())
         assert [path.suffix for path in written] == [".png"]
