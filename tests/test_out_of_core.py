@@ -166,6 +166,9 @@ def test_partial_fit_streams_memory_map_larger_than_memory(tmp_path):
     try:
         process = subprocess.run(
             [sys.executable, "-c", CHILD, *args],
+            # Not the repository: "-c" puts the working folder first on sys.path,
+            # where the source tree would shadow the installed, compiled package.
+            cwd=tmp_path,
             env={**os.environ, **threads},
             capture_output=True,
             text=True,
