@@ -957,15 +957,24 @@ cdef inline long _stack_work(int n_steps, int batch, int max_input, int max_unit
             + <long> batch * n_directions * top_units)
 
 
+cdef void _stack_extents(int n_features, const int[::1] units, int d,
+                         int *max_input, int *max_units) noexcept nogil:
+    """Widest layer input and most units over a stack: its buffers' widths."""
+    cdef int layer
+    max_input[0], max_units[0] = n_features, 0
+    for layer in range(units.shape[0]):
+        max_units[0] = max(max_units[0], units[layer])
+        if layer + 1 < units.shape[0]:
+            max_input[0] = max(max_input[0], d * units[layer])
+
+
 def lstm_stack_work_size(int n_steps, int batch, int n_features, const int[::1] units,
                          bint bidirectional):
     """Elements of ``work`` that :func:`lstm_stack_logits` needs for a batch."""
     cdef int d = 2 if bidirectional else 1
-    cdef int layer, max_input = n_features, max_units = 0
-    for layer in range(units.shape[0]):
-        max_units = max(max_units, units[layer])
-        if layer + 1 < units.shape[0]:
-            max_input = max(max_input, d * units[layer])
+    cdef int max_input, max_units
+    _check(units.shape[0] > 0, "units must name at least one layer")
+    _stack_extents(n_features, units, d, &max_input, &max_units)
     return _stack_work(n_steps, batch, max_input, max_units, d,
                        units[units.shape[0] - 1])
 
@@ -995,7 +1004,7 @@ def lstm_stack_logits(
     cdef int n_layers = units.shape[0]
     cdef int n_outputs = logits.shape[1]
     cdef int d = 2 if bidirectional else 1
-    cdef int layer, direction, n_in, H, t, b, max_input = n_features, max_units = 0
+    cdef int layer, direction, n_in, H, t, b, max_input, max_units
     cdef long offset = 0, per_step = <long> n_steps * batch
     cdef floating *layer_input
     cdef floating *layer_output
@@ -1013,11 +1022,9 @@ def lstm_stack_logits(
     _check(n_layers > 0, "units must name at least one layer")
     for layer in range(n_layers):
         _check(units[layer] > 0, "units must be positive")
-        max_units = max(max_units, units[layer])
         n_in = n_features if layer == 0 else d * units[layer - 1]
         offset += d * (<long> n_in + units[layer] + 1) * 4 * units[layer]
-        if layer + 1 < n_layers:
-            max_input = max(max_input, d * units[layer])
+    _stack_extents(n_features, units, d, &max_input, &max_units)
     H = units[n_layers - 1]
     offset += <long> d * H * n_outputs + n_outputs
     _check(params.shape[0] == offset, "params do not match the layer sizes")
