@@ -186,73 +186,206 @@ cdef extern from *:
     SKLSTM_CELLS(float, f)
     SKLSTM_CELLS(double, d)
 
-    /* c += a @ b for a few rows of a (row-major, b of shape (k, n)): for one or
-       two sequences BLAS's call and packing cost more than the arithmetic. The
-       output row is taken in blocks of four 64-byte vectors (GCC's vector types:
-       one zmm register each in the AVX-512 clone, two ymm or four xmm in the
-       others) that stay in registers while the rows of b stream past. */
-    #define SKLSTM_FEW_ROWS_GEMM(T, S)                                             \
-    typedef T sklstm_vec_##S __attribute__((vector_size(64), aligned(sizeof(T)))); \
-    SKLSTM_CLONES static void sklstm_few_rows_gemm_##S(                          \
-        int n_rows, int k, int n, const T *restrict a, int lda,                  \
-        const T *restrict b, T *restrict c, int ldc)                             \
+    /* Products with a weight matrix that every step of a call reuses. BLAS
+       packs its operands again at each call (a third of its time for one step's
+       product at these sizes); here the weights are packed once per kernel call,
+       into panels of SKLSTM_PANEL_BYTES of columns that run contiguously down
+       the k rows, and a block of output rows x panels is summed in registers
+       while its panels stream from cache. Panels past n are zero. */
+    #define SKLSTM_PANEL_BYTES 128
+
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+        && defined(__linux__)
+    #define SKLSTM_X86_DISPATCH 1
+    #define SKLSTM_AVX512 __attribute__((target("avx512f,fma")))
+    #define SKLSTM_AVX2 __attribute__((target("avx2,fma")))
+    #else
+    #define SKLSTM_X86_DISPATCH 0
+    #endif
+    /* The widest kernel the dispatch may pick (2: AVX-512, 1: AVX2, 0: the
+       baseline), lowered by tests to run the others on any machine. */
+    static int sklstm_widest_kernel = 2;
+
+    #define SKLSTM_PACK(T, S)                                                       \
+    static long sklstm_packed_size_##S(int k, int n)                              \
     {                                                                             \
-        const int lanes = 64 / sizeof(T), block = 4 * lanes;                     \
-        for (int r = 0; r < n_rows; ++r) {                                        \
-            const T *restrict ar = a + (long)r * lda;                             \
-            T *restrict cr = c + (long)r * ldc;                                   \
-            int j0 = 0;                                                           \
-            for (; j0 + block <= n; j0 += block) {                                \
-                sklstm_vec_##S *out = (sklstm_vec_##S *)(cr + j0);                \
-                sklstm_vec_##S acc0 = out[0], acc1 = out[1];                      \
-                sklstm_vec_##S acc2 = out[2], acc3 = out[3];                      \
-                /* Odd rows of b into a second set: eight independent sums     \
-                   hide the latency of each multiply-add. */                     \
-                sklstm_vec_##S odd0 = {0}, odd1 = {0}, odd2 = {0}, odd3 = {0};    \
-                int kk = 0;                                                       \
-                for (; kk + 1 < k; kk += 2) {                                     \
-                    const sklstm_vec_##S *row =                                   \
-                        (const sklstm_vec_##S *)(b + (long)kk * n + j0);          \
-                    const sklstm_vec_##S *next =                                  \
-                        (const sklstm_vec_##S *)(b + (long)(kk + 1) * n + j0);    \
-                    const T ak = ar[kk], an = ar[kk + 1];                         \
-                    acc0 += ak * row[0];                                          \
-                    acc1 += ak * row[1];                                          \
-                    acc2 += ak * row[2];                                          \
-                    acc3 += ak * row[3];                                          \
-                    odd0 += an * next[0];                                         \
-                    odd1 += an * next[1];                                         \
-                    odd2 += an * next[2];                                         \
-                    odd3 += an * next[3];                                         \
+        const int nr = SKLSTM_PANEL_BYTES / sizeof(T);                            \
+        return (long)((n + nr - 1) / nr) * nr * k;                                \
+    }                                                                             \
+    /* Pack B[kk][j] = b[kk * row_stride + j * col_stride]: b, or b.T. */        \
+    static void sklstm_pack_##S(int k, int n, const T *restrict b,               \
+                                long row_stride, long col_stride,                 \
+                                T *restrict packed)                               \
+    {                                                                             \
+        const int nr = SKLSTM_PANEL_BYTES / sizeof(T);                            \
+        const int n_panels = (n + nr - 1) / nr;                                   \
+        if (n_panels * nr > n)          /* zero the last panel's padding */       \
+            for (int kk = 0; kk < k; ++kk)                                        \
+                for (int j = n % nr; j < nr; ++j)                                 \
+                    packed[((long)(n_panels - 1) * k + kk) * nr + j] = 0;         \
+        if (col_stride == 1) {          /* B's rows are contiguous in b */        \
+            for (int p = 0; p < n_panels; ++p) {                                  \
+                const int cols = n - p * nr < nr ? n - p * nr : nr;               \
+                for (int kk = 0; kk < k; ++kk) {                                  \
+                    const T *restrict in = b + kk * row_stride + p * nr;          \
+                    T *restrict out = packed + ((long)p * k + kk) * nr;           \
+                    for (int j = 0; j < cols; ++j) out[j] = in[j];                \
                 }                                                                 \
-                if (kk < k) {                                                     \
-                    const sklstm_vec_##S *row =                                   \
-                        (const sklstm_vec_##S *)(b + (long)kk * n + j0);          \
-                    const T ak = ar[kk];                                          \
-                    acc0 += ak * row[0];                                          \
-                    acc1 += ak * row[1];                                          \
-                    acc2 += ak * row[2];                                          \
-                    acc3 += ak * row[3];                                          \
-                }                                                                 \
-                out[0] = acc0 + odd0; out[1] = acc1 + odd1;                       \
-                out[2] = acc2 + odd2; out[3] = acc3 + odd3;                       \
             }                                                                     \
-            for (int kk = 0; kk < k && j0 < n; ++kk) {                            \
-                const T ak = ar[kk];                                              \
-                const T *restrict bk = b + (long)kk * n;                          \
-                for (int j = j0; j < n; ++j) cr[j] += ak * bk[j];                 \
+        } else {                        /* B's columns are: read b in order */    \
+            for (int j = 0; j < n; ++j) {                                         \
+                const T *restrict in = b + j * col_stride;                        \
+                T *restrict out = packed + (long)(j / nr) * k * nr + j % nr;      \
+                for (int kk = 0; kk < k; ++kk)                                    \
+                    out[(long)kk * nr] = in[kk * row_stride];                     \
             }                                                                     \
         }                                                                         \
     }
-    SKLSTM_FEW_ROWS_GEMM(float, f)
-    SKLSTM_FEW_ROWS_GEMM(double, d)
+
+    /* One instruction set's kernel: vectors of BYTES, blocks of up to MR rows.
+       A block of R > 1 rows takes MR / R panels at once, so that every block
+       keeps MR * (panel vectors) independent sums: enough to hide the latency of
+       the multiply-adds, few enough to stay in registers. A single row is bound
+       by loading the panels (each element is used once) and streams one panel
+       at a time, which the prefetcher follows best: 1.6x faster than eight at
+       once for 256 units (measured). */
+    #define SKLSTM_PACKED_GEMM(T, S, ISA, TARGET, BYTES, MR)                        \
+    typedef T sklstm_vec_##ISA##_##S                                              \
+        __attribute__((vector_size(BYTES), aligned(sizeof(T))));                  \
+    TARGET static inline __attribute__((always_inline)) void                     \
+    sklstm_block_##ISA##_##S(const int R, const int NP, int k,                   \
+                             const T *restrict a, int lda,                        \
+                             const T *restrict panels, long panel_stride,         \
+                             T *restrict c, int ldc, int accumulate)              \
+    {                                                                             \
+        typedef sklstm_vec_##ISA##_##S vec;                                       \
+        enum { NV = SKLSTM_PANEL_BYTES / BYTES, LANES = BYTES / sizeof(T),        \
+               NR = SKLSTM_PANEL_BYTES / sizeof(T) };                             \
+        vec acc[MR][MR * NV], b[MR * NV];                                         \
+        for (int r = 0; r < R; ++r)                                               \
+            for (int v = 0; v < NP * NV; ++v)                                     \
+                acc[r][v] = accumulate                                            \
+                    ? *(const vec *)(c + (long)r * ldc + v * LANES) : (vec){0};   \
+        for (int kk = 0; kk < k; ++kk) {                                          \
+            for (int v = 0; v < NP * NV; ++v)                                     \
+                b[v] = *(const vec *)(panels + (v / NV) * panel_stride            \
+                                      + (long)kk * NR + (v % NV) * LANES);        \
+            for (int r = 0; r < R; ++r) {                                         \
+                const T ar = a[(long)r * lda + kk];                               \
+                for (int v = 0; v < NP * NV; ++v)                                 \
+                    acc[r][v] += ar * b[v];                                       \
+            }                                                                     \
+        }                                                                         \
+        for (int r = 0; r < R; ++r)                                               \
+            for (int v = 0; v < NP * NV; ++v)                                     \
+                *(vec *)(c + (long)r * ldc + v * LANES) = acc[r][v];              \
+    }                                                                             \
+    /* R rows of c (+)= a @ B: whole panels in groups, then a partial last      \
+       panel through a staging tile. */                                          \
+    TARGET static inline __attribute__((always_inline)) void                     \
+    sklstm_rows_##ISA##_##S(const int R, int n, int k, const T *restrict a,       \
+                            int lda, const T *restrict packed, T *restrict c,     \
+                            int ldc, int accumulate)                              \
+    {                                                                             \
+        enum { NR = SKLSTM_PANEL_BYTES / sizeof(T) };                             \
+        const int NP = R == 1 ? 1 : MR / R;                                      \
+        const int full = n / NR, cols = n - full * NR;                           \
+        const long stride = (long)k * NR;                                         \
+        int p = 0;                                                                \
+        for (; p + NP <= full; p += NP)                                           \
+            sklstm_block_##ISA##_##S(R, NP, k, a, lda, packed + p * stride,       \
+                                     stride, c + p * NR, ldc, accumulate);        \
+        for (; p < full; ++p)                                                     \
+            sklstm_block_##ISA##_##S(R, 1, k, a, lda, packed + p * stride,        \
+                                     stride, c + p * NR, ldc, accumulate);        \
+        if (cols > 0) {                                                           \
+            T tile[MR * NR];                                                      \
+            for (int r = 0; r < R; ++r)                                           \
+                for (int j = 0; j < NR; ++j)                                      \
+                    tile[r * NR + j] = accumulate && j < cols                     \
+                        ? c[(long)r * ldc + full * NR + j] : 0;                   \
+            sklstm_block_##ISA##_##S(R, 1, k, a, lda, packed + full * stride,     \
+                                     stride, tile, NR, 1);                        \
+            for (int r = 0; r < R; ++r)                                           \
+                for (int j = 0; j < cols; ++j)                                    \
+                    c[(long)r * ldc + full * NR + j] = tile[r * NR + j];          \
+        }                                                                         \
+    }                                                                             \
+    TARGET static void sklstm_packed_gemm_##ISA##_##S(                           \
+        int m, int n, int k, const T *restrict a, int lda,                       \
+        const T *restrict packed, T *restrict c, int ldc, int accumulate)        \
+    {                                                                             \
+        int i = 0;                                                                \
+        for (; i + MR <= m; i += MR)                                              \
+            sklstm_rows_##ISA##_##S(MR, n, k, a + (long)i * lda, lda, packed,     \
+                                    c + (long)i * ldc, ldc, accumulate);          \
+        if (MR > 4 && i + 4 <= m) {                                               \
+            sklstm_rows_##ISA##_##S(4, n, k, a + (long)i * lda, lda, packed,      \
+                                    c + (long)i * ldc, ldc, accumulate);          \
+            i += 4;                                                               \
+        }                                                                         \
+        if (MR > 2 && i + 2 <= m) {                                               \
+            sklstm_rows_##ISA##_##S(2, n, k, a + (long)i * lda, lda, packed,      \
+                                    c + (long)i * ldc, ldc, accumulate);          \
+            i += 2;                                                               \
+        }                                                                         \
+        for (; i < m; ++i)                                                        \
+            sklstm_rows_##ISA##_##S(1, n, k, a + (long)i * lda, lda, packed,      \
+                                    c + (long)i * ldc, ldc, accumulate);          \
+    }
+
+    /* c = a @ B, or c += a @ B with accumulate; a (m, k) rows lda apart, c (m, n)
+       rows ldc apart, B packed by sklstm_pack. */
+    #if SKLSTM_X86_DISPATCH
+    #define SKLSTM_PACKED_PRODUCT(T, S)                                             \
+    SKLSTM_PACK(T, S)                                                             \
+    SKLSTM_PACKED_GEMM(T, S, avx512, SKLSTM_AVX512, 64, 8)                        \
+    SKLSTM_PACKED_GEMM(T, S, avx2, SKLSTM_AVX2, 32, 3)                            \
+    SKLSTM_PACKED_GEMM(T, S, base, , 16, 1)                                       \
+    static void sklstm_packed_gemm_##S(int m, int n, int k, const T *a, int lda,  \
+                                       const T *packed, T *c, int ldc,            \
+                                       int accumulate)                            \
+    {                                                                             \
+        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f"))      \
+            sklstm_packed_gemm_avx512_##S(m, n, k, a, lda, packed, c, ldc,       \
+                                          accumulate);                            \
+        else if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")     \
+                 && __builtin_cpu_supports("fma"))                                \
+            sklstm_packed_gemm_avx2_##S(m, n, k, a, lda, packed, c, ldc,         \
+                                        accumulate);                              \
+        else                                                                      \
+            sklstm_packed_gemm_base_##S(m, n, k, a, lda, packed, c, ldc,         \
+                                        accumulate);                              \
+    }
+    #else
+    #define SKLSTM_PACKED_PRODUCT(T, S)                                             \
+    SKLSTM_PACK(T, S)                                                             \
+    SKLSTM_PACKED_GEMM(T, S, base, , 16, 1)                                       \
+    static void sklstm_packed_gemm_##S(int m, int n, int k, const T *a, int lda,  \
+                                       const T *packed, T *c, int ldc,            \
+                                       int accumulate)                            \
+    {                                                                             \
+        sklstm_packed_gemm_base_##S(m, n, k, a, lda, packed, c, ldc, accumulate); \
+    }
+    #endif
+    SKLSTM_PACKED_PRODUCT(float, f)
+    SKLSTM_PACKED_PRODUCT(double, d)
     """
-    void _few_rows_gemm_f "sklstm_few_rows_gemm_f"(
-        int n_rows, int k, int n, const float *a, int lda, const float *b,
-        float *c, int ldc) noexcept nogil
-    void _few_rows_gemm_d "sklstm_few_rows_gemm_d"(
-        int n_rows, int k, int n, const double *a, int lda, const double *b,
-        double *c, int ldc) noexcept nogil
+    int _widest_kernel "sklstm_widest_kernel"
+    long _packed_size_f "sklstm_packed_size_f"(int k, int n) noexcept nogil
+    long _packed_size_d "sklstm_packed_size_d"(int k, int n) noexcept nogil
+    void _pack_f "sklstm_pack_f"(
+        int k, int n, const float *b, long row_stride, long col_stride,
+        float *packed) noexcept nogil
+    void _pack_d "sklstm_pack_d"(
+        int k, int n, const double *b, long row_stride, long col_stride,
+        double *packed) noexcept nogil
+    void _packed_gemm_f "sklstm_packed_gemm_f"(
+        int m, int n, int k, const float *a, int lda, const float *packed,
+        float *c, int ldc, bint accumulate) noexcept nogil
+    void _packed_gemm_d "sklstm_packed_gemm_d"(
+        int m, int n, int k, const double *a, int lda, const double *packed,
+        double *c, int ldc, bint accumulate) noexcept nogil
     void _cells_forward_f "sklstm_cells_forward_f"(
         int n_rows, int units, float *z, const float *bias, const float *c_prev,
         float *c, float *c_tanh, float *h) noexcept nogil
@@ -267,27 +400,56 @@ cdef extern from *:
         const double *c_tanh, const double *dh, double *dc) noexcept nogil
 
 
-cdef enum:
-    # Up to this many rows, the per-step product skips BLAS.
-    FEW_ROWS = 2
+cdef inline long _packed_size(floating *kind, int k, int n) noexcept nogil:
+    """Elements of a packed (k, n) weight matrix (``kind`` only picks the type)."""
+    if floating is float:
+        return _packed_size_f(k, n)
+    else:
+        return _packed_size_d(k, n)
 
 
-cdef inline void _add_product(
+cdef inline void _pack(
+    int k,
+    int n,
+    const floating *b,         # IN B[kk, j] at b[kk * row_stride + j * col_stride]
+    long row_stride,
+    long col_stride,
+    floating *packed,          # OUT _packed_size(k, n) elements
+) noexcept nogil:
+    if floating is float:
+        _pack_f(k, n, b, row_stride, col_stride, packed)
+    else:
+        _pack_d(k, n, b, row_stride, col_stride, packed)
+
+
+cdef inline void _packed_product(
     int m,
     int n,
     int k,
     const floating *a,         # IN (m, k), rows lda apart
     int lda,
-    const floating *b,         # IN (k, n), contiguous
-    floating *c,               # IN/OUT (m, n), rows ldc apart: c += a @ b
+    const floating *packed,    # IN B (k, n), packed by _pack
+    floating *c,               # OUT (m, n), rows ldc apart: c (+)= a @ B
     int ldc,
+    bint accumulate,           # add to c, or overwrite it
 ) noexcept nogil:
-    if m > FEW_ROWS:
-        _gemm(False, False, m, n, k, <floating> 1, a, lda, b, n, <floating> 1, c, ldc)
-    elif floating is float:
-        _few_rows_gemm_f(m, k, n, a, lda, b, c, ldc)
+    if floating is float:
+        _packed_gemm_f(m, n, k, a, lda, packed, c, ldc, accumulate)
     else:
-        _few_rows_gemm_d(m, k, n, a, lda, b, c, ldc)
+        _packed_gemm_d(m, n, k, a, lda, packed, c, ldc, accumulate)
+
+
+cdef void *_allocate(long n_elements, size_t itemsize) except NULL:
+    """Memory for ``n_elements`` items and a 64-byte alignment (see _aligned)."""
+    cdef void *raw = malloc(n_elements * itemsize + 64)
+    if raw == NULL:
+        raise MemoryError()
+    return raw
+
+
+cdef inline void *_aligned(void *raw) noexcept nogil:
+    """The first 64-byte boundary in memory from :func:`_allocate`."""
+    return <void *> ((<size_t> raw + 63) & ~(<size_t> 63))
 
 
 cdef inline void _cells_forward(
@@ -423,6 +585,18 @@ def _tuning(min_chunk_flops=None, backoff_seconds=None):
     return old
 
 
+def _limit_kernels(int widest):
+    """Cap the per-step product's instruction set (2: AVX-512, 1: AVX2, 0: none).
+
+    For tests: each machine runs the widest kernel it supports, so the others
+    are only exercised with a cap. Returns the previous cap.
+    """
+    global _widest_kernel
+    old = _widest_kernel
+    _widest_kernel = widest
+    return old
+
+
 def _back_off_now():
     """Start a backoff as if a region had just been kept waiting (for tests)."""
     global _serial_until
@@ -497,7 +671,7 @@ cdef void _forward_rows(
     int batch,
     int units,
     const int *batch_sizes,
-    const floating *recurrent_kernel,    # (H, 4H)
+    const floating *packed_recurrent,    # (H, 4H) recurrent kernel, packed
     const floating *bias,                # (4H,)
     floating *gates,                     # (T, B, 4H) holding X @ kernel
     floating *cells,                     # (T, B, H)
@@ -521,9 +695,10 @@ cdef void _forward_rows(
         if n_rows > 0:
             c_prev = NULL                # c_{-1} = 0
             if t > 0:
-                _add_product(n_rows, width, units,
-                             recurrent_input + (step - batch + r0) * units, units,
-                             recurrent_kernel, gates + (step + r0) * width, width)
+                _packed_product(n_rows, width, units,
+                                recurrent_input + (step - batch + r0) * units, units,
+                                packed_recurrent, gates + (step + r0) * width, width,
+                                True)
                 c_prev = cells + (step - batch + r0) * units
             _cells_forward(n_rows, units, gates + (step + r0) * width, bias, c_prev,
                            cells + (step + r0) * units,
@@ -547,7 +722,7 @@ cdef void _backward_rows(
     int batch,
     int units,
     const int *batch_sizes,
-    const floating *recurrent_kernel,    # (H, 4H)
+    const floating *packed_transposed,   # (4H, H) recurrent kernel.T, packed
     floating *gates,                     # (T, B, 4H) activated; OUT dL/dz
     const floating *cells,               # (T, B, H)
     const floating *cells_tanh,          # (T, B, H)
@@ -571,15 +746,14 @@ cdef void _backward_rows(
         n_rows = next_stop - r0
         if n_rows > 0:
             if recurrent_mask == NULL:
-                _gemm(False, True, n_rows, units, width, <floating> 1,
-                      gates + (step + batch + r0) * width, width,
-                      recurrent_kernel, width,
-                      <floating> 1, d_hidden + (step + r0) * units, units)
+                _packed_product(n_rows, units, width,
+                                gates + (step + batch + r0) * width, width,
+                                packed_transposed, d_hidden + (step + r0) * units,
+                                units, True)
             else:
-                _gemm(False, True, n_rows, units, width, <floating> 1,
-                      gates + (step + batch + r0) * width, width,
-                      recurrent_kernel, width,
-                      <floating> 0, d_work + r0 * units, units)
+                _packed_product(n_rows, units, width,
+                                gates + (step + batch + r0) * width, width,
+                                packed_transposed, d_work + r0 * units, units, False)
                 for s in range(r0, next_stop):
                     for j in range(units):
                         d_hidden[(step + s) * units + j] += (
@@ -721,6 +895,7 @@ cdef void _layer_forward(
     floating *hidden,                    # (T, B, H)
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *hidden_masked,             # (T, B, H) or NULL
+    floating *packed,                    # WORK _packed_size(H, 4H), 64-byte aligned
     int n_threads,
 ) noexcept nogil:
     """One layer's forward (see :func:`lstm_forward`), on checked buffers."""
@@ -732,6 +907,8 @@ cdef void _layer_forward(
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
     cdef int team
+    # Every step multiplies by the recurrent kernel: pack it once.
+    _pack(units, width, recurrent_kernel, width, 1, packed)
     # Input projection of every step at once: gates = X @ kernel (the bias is
     # added in the elementwise pass, saving a pass over the buffer).
     n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
@@ -760,7 +937,7 @@ cdef void _layer_forward(
     for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
         thread_started = _thread_seconds()
         _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
-                      recurrent_kernel, bias, gates, cells, cells_tanh, hidden,
+                      packed, bias, gates, cells, cells_tanh, hidden,
                       recurrent_mask, hidden_masked)
         busy[c] = _thread_seconds() - thread_started
     _check_contention(busy, n_chunks, team, started)
@@ -815,14 +992,19 @@ def lstm_forward(
     _check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
         return
-    with nogil:
-        _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0], &X[0, 0, 0],
-                       &kernel[0, 0], &recurrent_kernel[0, 0], &bias[0],
-                       &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
-                       &hidden[0, 0, 0],
-                       &recurrent_mask[0, 0] if masked else NULL,
-                       &hidden_masked[0, 0, 0] if masked else NULL,
-                       n_threads)
+    cdef void *raw = _allocate(_packed_size(&gates[0, 0, 0], units, width),
+                               sizeof(floating))
+    try:
+        with nogil:
+            _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0],
+                           &X[0, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
+                           &bias[0], &gates[0, 0, 0], &cells[0, 0, 0],
+                           &cells_tanh[0, 0, 0], &hidden[0, 0, 0],
+                           &recurrent_mask[0, 0] if masked else NULL,
+                           &hidden_masked[0, 0, 0] if masked else NULL,
+                           <floating *> _aligned(raw), n_threads)
+    finally:
+        free(raw)
 
 
 def lstm_backward(
@@ -904,47 +1086,55 @@ def lstm_backward(
     cdef const floating *recurrent_input = (
         &hidden_masked[0, 0, 0] if masked else &hidden[0, 0, 0]
     )
-    with nogil:
-        n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
-                               _n_chunks(n_threads, recurrent_flops, batch), bounds)
-        started = _wall_seconds()
-        team = _team(n_chunks)
-        for c in prange(n_chunks, num_threads=team, schedule="static",
-                        chunksize=1):
-            thread_started = _thread_seconds()
-            _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
-                           &batch_sizes[0], &recurrent_kernel[0, 0],
-                           &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
-                           &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
-            busy[c] = _thread_seconds() - thread_started
-        _check_contention(busy, n_chunks, team, started)
+    cdef void *raw = _allocate(_packed_size(&gates[0, 0, 0], width, units),
+                               sizeof(floating))
+    cdef floating *packed = <floating *> _aligned(raw)
+    try:
+        with nogil:
+            # Every step multiplies by the recurrent kernel's transpose: pack it once.
+            _pack(width, units, &recurrent_kernel[0, 0], 1, width, packed)
+            n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
+                                   _n_chunks(n_threads, recurrent_flops, batch), bounds)
+            started = _wall_seconds()
+            team = _team(n_chunks)
+            for c in prange(n_chunks, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = _thread_seconds()
+                _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                               &batch_sizes[0], packed,
+                               &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
+                               &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
+                busy[c] = _thread_seconds() - thread_started
+            _check_contention(busy, n_chunks, team, started)
 
-        # Weight gradients summed over all steps, one GEMM each, split by columns
-        # between threads; d_X = dL/dz @ kernel.T split by rows.
-        n_columns = _n_chunks(
-            n_threads, 2.0 * n_rows * width * (2 * n_inputs + units),
-            width // COLUMN_ALIGN,
-        )
-        started = _wall_seconds()
-        team = _team(n_columns)
-        for c in prange(n_columns, num_threads=team, schedule="static",
-                        chunksize=1):
-            thread_started = _thread_seconds()
-            _weight_gradient_columns(
-                _even_chunk(width, n_columns, c, COLUMN_ALIGN),
-                _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
-                n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
-                &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
-                &d_bias[0])
-            if want_d_X:
-                start = n_rows * c // n_columns
-                stop = n_rows * (c + 1) // n_columns
-                _gemm(False, True, <int> (stop - start), n_inputs, width,
-                      <floating> 1, &gates[0, 0, 0] + start * width, width,
-                      &kernel[0, 0], width,
-                      <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
-            busy[c] = _thread_seconds() - thread_started
-        _check_contention(busy, n_columns, team, started)
+            # Weight gradients summed over all steps, one GEMM each, split by columns
+            # between threads; d_X = dL/dz @ kernel.T split by rows.
+            n_columns = _n_chunks(
+                n_threads, 2.0 * n_rows * width * (2 * n_inputs + units),
+                width // COLUMN_ALIGN,
+            )
+            started = _wall_seconds()
+            team = _team(n_columns)
+            for c in prange(n_columns, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = _thread_seconds()
+                _weight_gradient_columns(
+                    _even_chunk(width, n_columns, c, COLUMN_ALIGN),
+                    _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
+                    n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
+                    &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
+                    &d_bias[0])
+                if want_d_X:
+                    start = n_rows * c // n_columns
+                    stop = n_rows * (c + 1) // n_columns
+                    _gemm(False, True, <int> (stop - start), n_inputs, width,
+                          <floating> 1, &gates[0, 0, 0] + start * width, width,
+                          &kernel[0, 0], width,
+                          <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
+                busy[c] = _thread_seconds() - thread_started
+            _check_contention(busy, n_columns, team, started)
+    finally:
+        free(raw)
 
 
 cdef inline long _stack_work(int n_steps, int batch, int max_input, int max_units,
@@ -1018,6 +1208,7 @@ def lstm_stack_logits(
     cdef const floating *weights = &params[0]
     cdef const floating *source
     cdef int *batch_sizes
+    cdef floating *packed
 
     _check(n_layers > 0, "units must name at least one layer")
     for layer in range(n_layers):
@@ -1038,6 +1229,12 @@ def lstm_stack_logits(
     # Every sequence runs every step.
     batch_sizes = <int *> malloc(n_steps * sizeof(int))
     if batch_sizes == NULL:
+        raise MemoryError()
+    # Each layer's recurrent kernel, packed in turn.
+    packed = <floating *> malloc(_packed_size(&logits[0, 0], max_units, 4 * max_units)
+                                 * sizeof(floating) + 64)
+    if packed == NULL:
+        free(batch_sizes)
         raise MemoryError()
     for t in range(n_steps):
         batch_sizes[t] = batch
@@ -1071,7 +1268,7 @@ def lstm_stack_logits(
                                weights, weights + <long> n_in * 4 * H,
                                weights + <long> (n_in + H) * 4 * H,
                                gates, cells, cells_tanh, hidden, NULL, NULL,
-                               n_threads)
+                               <floating *> _aligned(packed), n_threads)
                 weights += <long> (n_in + H + 1) * 4 * H
                 if layer + 1 < n_layers:
                     # This direction's half of the next layer's input, in the
@@ -1100,3 +1297,4 @@ def lstm_stack_logits(
         _gemm(False, False, batch, n_outputs, d * H, <floating> 1, head_input, d * H,
               weights, n_outputs, <floating> 1, &logits[0, 0], n_outputs)
         free(batch_sizes)
+        free(packed)

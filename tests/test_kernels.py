@@ -5,9 +5,10 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from reference import packed_batch, reference_network
+from reference import packed_batch, reference_lstm, reference_network
 
 from sklstm._lstm_fast import (
+    _limit_kernels,
     _tuning,
     lstm_backward,
     lstm_forward,
@@ -283,6 +284,83 @@ def test_masks_of_ones_change_nothing(bidirectional):
     assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-15)
 
 
+def random_layer(dtype, lengths, n_inputs, units, recurrent_dropout, seed=0):
+    """One layer's weights, a packed batch and an upstream gradient."""
+    rng = np.random.RandomState(seed)
+    n_steps, batch = max(lengths), len(lengths)
+    batch_sizes = np.array([sum(n > t for n in lengths) for t in range(n_steps)])
+    X = rng.normal(size=(n_steps, batch, n_inputs)).astype(dtype)
+    for t in range(n_steps):
+        X[t, batch_sizes[t] :] = 0
+    weights = {
+        "kernel": rng.normal(scale=0.3, size=(n_inputs, 4 * units)).astype(dtype),
+        "recurrent": rng.normal(scale=0.3, size=(units, 4 * units)).astype(dtype),
+        "bias": rng.normal(scale=0.3, size=4 * units).astype(dtype),
+    }
+    d_hidden_in = rng.normal(size=(n_steps, batch, units)).astype(dtype)
+    if recurrent_dropout:
+        mask = (rng.uniform(size=(batch, units)) > 0.3).astype(dtype) / 0.7
+    else:
+        mask = np.empty((0, 0), dtype)
+    return X, weights, batch_sizes.astype(np.intc), d_hidden_in, mask
+
+
+def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1):
+    """lstm_forward then lstm_backward: the outputs and the gradients."""
+    n_steps, batch, _ = X.shape
+    units = weights["recurrent"].shape[0]
+    dtype = X.dtype
+    masked = mask.shape[0] > 0
+    steps = np.empty((n_steps, batch, units), dtype)
+    gates = np.empty((n_steps, batch, 4 * units), dtype)
+    cells, cells_tanh, hidden = (np.empty_like(steps) for _ in range(3))
+    hidden_masked = np.empty_like(steps) if masked else np.empty((0, 0, 0), dtype)
+    lstm_forward(
+        X,
+        weights["kernel"],
+        weights["recurrent"],
+        weights["bias"],
+        batch_sizes,
+        gates,
+        cells,
+        cells_tanh,
+        hidden,
+        mask,
+        hidden_masked,
+        n_threads=n_threads,
+    )
+    running = np.arange(batch)[None, :] < batch_sizes[:, None]
+    # Cells past a sequence's end are undefined: compare the running ones.
+    out = {"hidden": hidden.copy(), "cells": cells[running]}
+    grads = {
+        "d_kernel": np.empty_like(weights["kernel"]),
+        "d_recurrent": np.empty_like(weights["recurrent"]),
+        "d_bias": np.empty_like(weights["bias"]),
+        "d_X": np.empty_like(X),
+    }
+    lstm_backward(
+        X,
+        weights["kernel"],
+        weights["recurrent"],
+        batch_sizes,
+        gates,
+        cells,
+        cells_tanh,
+        hidden,
+        d_hidden_in.copy(),
+        np.empty((batch, units), dtype),
+        grads["d_kernel"],
+        grads["d_recurrent"],
+        grads["d_bias"],
+        grads["d_X"],
+        mask,
+        hidden_masked,
+        np.empty((batch, units), dtype) if masked else np.empty((0, 0), dtype),
+        n_threads=n_threads,
+    )
+    return out | grads
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
 @pytest.mark.parametrize("recurrent_dropout", [False, True])
@@ -291,85 +369,85 @@ def test_threads_split_the_work_without_changing_results(
 ):
     # Rows (recurrence), columns (weight gradients) and rows of d_X are split
     # between threads; each thread does the same arithmetic on its part, so the
-    # outputs agree to rounding (a part of one or two rows skips BLAS, whose
-    # summation order differs) for any thread count.
-    rng = np.random.RandomState(0)
-    n_steps, batch, n_inputs, units = max(lengths), len(lengths), 5, 16
-    batch_sizes = np.array([sum(n > t for n in lengths) for t in range(n_steps)])
-    batch_sizes = batch_sizes.astype(np.intc)
-    X = rng.normal(size=(n_steps, batch, n_inputs)).astype(dtype)
-    for t in range(n_steps):
-        X[t, batch_sizes[t] :] = 0
-    kernel = rng.normal(scale=0.3, size=(n_inputs, 4 * units)).astype(dtype)
-    recurrent = rng.normal(scale=0.3, size=(units, 4 * units)).astype(dtype)
-    bias = rng.normal(scale=0.3, size=4 * units).astype(dtype)
-    d_hidden_in = rng.normal(size=(n_steps, batch, units)).astype(dtype)
-    if recurrent_dropout:
-        mask = (rng.uniform(size=(batch, units)) > 0.3).astype(dtype) / 0.7
-    else:
-        mask = np.empty((0, 0), dtype)
-
-    def run(n_threads):
-        steps = np.empty((n_steps, batch, units), dtype)
-        gates = np.empty((n_steps, batch, 4 * units), dtype)
-        cells, cells_tanh, hidden = (np.empty_like(steps) for _ in range(3))
-        hidden_masked = (
-            np.empty_like(steps) if recurrent_dropout else np.empty((0, 0, 0), dtype)
-        )
-        lstm_forward(
-            X,
-            kernel,
-            recurrent,
-            bias,
-            batch_sizes,
-            gates,
-            cells,
-            cells_tanh,
-            hidden,
-            mask,
-            hidden_masked,
-            n_threads=n_threads,
-        )
-        running = np.arange(batch)[None, :] < batch_sizes[:, None]
-        # Cells past a sequence's end are undefined: compare the running ones.
-        out = {"hidden": hidden.copy(), "cells": cells[running]}
-        grads = {
-            "d_kernel": np.empty_like(kernel),
-            "d_recurrent": np.empty_like(recurrent),
-            "d_bias": np.empty_like(bias),
-            "d_X": np.empty_like(X),
-        }
-        d_work = np.empty((batch, units), dtype)
-        lstm_backward(
-            X,
-            kernel,
-            recurrent,
-            batch_sizes,
-            gates,
-            cells,
-            cells_tanh,
-            hidden,
-            d_hidden_in.copy(),
-            np.empty((batch, units), dtype),
-            grads["d_kernel"],
-            grads["d_recurrent"],
-            grads["d_bias"],
-            grads["d_X"],
-            mask,
-            hidden_masked,
-            d_work if recurrent_dropout else np.empty((0, 0), dtype),
-            n_threads=n_threads,
-        )
-        return out | grads
-
-    serial = run(1)
+    # outputs agree to rounding (BLAS's summation order depends on the shape of
+    # its part) for any thread count.
+    problem = random_layer(dtype, lengths, 5, 16, recurrent_dropout)
+    serial = run_layer(*problem, n_threads=1)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for n_threads in (2, 3):
         split_before = _tuning()[2]
-        results = run(n_threads)
+        results = run_layer(*problem, n_threads=n_threads)
         assert _tuning()[2] > split_before, "the work was not split"
         for name, value in results.items():
             assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
+@pytest.fixture(params=[2, 1, 0], ids=["avx512", "avx2", "baseline"])
+def widest_kernel(request):
+    """Run the per-step product's kernel for each instruction set (capped)."""
+    old = _limit_kernels(request.param)
+    yield request.param
+    _limit_kernels(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("recurrent_dropout", [False, True])
+@pytest.mark.parametrize(
+    "lengths, units",
+    [
+        # 13 rows: blocks of 8, 4 and 1; 37 units: whole and partial panels.
+        ((9, 9, 8, 8, 8, 7, 5, 5, 4, 3, 3, 2, 1), 37),
+        ((4,) * 3, 8),  # narrower than one panel
+        ((6, 2), 64),  # a single row for most steps; whole panels only
+    ],
+)
+def test_packed_product_kernels_are_exact(
+    dtype, recurrent_dropout, lengths, units, widest_kernel
+):
+    # Every instruction set's kernel (the machine runs its widest; the others
+    # run when capped) must give the textbook forward and a gradient that agrees
+    # with central differences of loss = sum(hidden * d_hidden_in) along random
+    # directions.
+    X, weights, batch_sizes, d_hidden_in, mask = random_layer(
+        dtype, lengths, 5, units, recurrent_dropout
+    )
+    results = run_layer(X, weights, batch_sizes, d_hidden_in, mask)
+    lengths = np.array(lengths)  # decreasing: packed rows are the sequences
+    expected = reference_lstm(
+        X.transpose(1, 0, 2).astype(np.float64),
+        *(weights[k].astype(np.float64) for k in ("kernel", "recurrent", "bias")),
+        recurrent_mask=mask if recurrent_dropout else None,
+    ).transpose(1, 0, 2)
+    running = np.arange(X.shape[0])[:, None] < lengths[None, :]
+    tolerance = 2e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(
+        results["hidden"][running], expected[running], rtol=tolerance, atol=tolerance
+    )
+    if dtype == np.float32:
+        return  # finite differences need double precision
+
+    def loss(shifted, X_shifted):
+        return np.sum(
+            run_layer(X_shifted, shifted, batch_sizes, d_hidden_in, mask)["hidden"]
+            * d_hidden_in
+        )
+
+    rng = np.random.RandomState(1)
+    for _ in range(3):
+        directions = {k: rng.normal(size=w.shape) for k, w in weights.items()}
+        direction_X = rng.normal(size=X.shape) * running[:, :, None]
+        analytic = sum(
+            np.sum(results["d_" + k] * directions[k]) for k in weights
+        ) + np.sum(results["d_X"] * direction_X)
+        eps = 1e-6
+        upper, lower = (
+            loss(
+                {k: w + sign * eps * directions[k] for k, w in weights.items()},
+                X + sign * eps * direction_X,
+            )
+            for sign in (1, -1)
+        )
+        assert_allclose(analytic, (upper - lower) / (2 * eps), rtol=1e-6)
 
 
 def test_openmp_threads_are_reported():
