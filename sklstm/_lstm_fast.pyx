@@ -427,6 +427,13 @@ cdef inline long _packed_size(floating *kind, int k, int n) noexcept nogil:
         return _packed_size_d(k, n)
 
 
+cdef inline long _layer_packed_size(floating *kind, int n_inputs,
+                                    int units) noexcept nogil:
+    """Elements of a layer's packed recurrent kernel and kernel (_layer_forward)."""
+    return _packed_size(kind, units, 4 * units) + _packed_size(kind, n_inputs,
+                                                               4 * units)
+
+
 cdef inline void _pack(
     int k,
     int n,
@@ -938,7 +945,7 @@ cdef void _layer_forward(
     floating *hidden,                    # (T, B, H)
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *hidden_masked,             # (T, B, H) or NULL
-    floating *packed,                    # WORK _packed_size(H, 4H), 64-byte aligned
+    floating *packed,                    # WORK _layer_packed_size(D, H), aligned
     int n_threads,
 ) noexcept nogil:
     """One layer's forward (see :func:`lstm_forward`), on checked buffers."""
@@ -950,8 +957,11 @@ cdef void _layer_forward(
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
     cdef int team
-    # Every step multiplies by the recurrent kernel: pack it once.
+    # Every step multiplies by the recurrent kernel: pack it once, and the
+    # kernel with it (BLAS would first zero the gates, then add the product).
+    cdef floating *packed_kernel = packed + _packed_size(packed, units, width)
     _pack(units, width, recurrent_kernel, width, 1, packed)
+    _pack(n_inputs, width, kernel, width, 1, packed_kernel)
     # Input projection of every step at once: gates = X @ kernel (the bias is
     # added in the elementwise pass, saving a pass over the buffer).
     n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
@@ -962,9 +972,9 @@ cdef void _layer_forward(
         thread_started = _thread_seconds()
         start = n_rows * c // n_projection
         stop = n_rows * (c + 1) // n_projection
-        _gemm(False, False, <int> (stop - start), width, n_inputs, <floating> 1,
-              X + start * n_inputs, n_inputs, kernel, width,
-              <floating> 0, gates + start * width, width)
+        _packed_product(<int> (stop - start), width, n_inputs,
+                        X + start * n_inputs, n_inputs, 1, packed_kernel, n_inputs,
+                        gates + start * width, width, False)
         busy[c] = _thread_seconds() - thread_started
     _check_contention(busy, n_projection, team, started)
 
@@ -1035,7 +1045,7 @@ def lstm_forward(
     _check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
         return
-    cdef void *raw = _allocate(_packed_size(&gates[0, 0, 0], units, width),
+    cdef void *raw = _allocate(_layer_packed_size(&gates[0, 0, 0], n_inputs, units),
                                sizeof(floating))
     try:
         with nogil:
@@ -1277,8 +1287,9 @@ def lstm_stack_logits(
     if batch_sizes == NULL:
         raise MemoryError()
     # Each layer's recurrent kernel, packed in turn.
-    packed = <floating *> malloc(_packed_size(&logits[0, 0], max_units, 4 * max_units)
-                                 * sizeof(floating) + 64)
+    packed = <floating *> malloc(
+        _layer_packed_size(&logits[0, 0], max_input, max_units) * sizeof(floating)
+        + 64)
     if packed == NULL:
         free(batch_sizes)
         raise MemoryError()
