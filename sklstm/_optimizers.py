@@ -1,12 +1,15 @@
 """First-order optimizers that update one flat parameter buffer in place.
 
 Each optimizer keeps its state in buffers shaped like the parameters and updates
-``params`` with a handful of vectorised NumPy operations, whatever the number of
-weight matrices. Semantics follow scikit-learn's MLP (``sgd``, ``adam``, learning-rate
-schedules, ``trigger_stopping``) and Keras (``rmsprop``).
+``params`` in place, whatever the number of weight matrices: Adam and RMSprop in
+one pass of a Cython kernel, SGD with a few vectorised NumPy operations. Semantics
+follow scikit-learn's MLP (``sgd``, ``adam``, learning-rate schedules,
+``trigger_stopping``) and Keras (``rmsprop``).
 """
 
 import numpy as np
+
+from sklstm._lstm_fast import adam_update, rmsprop_update
 
 
 class _Optimizer:
@@ -99,23 +102,21 @@ class AdamOptimizer(_Optimizer):
 
     def update(self, params, grads):
         self.t += 1
-        m, v, step = self.m, self.v, self._scratch
-        m *= self.beta_1
-        m += (1 - self.beta_1) * grads
-        v *= self.beta_2
-        np.square(grads, out=step)
-        step *= 1 - self.beta_2
-        v += step
         self.learning_rate = (
             self.learning_rate_init
             * np.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
         )
-        np.sqrt(v, out=step)
-        step += self.epsilon
-        np.divide(m, step, out=step)
-        step *= self.learning_rate
-        params -= step
+        adam_update(
+            params,
+            grads,
+            self.m,
+            self.v,
+            self.beta_1,
+            self.beta_2,
+            self.learning_rate,
+            self.epsilon,
+        )
 
 
 class RMSpropOptimizer(_Optimizer):
@@ -132,13 +133,6 @@ class RMSpropOptimizer(_Optimizer):
         self.v = np.zeros_like(params)
 
     def update(self, params, grads):
-        v, step = self.v, self._scratch
-        v *= self.rho
-        np.square(grads, out=step)
-        step *= 1 - self.rho
-        v += step
-        np.add(v, self.epsilon, out=step)
-        np.sqrt(step, out=step)
-        np.divide(grads, step, out=step)
-        step *= self.learning_rate
-        params -= step
+        rmsprop_update(
+            params, grads, self.v, self.rho, self.learning_rate, self.epsilon
+        )

@@ -11,25 +11,31 @@ GRADIENTS = [RNG.normal(size=7) for _ in range(3)]
 START = RNG.normal(size=7)
 
 
-def run(optimizer_class, **params):
-    weights = START.copy()
+def run(optimizer_class, dtype=np.float64, **params):
+    weights = START.astype(dtype)
     optimizer = optimizer_class(weights, **params)
     for grads in GRADIENTS:
-        optimizer.update(weights, grads)
+        optimizer.update(weights, grads.astype(dtype))
     return weights
 
 
-def test_rmsprop_is_keras_rmsprop():
+TOLERANCE = {np.float64: 1e-14, np.float32: 1e-5}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rmsprop_is_keras_rmsprop(dtype):
     lr, rho, eps = 0.01, 0.8, 1e-7
     w, v = START.copy(), np.zeros(7)
     for g in GRADIENTS:
         v = rho * v + (1 - rho) * g**2
         w = w - lr * g / np.sqrt(v + eps)
-    got = run(RMSpropOptimizer, learning_rate_init=lr, rho=rho, epsilon=eps)
-    assert_allclose(got, w, rtol=1e-14)
+    got = run(RMSpropOptimizer, dtype, learning_rate_init=lr, rho=rho, epsilon=eps)
+    assert got.dtype == dtype
+    assert_allclose(got, w, rtol=TOLERANCE[dtype])
 
 
-def test_adam_is_mlp_adam():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_is_mlp_adam(dtype):
     lr, b1, b2, eps = 0.01, 0.8, 0.9, 1e-8
     w, m, v = START.copy(), np.zeros(7), np.zeros(7)
     for t, g in enumerate(GRADIENTS, start=1):
@@ -37,8 +43,19 @@ def test_adam_is_mlp_adam():
         v = b2 * v + (1 - b2) * g**2
         step = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
         w = w - step * m / (np.sqrt(v) + eps)
-    got = run(AdamOptimizer, learning_rate_init=lr, beta_1=b1, beta_2=b2, epsilon=eps)
-    assert_allclose(got, w, rtol=1e-14)
+    got = run(
+        AdamOptimizer, dtype, learning_rate_init=lr, beta_1=b1, beta_2=b2, epsilon=eps
+    )
+    assert got.dtype == dtype
+    assert_allclose(got, w, rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("optimizer_class", [AdamOptimizer, RMSpropOptimizer])
+def test_update_refuses_buffers_of_another_size(optimizer_class):
+    weights = START.copy()
+    optimizer = optimizer_class(weights)
+    with pytest.raises(ValueError, match="grads has 6 elements, params 7"):
+        optimizer.update(weights, GRADIENTS[0][:6])
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
