@@ -219,9 +219,10 @@ _NOTES_DOC = """
     order), ``weight_ih_l{k} = kernel.T``, ``weight_hh_l{k} = recurrent_kernel.T``,
     ``bias_ih_l{k} = bias`` and ``bias_hh_l{k} = 0``.
 
-    The forward pass and backpropagation through time run in Cython kernels that
-    call BLAS; float32 input is trained and predicted in float32, anything else in
-    float64. The kernels split each minibatch between OpenMP threads (as many as
+    The forward pass and backpropagation through time run in Cython kernels
+    (packed-weight products with AVX-512/AVX2 code paths, and BLAS); float32 input
+    is trained and predicted in float32, anything else in float64. The kernels
+    split each minibatch between OpenMP threads (as many as
     ``OMP_NUM_THREADS``, ``threadpoolctl`` or joblib's workers allow) and keep
     BLAS single-threaded meanwhile; results do not depend on the thread count
     beyond rounding.

@@ -11,6 +11,8 @@ state stops at its own last step.
 
 import numpy as np
 
+from sklstm._lstm_fast import gather_time_major
+
 
 class DenseSequences:
     """Equal-length sequences: a C-ordered array (n_samples, n_steps, n_features)."""
@@ -30,11 +32,15 @@ class DenseSequences:
     def pack(self, index, workspace):
         """Fill the workspace's input with sequences ``index`` (indices or a slice);
         return its packing."""
-        batch = self.X[index]
-        n_batch = batch.shape[0]
-        X_tm = workspace.prepare(self.max_length, n_batch)
-        # One gather-and-transpose copy into the time-major buffer.
-        np.copyto(X_tm, batch.transpose(1, 0, 2))
+        if isinstance(index, slice) or not self.X.flags.c_contiguous:
+            batch = self.X[index]
+            n_batch = batch.shape[0]
+            X_tm = workspace.prepare(self.max_length, n_batch)
+            np.copyto(X_tm, batch.transpose(1, 0, 2))
+        else:
+            n_batch = len(index)
+            X_tm = workspace.prepare(self.max_length, n_batch)
+            gather_time_major(self.X, index.astype(np.intp, copy=False), X_tm)
         batch_sizes = np.full(self.max_length, n_batch, dtype=np.intc)
         last_step = np.full(n_batch, self.max_length - 1, dtype=np.intp)
         return X_tm, batch_sizes, last_step

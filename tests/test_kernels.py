@@ -10,6 +10,7 @@ from reference import packed_batch, reference_lstm, reference_network
 from sklstm._lstm_fast import (
     _limit_kernels,
     _tuning,
+    gather_time_major,
     lstm_backward,
     lstm_forward,
     openmp_max_threads,
@@ -488,3 +489,19 @@ def test_stack_kernel_refuses_mismatched_buffers():
         network.dense_logits(params, X, work[:-1])
     with pytest.raises(ValueError, match="one row a sequence"):
         network.dense_logits(params, X, work, out=np.empty((3, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_time_major_equals_numpy(dtype):
+    X = np.random.RandomState(0).normal(size=(9, 4, 3)).astype(dtype)
+    index = np.array([7, 0, 0, 8, 2], dtype=np.intp)
+    out = np.empty((4, 5, 3), dtype)
+    gather_time_major(X, index, out)
+    np.testing.assert_array_equal(out, X[index].transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("bad", [[9], [-1]])
+def test_gather_time_major_refuses_indices_out_of_range(bad):
+    X = np.zeros((9, 4, 3))
+    with pytest.raises(ValueError, match="index out of range"):
+        gather_time_major(X, np.array(bad, dtype=np.intp), np.empty((4, 1, 3)))
