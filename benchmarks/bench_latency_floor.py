@@ -143,26 +143,16 @@ class KernelOnly:
     name = "kernel"
 
     def __init__(self, estimator, x_one):
-        from sklstm._lstm_fast import lstm_stack_logits, lstm_stack_work_size
-
-        network = estimator._network()
-        self.x = np.ascontiguousarray(x_one, dtype=np.float32)
-        self.args = (
-            self.x,
-            estimator._params,
-            network._units,
-            network.n_directions == 2,
-        )
-        n_steps, n_features = self.x.shape[1:]
+        self.network = estimator._network()
+        self.params = estimator._params
+        self.x = np.ascontiguousarray(x_one, dtype=self.params.dtype)
         self.work = np.empty(
-            lstm_stack_work_size(n_steps, 1, n_features, network._units, False),
-            dtype=np.float32,
+            self.network.dense_work_size(self.x.shape[1], 1), dtype=self.params.dtype
         )
-        self.out = np.empty((1, estimator.n_outputs_), dtype=np.float32)
-        self.call = lstm_stack_logits
+        self.out = np.empty((1, estimator.n_outputs_), dtype=self.params.dtype)
 
     def predict_proba(self, _):
-        self.call(*self.args, self.work, self.out, 1)
+        self.network.dense_logits(self.params, self.x, self.work, out=self.out)
 
 
 def median_seconds(model, x, calls=CALLS):
