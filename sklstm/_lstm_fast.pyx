@@ -605,6 +605,21 @@ cdef void _check_contention(const double *busy, int n_chunks, int team,
         _contended_in_a_row = 0
 
 
+cdef inline double _clock_if_split(int team) noexcept nogil:
+    """The wall clock at the start of a region, read only if threads split it.
+
+    Only split regions are checked for contention, and on a VM whose clock has
+    no vDSO path every read is a system call (~0.5 µs here): the clock reads of
+    one-thread regions were a third of a single-sequence prediction's kernel.
+    """
+    return _wall_seconds() if team > 1 else 0
+
+
+cdef inline double _thread_clock_if_split(int team) noexcept nogil:
+    """A thread's CPU time in a region, read only if threads split it."""
+    return _thread_seconds() if team > 1 else 0
+
+
 def _tuning(min_chunk_flops=None, backoff_seconds=None):
     """Read, or set, how the kernels split work (for tests and benchmarks).
 
@@ -971,17 +986,17 @@ cdef void _layer_forward(
     # Input projection of every step at once: gates = X @ kernel (the bias is
     # added in the elementwise pass, saving a pass over the buffer).
     n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
-    started = _wall_seconds()
     team = _team(n_projection)
+    started = _clock_if_split(team)
     for c in prange(n_projection, num_threads=team, schedule="static",
                     chunksize=1):
-        thread_started = _thread_seconds()
+        thread_started = _thread_clock_if_split(team)
         start = n_rows * c // n_projection
         stop = n_rows * (c + 1) // n_projection
         _packed_product(<int> (stop - start), width, n_inputs,
                         X + start * n_inputs, n_inputs, 1, packed_kernel, n_inputs,
                         gates + start * width, width, False)
-        busy[c] = _thread_seconds() - thread_started
+        busy[c] = _thread_clock_if_split(team) - thread_started
     _check_contention(busy, n_projection, team, started)
 
     # Sequences do not interact: each thread runs the whole recurrence of its
@@ -991,14 +1006,14 @@ cdef void _layer_forward(
         _n_chunks(n_threads, _recurrent_flops(batch_sizes, n_steps, units), batch),
         bounds,
     )
-    started = _wall_seconds()
     team = _team(n_chunks)
+    started = _clock_if_split(team)
     for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
-        thread_started = _thread_seconds()
+        thread_started = _thread_clock_if_split(team)
         _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
                       packed, bias, gates, cells, cells_tanh, hidden,
                       recurrent_mask, hidden_masked)
-        busy[c] = _thread_seconds() - thread_started
+        busy[c] = _thread_clock_if_split(team) - thread_started
     _check_contention(busy, n_chunks, team, started)
 
 
@@ -1163,23 +1178,23 @@ def lstm_backward(
             _pack(width, units, &recurrent_kernel[0, 0], 1, width, packed)
             n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
                                    _n_chunks(n_threads, recurrent_flops, batch), bounds)
-            started = _wall_seconds()
             team = _team(n_chunks)
+            started = _clock_if_split(team)
             for c in prange(n_chunks, num_threads=team, schedule="static",
                             chunksize=1):
-                thread_started = _thread_seconds()
+                thread_started = _thread_clock_if_split(team)
                 _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
                                &batch_sizes[0], packed,
                                &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
                                &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
-                busy[c] = _thread_seconds() - thread_started
+                busy[c] = _thread_clock_if_split(team) - thread_started
             _check_contention(busy, n_chunks, team, started)
 
-            started = _wall_seconds()
             team = _team(n_columns)
+            started = _clock_if_split(team)
             for c in prange(n_columns, num_threads=team, schedule="static",
                             chunksize=1):
-                thread_started = _thread_seconds()
+                thread_started = _thread_clock_if_split(team)
                 _weight_gradient_columns(
                     _even_chunk(width, n_columns, c, COLUMN_ALIGN),
                     _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
@@ -1193,7 +1208,7 @@ def lstm_backward(
                           <floating> 1, &gates[0, 0, 0] + start * width, width,
                           &kernel[0, 0], width,
                           <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
-                busy[c] = _thread_seconds() - thread_started
+                busy[c] = _thread_clock_if_split(team) - thread_started
             _check_contention(busy, n_columns, team, started)
     finally:
         free(raw)
