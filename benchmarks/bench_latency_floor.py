@@ -27,14 +27,10 @@ Run from the repository root::
 """
 
 import argparse
-import ctypes
 import datetime
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import warnings
@@ -44,87 +40,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_torch  # noqa: E402  (the configurations and both sides' models)
+import probes  # noqa: E402
+from probes import FLOAT32_BYTES, read_rate  # noqa: E402
 
-FLOAT32_BYTES = 4
 CALLS = 400
 ROUNDS = 5
-
-PROBE_SOURCE = r"""
-/* Seconds per read of n floats, best of `repeats` timings of `passes` reads:
-   eight independent sums of 64-byte vectors, so that the loads, not the adds,
-   set the pace. */
-#include <time.h>
-typedef float vec __attribute__((vector_size(64), aligned(4)));
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-volatile float sklstm_probe_sink;
-double read_seconds(const float *b, long n, int passes, int repeats) {
-    double best = 1e30;
-    for (int r = 0; r < repeats; ++r) {
-        vec s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0},
-            s7 = {0};
-        double start = now();
-        for (int p = 0; p < passes; ++p) {
-            for (long i = 0; i + 128 <= n; i += 128) {
-                s0 += *(const vec *)(b + i);       s1 += *(const vec *)(b + i + 16);
-                s2 += *(const vec *)(b + i + 32);  s3 += *(const vec *)(b + i + 48);
-                s4 += *(const vec *)(b + i + 64);  s5 += *(const vec *)(b + i + 80);
-                s6 += *(const vec *)(b + i + 96);  s7 += *(const vec *)(b + i + 112);
-            }
-            __asm__ volatile("" ::: "memory");  /* read b again at every pass */
-        }
-        double seconds = (now() - start) / passes;
-        vec s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-        sklstm_probe_sink = s[0];
-        if (seconds < best) best = seconds;
-    }
-    return best;
-}
-"""
-
-
-def build_probe(directory):
-    """Compile the read probe for this CPU and load it."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        compiler = "cc"
-    source = Path(directory) / "probe.c"
-    library = Path(directory) / "probe.so"
-    source.write_text(PROBE_SOURCE)
-    subprocess.run(
-        [
-            compiler,
-            "-O2",
-            "-march=native",
-            "-shared",
-            "-fPIC",
-            str(source),
-            "-o",
-            str(library),
-        ],
-        check=True,
-    )
-    probe = ctypes.CDLL(str(library))
-    probe.read_seconds.restype = ctypes.c_double
-    probe.read_seconds.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_long,
-        ctypes.c_int,
-        ctypes.c_int,
-    ]
-    return probe
-
-
-def read_rate(probe, n_bytes):
-    """Bytes per second at which one core re-reads a buffer of ``n_bytes``."""
-    n = max(128, n_bytes // FLOAT32_BYTES // 128 * 128)
-    buffer = np.ones(n, dtype=np.float32)
-    passes = max(10, int(2e7 // n_bytes))
-    seconds = probe.read_seconds(buffer.ctypes.data, n, passes, 7)
-    return n * FLOAT32_BYTES / seconds
 
 
 def recurrent_bytes(config):
@@ -171,7 +91,9 @@ def median_seconds(model, x, calls=CALLS):
 def run(config_names, with_torch):
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        probe = build_probe(directory)
+        probe = probes.build(directory)
+        if probe is None:
+            raise SystemExit("could not compile the read probe (benchmarks/probes.py)")
         for name in config_names:
             config = bench_torch.CONFIGS[name]
             if config.ragged:

@@ -51,6 +51,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
@@ -58,6 +59,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import probes
 
 SEED = 0
 THROUGHPUT_SAMPLES = 10_000
@@ -852,6 +854,15 @@ def markdown_timing_report(report):
         f"CPUs, {machine['threads']} threads; {versions}. "
         f"Run time: {report['elapsed_s']:.0f} s."
     )
+    round_trip = report.get("core_round_trip_ns") or {}
+    if round_trip.get("start") is not None and round_trip.get("end") is not None:
+        machine_line += (
+            " A cache line's round trip between CPUs 0 and 1 took "
+            f"{round_trip['start']:.0f} ns before the timings and "
+            f"{round_trip['end']:.0f} ns after them (see benchmarks/probes.py: on "
+            "a shared VM it can be 4-5x longer for a while, and two-thread work on "
+            "small models with it)."
+        )
     sections = [
         textwrap.fill(how, 88),
         markdown_table(report["results"]),
@@ -939,10 +950,25 @@ def parse_args(argv=None):
 def run_timing(args):
     """The timing run; returns its part of the report."""
     import torch
-    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as directory:
+        machine_probes = probes.build(directory)
+        round_trip_start = probes.core_round_trip_ns(machine_probes)
+        timing = run_timed_configs(args)
+        round_trip_end = probes.core_round_trip_ns(machine_probes)
+    return {
+        **timing,
+        "core_round_trip_ns": {"start": round_trip_start, "end": round_trip_end},
+        "elapsed_s": time.perf_counter() - started,
+    }
+
+
+def run_timed_configs(args):
+    """The checks and timings of ``run_timing``, inside its thread limits."""
+    from threadpoolctl import threadpool_limits
+
     # Limits every BLAS and OpenMP pool loaded (SciPy's, NumPy's, torch's).
     with threadpool_limits(limits=args.threads):
         machine = machine_info(args.threads)
@@ -971,7 +997,6 @@ def run_timing(args):
         "gemm_size": GEMM_SIZE,
         "gemm_gflops": gemm,
         "results": results,
-        "elapsed_s": time.perf_counter() - started,
     }
 
 
