@@ -64,30 +64,6 @@ cdef extern from *:
     """
     #include <math.h>
 
-    /* tanh to 2.4e-7 absolute, as Eigen's float tanh: clamp, then a 13/6 rational.
-       Plain C arithmetic with branch-free clamps, so that the per-step loops calling
-       it vectorise (libm's tanhf does not) and no input can overflow. */
-    static inline float sklstm_tanh_f(float x) {
-        const float limit = 7.90531110763549805f;
-        x = x > limit ? limit : x;
-        x = x < -limit ? -limit : x;
-        const float x2 = x * x;
-        float p = -2.76076847742355e-16f;
-        p = p * x2 + 2.00018790482477e-13f;
-        p = p * x2 + -8.60467152213735e-11f;
-        p = p * x2 + 5.12229709037114e-08f;
-        p = p * x2 + 1.48572235717979e-05f;
-        p = p * x2 + 6.37261928875436e-04f;
-        p = p * x2 + 4.89352455891786e-03f;
-        float q = 1.19825839466702e-06f;
-        q = q * x2 + 1.18534705686654e-04f;
-        q = q * x2 + 2.26843463243900e-03f;
-        q = q * x2 + 4.89352518554385e-03f;
-        return x * p / q;
-    }
-    static inline float sklstm_sigmoid_f(float x) {
-        return 0.5f * sklstm_tanh_f(0.5f * x) + 0.5f;
-    }
     /* Double precision keeps libm: exact to the last bits, for gradient checks.
        exp of a non-positive number only: no overflow for large |x|. */
     static inline double sklstm_tanh_d(double x) { return tanh(x); }
@@ -195,10 +171,10 @@ cdef extern from *:
     SKLSTM_CELLS_BACKWARD(double, d)
 
     /* The float forward: 16 units at a time in vector registers, every gate,
-       the cell and the output of a chunk computed in one go (the per-gate loops
-       above spent most of a 32-unit step in loop overhead: a third of a stacked
-       layer's forward). The same arithmetic as sklstm_tanh_f, lane by lane; the
-       last units % 16 go through the scalar functions. */
+       the cell and the output of a chunk computed in one go (per-gate loops
+       spent most of a 32-unit step in loop overhead: a third of a stacked
+       layer's forward); the last units % 16 go through the same code on
+       zero-padded copies. */
     #if defined(__GNUC__) && !defined(__clang__)
     /* The 64-byte vectors live in always-inlined helpers: no call passes one,
        so GCC's note about the ABI of such calls without AVX-512 does not apply. */
@@ -206,20 +182,19 @@ cdef extern from *:
     #endif
     typedef float sklstm_v16f __attribute__((vector_size(64), aligned(4)));
     typedef int sklstm_v16i __attribute__((vector_size(64), aligned(4)));
-    static inline __attribute__((always_inline)) sklstm_v16f
-    sklstm_clamp_v16(sklstm_v16f x, float limit)
-    {
-        const sklstm_v16f hi = (sklstm_v16f){0} + limit, lo = -hi;
-        const sklstm_v16i above = x > hi, below = x < lo;  /* NaN: neither */
-        sklstm_v16i bits = (sklstm_v16i)x;
-        bits = (bits & ~above) | ((sklstm_v16i)hi & above);
-        bits = (bits & ~below) | ((sklstm_v16i)lo & below);
-        return (sklstm_v16f)bits;
-    }
+    #define SKLSTM_LOAD16(p) (*(const sklstm_v16f *)(p))
+    #define SKLSTM_STORE16(p, v) (*(sklstm_v16f *)(p) = (v))
+    /* tanh to 2.4e-7 absolute, as Eigen's float tanh: clamp (NaN passes), then
+       a 13/6 rational; plain arithmetic, so no input can overflow. */
     static inline __attribute__((always_inline)) sklstm_v16f
     sklstm_tanh_v16(sklstm_v16f x)
     {
-        x = sklstm_clamp_v16(x, 7.90531110763549805f);
+        const sklstm_v16f hi = (sklstm_v16f){0} + 7.90531110763549805f, lo = -hi;
+        const sklstm_v16i above = x > hi, below = x < lo;
+        sklstm_v16i bits = (sklstm_v16i)x;
+        bits = (bits & ~above) | ((sklstm_v16i)hi & above);
+        bits = (bits & ~below) | ((sklstm_v16i)lo & below);
+        x = (sklstm_v16f)bits;
         const sklstm_v16f x2 = x * x;
         sklstm_v16f p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
         p = p * x2 + -8.60467152213735e-11f;
@@ -237,55 +212,65 @@ cdef extern from *:
     {
         return 0.5f * sklstm_tanh_v16(0.5f * x) + 0.5f;
     }
-    #define SKLSTM_LOAD16(p) (*(const sklstm_v16f *)(p))
-    #define SKLSTM_STORE16(p, v) (*(sklstm_v16f *)(p) = (v))
+    /* 16 units of one row: z holds the four gates `units` apart (in place),
+       bias likewise; c_prev is NULL at the first step. */
+    static inline __attribute__((always_inline)) void
+    sklstm_cells_chunk_f(int units, float *z, const float *bias,
+                         const float *c_prev, float *c, float *c_tanh, float *h)
+    {
+        const sklstm_v16f i = sklstm_sigmoid_v16(SKLSTM_LOAD16(z)
+                                                 + SKLSTM_LOAD16(bias));
+        const sklstm_v16f f = sklstm_sigmoid_v16(SKLSTM_LOAD16(z + units)
+                                                 + SKLSTM_LOAD16(bias + units));
+        const sklstm_v16f g = sklstm_tanh_v16(SKLSTM_LOAD16(z + 2 * units)
+                                              + SKLSTM_LOAD16(bias + 2 * units));
+        const sklstm_v16f o = sklstm_sigmoid_v16(SKLSTM_LOAD16(z + 3 * units)
+                                                 + SKLSTM_LOAD16(bias + 3 * units));
+        SKLSTM_STORE16(z, i);
+        SKLSTM_STORE16(z + units, f);
+        SKLSTM_STORE16(z + 2 * units, g);
+        SKLSTM_STORE16(z + 3 * units, o);
+        const sklstm_v16f cell = c_prev ? f * SKLSTM_LOAD16(c_prev) + i * g : i * g;
+        const sklstm_v16f tc = sklstm_tanh_v16(cell);
+        SKLSTM_STORE16(c, cell);
+        SKLSTM_STORE16(c_tanh, tc);
+        SKLSTM_STORE16(h, o * tc);
+    }
     SKLSTM_CLONES static void sklstm_cells_forward_f(
         int n_rows, int units, float *restrict z, const float *restrict bias,
         const float *restrict c_prev, float *restrict c, float *restrict c_tanh,
         float *restrict h)
     {
-        const int vector_units = units - units % 16;
+        const int whole = units - units % 16, rest = units % 16;
+        /* The last units of every row, padded to a chunk: gates and bias 16
+           apart, then the previous cell; the outputs after them. */
+        float zt[64], bt[64], pt[16], ct[16], tt[16], ht[16];
+        for (int k = 0; k < 4; ++k)
+            for (int j = 0; j < 16; ++j)
+                bt[16 * k + j] = j < rest ? bias[k * units + whole + j] : 0;
         for (int s = 0; s < n_rows; ++s) {
-            float *restrict zi = z + (long)s * 4 * units;
-            float *restrict zf = zi + units;
-            float *restrict zg = zi + 2 * units;
-            float *restrict zo = zi + 3 * units;
+            float *restrict zs = z + (long)s * 4 * units;
             const float *restrict cp = c_prev ? c_prev + (long)s * units : NULL;
             float *restrict cs = c + (long)s * units;
-            float *restrict ct = c_tanh + (long)s * units;
+            float *restrict ts = c_tanh + (long)s * units;
             float *restrict hs = h + (long)s * units;
-            for (int j = 0; j < vector_units; j += 16) {
-                const sklstm_v16f i = sklstm_sigmoid_v16(
-                    SKLSTM_LOAD16(zi + j) + SKLSTM_LOAD16(bias + j));
-                const sklstm_v16f f = sklstm_sigmoid_v16(
-                    SKLSTM_LOAD16(zf + j) + SKLSTM_LOAD16(bias + units + j));
-                const sklstm_v16f g = sklstm_tanh_v16(
-                    SKLSTM_LOAD16(zg + j) + SKLSTM_LOAD16(bias + 2 * units + j));
-                const sklstm_v16f o = sklstm_sigmoid_v16(
-                    SKLSTM_LOAD16(zo + j) + SKLSTM_LOAD16(bias + 3 * units + j));
-                SKLSTM_STORE16(zi + j, i);
-                SKLSTM_STORE16(zf + j, f);
-                SKLSTM_STORE16(zg + j, g);
-                SKLSTM_STORE16(zo + j, o);
-                const sklstm_v16f cell = cp ? f * SKLSTM_LOAD16(cp + j) + i * g
-                                            : i * g;
-                const sklstm_v16f tc = sklstm_tanh_v16(cell);
-                SKLSTM_STORE16(cs + j, cell);
-                SKLSTM_STORE16(ct + j, tc);
-                SKLSTM_STORE16(hs + j, o * tc);
-            }
-            for (int j = vector_units; j < units; ++j) {
-                const float i = sklstm_sigmoid_f(zi[j] + bias[j]);
-                const float f = sklstm_sigmoid_f(zf[j] + bias[units + j]);
-                const float g = sklstm_tanh_f(zg[j] + bias[2 * units + j]);
-                const float o = sklstm_sigmoid_f(zo[j] + bias[3 * units + j]);
-                zi[j] = i;
-                zf[j] = f;
-                zg[j] = g;
-                zo[j] = o;
-                cs[j] = cp ? f * cp[j] + i * g : i * g;
-                ct[j] = sklstm_tanh_f(cs[j]);
-                hs[j] = o * ct[j];
+            for (int j = 0; j < whole; j += 16)
+                sklstm_cells_chunk_f(units, zs + j, bias + j, cp ? cp + j : NULL,
+                                     cs + j, ts + j, hs + j);
+            if (rest == 0)
+                continue;
+            for (int k = 0; k < 4; ++k)
+                for (int j = 0; j < 16; ++j)
+                    zt[16 * k + j] = j < rest ? zs[k * units + whole + j] : 0;
+            for (int j = 0; j < 16; ++j)
+                pt[j] = cp && j < rest ? cp[whole + j] : 0;
+            sklstm_cells_chunk_f(16, zt, bt, cp ? pt : NULL, ct, tt, ht);
+            for (int j = 0; j < rest; ++j) {
+                for (int k = 0; k < 4; ++k)
+                    zs[k * units + whole + j] = zt[16 * k + j];
+                cs[whole + j] = ct[j];
+                ts[whole + j] = tt[j];
+                hs[whole + j] = ht[j];
             }
         }
     }
