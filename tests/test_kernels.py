@@ -10,10 +10,12 @@ from reference import packed_batch, reference_lstm, reference_network
 from sklstm._lstm_fast import (
     _limit_kernels,
     _tuning,
+    all_finite,
     gather_time_major,
     lstm_backward,
     lstm_forward,
     openmp_max_threads,
+    softmax_rows,
 )
 from sklstm._network import LSTMNetwork
 from sklstm._sequences import DenseSequences
@@ -505,3 +507,40 @@ def test_gather_time_major_refuses_indices_out_of_range(bad):
     X = np.zeros((9, 4, 3))
     with pytest.raises(ValueError, match="index out of range"):
         gather_time_major(X, np.array(bad, dtype=np.intp), np.empty((4, 1, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows_is_scipys(dtype, log):
+    from scipy.special import log_softmax, softmax
+
+    rng = np.random.default_rng(0)
+    # Ordinary logits, logits far beyond exp's range, a single column.
+    for z in (rng.normal(size=(6, 5)), 1000 * rng.normal(size=(4, 3)), [[3.0]]):
+        z = np.asarray(z, dtype=dtype)
+        out = np.empty_like(z)
+        softmax_rows(z, out, log)
+        want = (log_softmax if log else softmax)(z.astype(np.float64), axis=1)
+        rtol = 1e-6 if dtype == np.float32 else 1e-13
+        assert_allclose(out, want, rtol=rtol, atol=rtol)
+        assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_softmax_rows_gives_nan_rows_for_non_finite_logits(bad):
+    z = np.array([[1.0, bad, 2.0], [1.0, 2.0, 3.0]])
+    out = np.empty_like(z)
+    softmax_rows(z, out, False)
+    assert np.isnan(out[0]).all() == (bad != -np.inf)
+    assert_allclose(out[1].sum(), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0), (1, 3, 2), (2, 4, 1)])
+def test_all_finite_finds_any_non_finite_value(dtype, bad, where):
+    X = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(dtype)
+    assert all_finite(X) and all_finite(X[:, ::2])  # strided views too
+    X[where] = bad
+    assert not all_finite(X)
+    assert all_finite(X[:, ::2]) == (where[1] % 2 == 1)
