@@ -29,9 +29,10 @@ extensions = [
         ["sklstm/_lstm_fast.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-        # -fno-trapping-math lets GCC vectorise the branch-free clamps followed by a
-        # division in the float activations, -fno-math-errno the square roots of the
-        # optimizers; the kernels never rely on FP traps or errno.
+        # -fno-math-errno lets GCC vectorise the optimizers' square roots;
+        # -fno-trapping-math was for the float activations' clamps and division,
+        # now written in vector types (with or without it: within 3%, measured).
+        # The kernels never rely on FP traps or errno.
         extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno"]
         if not DEBUG
         else ["-O0", "-g"],

@@ -74,12 +74,12 @@ cdef extern from *:
     }
 
     /* The cells of one step: the elementwise part of the forward and backward,
-       over n_rows contiguous rows. One gate block per loop, each loop over
-       contiguous memory with no branch, so that GCC vectorises them for float
-       (the clamp + divide of the rational tanh needs -fno-trapping-math, set in
-       setup.py; one loop over all four gates defeats its dependence analysis).
-       GCC on x86-64 Linux also builds AVX-512 and AVX2 clones, chosen at load
-       time for the CPU at hand: the default build may only assume SSE2. */
+       over n_rows contiguous rows: the backward for both types and the double
+       forward here (the float forward, in vector types, follows). One gate
+       block per loop, each loop over contiguous memory with no branch, so that
+       GCC vectorises them (one loop over all four gates defeats its dependence
+       analysis). GCC on x86-64 Linux also builds AVX-512 and AVX2 clones, chosen
+       at load time for the CPU at hand: the default build may only assume SSE2. */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)           \
         && defined(__linux__)
     #define SKLSTM_CLONES                                                         \
@@ -1577,8 +1577,8 @@ def softmax_rows(
 
     NumPy's five passes (max, shift, exp, sum, divide) took 4 us on the single
     row of a one-sequence prediction, a tenth of it; this is the same arithmetic
-    in one call: shifted by the row's maximum, so no exp overflows, and NaN or
-    infinite logits give NaN rows as they do there.
+    in one call: shifted by the row's maximum, so no exp overflows; as there, a
+    row with NaN or +inf gives NaN, and -inf gives probability 0.
     """
     cdef Py_ssize_t n = z.shape[0], k = z.shape[1], i, j
     cdef floating top, total
