@@ -807,14 +807,21 @@ cdef void _forward_rows(
     const int *batch_sizes,
     const floating *packed_recurrent,    # (H, 4H) recurrent kernel, packed
     const floating *bias,                # (4H,)
-    floating *gates,                     # (T, B, 4H) holding X @ kernel
+    int n_inputs,
+    const floating *X,                   # (T, B, D)
+    const floating *packed_kernel,       # (D, 4H) kernel, packed; NULL: see gates
+    floating *gates,                     # (T, B, 4H); holds X @ kernel if no kernel
     floating *cells,                     # (T, B, H)
     floating *cells_tanh,                # (T, B, H)
     floating *hidden,                    # (T, B, H)
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *hidden_masked,             # (T, B, H) or NULL
 ) noexcept nogil:
-    """The recurrence of rows ``r0:r1``, which never read the other rows."""
+    """The recurrence of rows ``r0:r1``, which never read the other rows.
+
+    With ``packed_kernel`` each step projects its own rows of ``X`` first, so
+    that a thread touches only memory that it wrote itself (see _layer_forward).
+    """
     cdef int width = 4 * units
     cdef int t, s, j, n_rows, stop
     cdef const floating *recurrent_input = (
@@ -828,6 +835,10 @@ cdef void _forward_rows(
         n_rows = stop - r0
         if n_rows > 0:
             c_prev = NULL                # c_{-1} = 0
+            if packed_kernel != NULL:
+                _packed_product(n_rows, width, n_inputs, X + (step + r0) * n_inputs,
+                                n_inputs, 1, packed_kernel, n_inputs,
+                                gates + (step + r0) * width, width, False)
             if t > 0:
                 _packed_product(n_rows, width, units,
                                 recurrent_input + (step - batch + r0) * units, units,
@@ -864,8 +875,15 @@ cdef void _backward_rows(
     floating *d_cell,                    # (B, H)
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *d_work,                    # (B, H) or NULL
+    int n_inputs,
+    const floating *packed_kernel_t,     # (4H, D) kernel.T, packed; NULL: no d_X
+    floating *d_X,                       # (T, B, D) OUT dL/dz @ kernel.T, or NULL
 ) noexcept nogil:
-    """Backpropagation through time of rows ``r0:r1``, independent of the others."""
+    """Backpropagation through time of rows ``r0:r1``, independent of the others.
+
+    With ``packed_kernel_t`` each step also passes its gradient down to its rows
+    of the layer's input, while that step's dL/dz is in cache.
+    """
     cdef int width = 4 * units
     cdef int t, s, j, n_active, n_next, stop, next_stop, n_rows
     cdef long step
@@ -903,9 +921,17 @@ cdef void _backward_rows(
                             cells + (step - batch + r0) * units if t > 0 else NULL,
                             cells_tanh + (step + r0) * units,
                             d_hidden + (step + r0) * units, d_cell + r0 * units)
+            if packed_kernel_t != NULL:
+                _packed_product(stop - r0, n_inputs, width,
+                                gates + (step + r0) * width, width, 1,
+                                packed_kernel_t, width,
+                                d_X + (step + r0) * n_inputs, n_inputs, False)
         s = stop if stop > r0 else r0
         if s < r1:
             memset(gates + (step + s) * width, 0, (r1 - s) * width * sizeof(floating))
+            if packed_kernel_t != NULL:
+                memset(d_X + (step + s) * n_inputs, 0,
+                       (r1 - s) * n_inputs * sizeof(floating))
 
 
 cdef void _weight_gradient_columns(
@@ -962,6 +988,108 @@ cdef void _weight_gradient_columns(
     if not recurrent_started:            # a single step: no recurrent term
         for s in range(units):
             memset(d_recurrent_kernel + s * width + c0, 0, n_cols * sizeof(floating))
+
+
+cdef inline long _rounded(long n_elements) noexcept nogil:
+    """``n_elements`` rounded up to whole 128-byte lines (for floats and doubles)."""
+    return (n_elements + 31) // 32 * 32
+
+
+cdef inline long _rows_gradient_work(floating *kind, int n_inputs,
+                                     int units) noexcept nogil:
+    """Elements of work space one chunk of _weight_gradient_rows needs."""
+    return (_rounded(<long> ROW_BLOCK * (n_inputs + units + 4 * units))
+            + _packed_size(kind, ROW_BLOCK, 4 * units))
+
+
+cdef void _weight_gradient_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const int *batch_sizes,
+    const floating *X,                   # (T, B, D)
+    const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
+    const floating *gates,               # (T, B, 4H) dL/dz
+    floating *d_kernel,                  # (D, 4H) OUT rows r0:r1's sum
+    floating *d_recurrent_kernel,        # (H, 4H) OUT
+    floating *d_bias,                    # (4H,) OUT
+    floating *work,                      # WORK _rows_gradient_work(D, H), aligned
+) noexcept nogil:
+    """The weight gradients summed over rows ``r0:r1`` of every step.
+
+    The rows' running steps are gathered ``ROW_BLOCK`` at a time (the input, the
+    previous step's recurrent input, zero at the first step, and dL/dz), then
+    multiplied as in _weight_gradient_columns. Only rows this thread wrote are
+    read: threads sum their own rows, and the caller adds the sums up.
+    """
+    cdef int width = 4 * units
+    cdef floating *xs = work
+    cdef floating *hs = xs + ROW_BLOCK * n_inputs
+    cdef floating *zs = hs + ROW_BLOCK * units
+    cdef floating *block = work + _rounded(<long> ROW_BLOCK * (n_inputs + 5 * units))
+    cdef int t, r, stop, take, rows = 0
+    cdef long at
+    cdef bint started = False
+    for t in range(n_steps):
+        stop = min(batch_sizes[t], r1)
+        r = r0
+        while r < stop:
+            take = min(stop - r, ROW_BLOCK - rows)
+            at = <long> t * batch + r
+            memcpy(xs + rows * n_inputs, X + at * n_inputs,
+                   take * n_inputs * sizeof(floating))
+            if t > 0:
+                memcpy(hs + rows * units, recurrent_input + (at - batch) * units,
+                       take * units * sizeof(floating))
+            else:                        # h_{-1} = 0
+                memset(hs + rows * units, 0, take * units * sizeof(floating))
+            memcpy(zs + rows * width, gates + at * width,
+                   take * width * sizeof(floating))
+            rows += take
+            r += take
+            if rows == ROW_BLOCK:
+                _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
+                                   d_kernel, d_recurrent_kernel, d_bias, started)
+                started = True
+                rows = 0
+    if rows > 0 or not started:          # the last rows; zeros if there were none
+        _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
+                           d_kernel, d_recurrent_kernel, d_bias, started)
+
+
+cdef inline void _gathered_gradient(
+    int rows,
+    int n_inputs,
+    int units,
+    const floating *xs,                  # (rows, D)
+    const floating *hs,                  # (rows, H)
+    const floating *zs,                  # (rows, 4H) dL/dz
+    floating *block,                     # WORK _packed_size(rows, 4H)
+    floating *d_kernel,                  # (D, 4H) (+)= xs.T @ zs
+    floating *d_recurrent_kernel,        # (H, 4H) (+)= hs.T @ zs
+    floating *d_bias,                    # (4H,) (+)= column sums of zs
+    bint accumulate,
+) noexcept nogil:
+    """One gathered block's share of the weight gradients (none: zeros)."""
+    cdef int width = 4 * units
+    cdef int row, j
+    if not accumulate:
+        memset(d_bias, 0, width * sizeof(floating))
+        if rows == 0:
+            memset(d_kernel, 0, <long> n_inputs * width * sizeof(floating))
+            memset(d_recurrent_kernel, 0, <long> units * width * sizeof(floating))
+            return
+    _pack(rows, width, zs, width, 1, block)
+    for row in range(rows):
+        for j in range(width):
+            d_bias[j] += zs[row * width + j]
+    _packed_product(n_inputs, width, rows, xs, 1, n_inputs, block, rows,
+                    d_kernel, width, accumulate)
+    _packed_product(units, width, rows, hs, 1, units, block, rows,
+                    d_recurrent_kernel, width, accumulate)
 
 
 cdef int _check(bint ok, str what) except -1:
@@ -1060,15 +1188,44 @@ cdef void _layer_forward(
     cdef long start, stop
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
+    cdef double projection_flops = 2.0 * n_rows * width * n_inputs
     cdef int team
     # Every step multiplies by the recurrent kernel: pack it once, and the
     # kernel with it (BLAS would first zero the gates, then add the product).
     cdef floating *packed_kernel = packed + _packed_size(packed, units, width)
     _pack(units, width, recurrent_kernel, width, 1, packed)
     _pack(n_inputs, width, kernel, width, 1, packed_kernel)
-    # Input projection of every step at once: gates = X @ kernel (the bias is
-    # added in the elementwise pass, saving a pass over the buffer).
-    n_projection = _n_chunks(n_threads, 2.0 * n_rows * width * n_inputs, n_rows)
+    # Sequences do not interact: each thread projects the input of its own rows
+    # and runs their whole recurrence, with no synchronisation between steps.
+    # Memory written on one core and read on the other crosses between them a
+    # cache line at a time, and on a VM whose two vCPUs sit far apart that is a
+    # third of a microsecond a line: a projection split by steps, then a
+    # recurrence split by sequences, made a stacked layer's forward slower on two
+    # threads than on one (measured: 119 against 108 us).
+    n_chunks = _row_chunks(
+        batch_sizes, n_steps, batch,
+        _n_chunks(n_threads,
+                  _recurrent_flops(batch_sizes, n_steps, units) + projection_flops,
+                  batch),
+        bounds,
+    )
+    if n_chunks > 1:
+        team = _team(n_chunks)
+        started = _clock_if_split(team)
+        for c in prange(n_chunks, num_threads=team, schedule="static",
+                        chunksize=1):
+            thread_started = _thread_clock_if_split(team)
+            _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                          batch_sizes, packed, bias, n_inputs, X, packed_kernel,
+                          gates, cells, cells_tanh, hidden, recurrent_mask,
+                          hidden_masked)
+            busy[c] = _thread_clock_if_split(team) - thread_started
+        _check_contention(busy, n_chunks, team, started)
+        return
+
+    # One sequence, or little work: the input projection of every step at once
+    # (a long single sequence may still split it), then the recurrence.
+    n_projection = _n_chunks(n_threads, projection_flops, n_rows)
     team = _team(n_projection)
     started = _clock_if_split(team)
     for c in prange(n_projection, num_threads=team, schedule="static",
@@ -1081,23 +1238,9 @@ cdef void _layer_forward(
                         gates + start * width, width, False)
         busy[c] = _thread_clock_if_split(team) - thread_started
     _check_contention(busy, n_projection, team, started)
-
-    # Sequences do not interact: each thread runs the whole recurrence of its
-    # rows, with no synchronisation between steps.
-    n_chunks = _row_chunks(
-        batch_sizes, n_steps, batch,
-        _n_chunks(n_threads, _recurrent_flops(batch_sizes, n_steps, units), batch),
-        bounds,
-    )
-    team = _team(n_chunks)
-    started = _clock_if_split(team)
-    for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
-        thread_started = _thread_clock_if_split(team)
-        _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units, batch_sizes,
-                      packed, bias, gates, cells, cells_tanh, hidden,
-                      recurrent_mask, hidden_masked)
-        busy[c] = _thread_clock_if_split(team) - thread_started
-    _check_contention(busy, n_chunks, team, started)
+    _forward_rows(0, batch, n_steps, batch, units, batch_sizes, packed, bias,
+                  n_inputs, X, NULL, gates, cells, cells_tanh, hidden,
+                  recurrent_mask, hidden_masked)
 
 
 def lstm_forward(
@@ -1191,8 +1334,8 @@ def lstm_backward(
     by the gradients with respect to the gate pre-activations, so a forward must be
     run again before another backward. Weight gradients are overwritten, not added.
 
-    Threads split the recurrence by rows, as in the forward, then the weight
-    gradients by columns and ``d_X`` by rows; BLAS must be single-threaded.
+    Threads split the rows, as in the forward: each runs the recurrence, ``d_X``
+    and the weight gradients of its own rows, whose sums are then added up.
     """
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
@@ -1243,24 +1386,43 @@ def lstm_backward(
     cdef const floating *recurrent_input = (
         &hidden_masked[0, 0, 0] if masked else &hidden[0, 0, 0]
     )
-    # Weight gradients summed over all steps, split by columns between threads;
-    # d_X = dL/dz @ kernel.T split by rows.
-    n_columns = _n_chunks(n_threads, 2.0 * n_rows * width * (2 * n_inputs + units),
-                          width // COLUMN_ALIGN)
-    # The recurrent kernel's transpose, packed, then each column chunk's block of
-    # dL/dz (whole panels: every part stays 64-byte aligned).
+    # Each thread takes the same rows as in the forward, through the recurrence,
+    # d_X and its rows' share of the weight gradients, then the shares are added
+    # up in chunk order (the same sums however many threads run the chunks): only
+    # the gradients, not the activations, cross between cores (see _layer_forward).
+    cdef double gradient_flops = 2.0 * n_rows * width * (2 * n_inputs + units)
+    n_chunks = _row_chunks(
+        &batch_sizes[0], n_steps, batch,
+        _n_chunks(n_threads, recurrent_flops + gradient_flops, batch), bounds)
+    cdef long gradient_size = (<long> n_inputs + units + 1) * width
+    # One chunk splits the weight gradients by columns instead (a single long
+    # sequence still uses two threads).
+    n_columns = 1 if n_chunks > 1 else _n_chunks(n_threads, gradient_flops,
+                                                 width // COLUMN_ALIGN)
+    # The recurrent kernel's and the kernel's transposes, packed; then each
+    # chunk's work space (whole panels: every part stays 64-byte aligned) and
+    # the other chunks' shares.
     cdef long transposed_size = _packed_size(&gates[0, 0, 0], width, units)
-    cdef long block_size = _packed_size(&gates[0, 0, 0], ROW_BLOCK, width)
-    cdef void *raw = _allocate(transposed_size + n_columns * block_size,
-                               sizeof(floating))
+    cdef long kernel_t_size = _packed_size(&gates[0, 0, 0], width, n_inputs)
+    cdef long chunk_work = (
+        _rows_gradient_work(&gates[0, 0, 0], n_inputs, units) if n_chunks > 1
+        else _packed_size(&gates[0, 0, 0], ROW_BLOCK, width))
+    cdef void *raw = _allocate(
+        transposed_size + kernel_t_size + max(n_chunks, n_columns) * chunk_work
+        + (n_chunks - 1) * _rounded(gradient_size),
+        sizeof(floating))
     cdef floating *packed = <floating *> _aligned(raw)
-    cdef floating *blocks = packed + transposed_size
+    cdef floating *packed_kernel_t = packed + transposed_size
+    cdef floating *chunk_works = packed_kernel_t + kernel_t_size
+    cdef floating *shares = chunk_works + max(n_chunks, n_columns) * chunk_work
+    cdef floating *share
+    cdef long i
     try:
         with nogil:
-            # Every step multiplies by the recurrent kernel's transpose: pack it once.
+            # Every step multiplies by both transposes: pack them once.
             _pack(width, units, &recurrent_kernel[0, 0], 1, width, packed)
-            n_chunks = _row_chunks(&batch_sizes[0], n_steps, batch,
-                                   _n_chunks(n_threads, recurrent_flops, batch), bounds)
+            if want_d_X:
+                _pack(width, n_inputs, &kernel[0, 0], 1, width, packed_kernel_t)
             team = _team(n_chunks)
             started = _clock_if_split(team)
             for c in prange(n_chunks, num_threads=team, schedule="static",
@@ -1269,30 +1431,47 @@ def lstm_backward(
                 _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
                                &batch_sizes[0], packed,
                                &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
-                               &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr)
+                               &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr,
+                               n_inputs, packed_kernel_t if want_d_X else NULL,
+                               &d_X[0, 0, 0] if want_d_X else NULL)
+                if n_chunks > 1:
+                    share = shares + (c - 1) * _rounded(gradient_size)
+                    _weight_gradient_rows(
+                        bounds[c], bounds[c + 1], n_steps, batch, n_inputs, units,
+                        &batch_sizes[0], &X[0, 0, 0], recurrent_input,
+                        &gates[0, 0, 0],
+                        &d_kernel[0, 0] if c == 0 else share,
+                        &d_recurrent_kernel[0, 0] if c == 0
+                        else share + <long> n_inputs * width,
+                        &d_bias[0] if c == 0
+                        else share + (<long> n_inputs + units) * width,
+                        chunk_works + c * chunk_work)
                 busy[c] = _thread_clock_if_split(team) - thread_started
             _check_contention(busy, n_chunks, team, started)
-
-            team = _team(n_columns)
-            started = _clock_if_split(team)
-            for c in prange(n_columns, num_threads=team, schedule="static",
-                            chunksize=1):
-                thread_started = _thread_clock_if_split(team)
-                _weight_gradient_columns(
-                    _even_chunk(width, n_columns, c, COLUMN_ALIGN),
-                    _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
-                    n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
-                    &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
-                    &d_bias[0], blocks + c * block_size)
-                if want_d_X:
-                    start = n_rows * c // n_columns
-                    stop = n_rows * (c + 1) // n_columns
-                    _gemm(False, True, <int> (stop - start), n_inputs, width,
-                          <floating> 1, &gates[0, 0, 0] + start * width, width,
-                          &kernel[0, 0], width,
-                          <floating> 0, &d_X[0, 0, 0] + start * n_inputs, n_inputs)
-                busy[c] = _thread_clock_if_split(team) - thread_started
-            _check_contention(busy, n_columns, team, started)
+            for c in range(1, n_chunks):
+                share = shares + (c - 1) * _rounded(gradient_size)
+                for i in range(<long> n_inputs * width):
+                    (&d_kernel[0, 0])[i] += share[i]
+                share += <long> n_inputs * width
+                for i in range(<long> units * width):
+                    (&d_recurrent_kernel[0, 0])[i] += share[i]
+                share += <long> units * width
+                for i in range(width):
+                    d_bias[i] += share[i]
+            if n_chunks == 1:
+                team = _team(n_columns)
+                started = _clock_if_split(team)
+                for c in prange(n_columns, num_threads=team, schedule="static",
+                                chunksize=1):
+                    thread_started = _thread_clock_if_split(team)
+                    _weight_gradient_columns(
+                        _even_chunk(width, n_columns, c, COLUMN_ALIGN),
+                        _even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
+                        n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
+                        &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
+                        &d_bias[0], chunk_works + c * chunk_work)
+                    busy[c] = _thread_clock_if_split(team) - thread_started
+                _check_contention(busy, n_columns, team, started)
     finally:
         free(raw)
 
