@@ -17,6 +17,8 @@ from scipy.special import expit, log_expit
 from sklstm._lstm_fast import (
     lstm_backward,
     lstm_forward,
+    lstm_stack_backward,
+    lstm_stack_forward,
     lstm_stack_logits,
     lstm_stack_work_size,
     softmax_rows,
@@ -160,7 +162,9 @@ class LSTMNetwork:
         step whose state the head reads for sequence ``b``.
         """
         views = self.unpack(params)
-        return self._forward(views, X_tm, batch_sizes, last_step, workspace, None)
+        return self._forward(
+            params, views, X_tm, batch_sizes, last_step, workspace, None
+        )
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
@@ -204,7 +208,9 @@ class LSTMNetwork:
         if total_weight is None:
             total_weight = n_samples if sample_weight is None else sample_weight.sum()
         views = self.unpack(params)
-        logits = self._forward(views, X_tm, batch_sizes, last_step, workspace, masks)
+        logits = self._forward(
+            params, views, X_tm, batch_sizes, last_step, workspace, masks
+        )
         if self.head == "softmax":
             log_proba = activate("softmax", logits, log=True)
             losses = -np.sum(Y * log_proba, axis=1)
@@ -236,6 +242,33 @@ class LSTMNetwork:
                 :, direction * units : (direction + 1) * units
             ]
 
+        if self._whole_stack(masks):
+            lstm_stack_backward(
+                X_tm,
+                params,
+                self._units,
+                batch_sizes,
+                workspace.activations,
+                workspace.d_hiddens,
+                grads,
+                n_threads=workspace.n_threads,
+            )
+        else:
+            self._backward_layers(views, grad_views, batch_sizes, workspace)
+
+        if alpha:
+            penalty = 0.0
+            for weight, grad in zip(
+                self.regularized(views), self.regularized(grad_views)
+            ):
+                penalty += float(np.dot(weight.ravel(), weight.ravel()))
+                grad += (alpha / total_weight) * weight
+            loss += 0.5 * alpha * penalty / total_weight
+        return float(loss)
+
+    def _backward_layers(self, views, grad_views, batch_sizes, workspace):
+        """The backward of each layer and direction in turn, top first."""
+        top = self.n_layers - 1
         reverse = workspace.reverse
         for layer in range(top, -1, -1):
             cells = workspace.cells[layer]
@@ -280,20 +313,44 @@ class LSTMNetwork:
             if layer > 0 and self.n_directions == 2:
                 d_input += reverse(workspace.d_reversed_inputs[layer])
 
-        if alpha:
-            penalty = 0.0
-            for weight, grad in zip(
-                self.regularized(views), self.regularized(grad_views)
-            ):
-                penalty += float(np.dot(weight.ravel(), weight.ravel()))
-                grad += (alpha / total_weight) * weight
-            loss += 0.5 * alpha * penalty / total_weight
-        return float(loss)
+    def _whole_stack(self, masks):
+        """Whether the stack kernels run every layer (one direction, no dropout).
 
-    def _forward(self, views, X_tm, batch_sizes, last_step, workspace, masks):
+        One call each way instead of one per layer: less Python per minibatch,
+        and each thread keeps its rows through all the layers.
+        """
+        return self.n_directions == 1 and masks is None and self.whole_stack
+
+    #: Set to False to run the layer kernels one layer at a time (for tests).
+    whole_stack = True
+
+    def _forward(self, params, views, X_tm, batch_sizes, last_step, workspace, masks):
         if self.n_directions == 2:
             workspace.set_packing(last_step)
         batch_index = np.arange(X_tm.shape[1])
+        if self._whole_stack(masks):
+            lstm_stack_forward(
+                X_tm,
+                params,
+                self._units,
+                batch_sizes,
+                workspace.activations,
+                n_threads=workspace.n_threads,
+            )
+        else:
+            self._forward_layers(views, X_tm, batch_sizes, workspace, masks)
+        # The forward state at each sequence's last step; the backward direction's
+        # state after its last step, i.e. at the sequence's first.
+        head_input = workspace.head_input
+        top_units = self.hidden_layer_sizes[-1]
+        for direction, cell in enumerate(workspace.cells[-1]):
+            head_input[:, direction * top_units : (direction + 1) * top_units] = (
+                cell.hidden[last_step, batch_index]
+            )
+        return head_input @ views[-2] + views[-1]
+
+    def _forward_layers(self, views, X_tm, batch_sizes, workspace, masks):
+        """The forward of each layer and direction in turn, bottom first."""
         layer_input = X_tm
         for layer in range(self.n_layers):
             cells = workspace.cells[layer]
@@ -330,15 +387,6 @@ class LSTMNetwork:
                     output[..., :units] = cells[0].hidden
                     workspace.reverse(cells[1].hidden, out=output[..., units:])
                 layer_input = workspace.outputs[layer]
-        # The forward state at each sequence's last step; the backward direction's
-        # state after its last step, i.e. at the sequence's first.
-        head_input = workspace.head_input
-        top_units = self.hidden_layer_sizes[-1]
-        for direction, cell in enumerate(workspace.cells[-1]):
-            head_input[:, direction * top_units : (direction + 1) * top_units] = (
-                cell.hidden[last_step, batch_index]
-            )
-        return head_input @ views[-2] + views[-1]
 
     def workspace(self, n_steps, batch, dropout=False, n_threads=1):
         """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``.
@@ -467,14 +515,21 @@ class Workspace:
             self._flat[name] = np.empty(size, dtype=dtype)
 
         flat("input", net.n_features)
+        # One direction: every layer's forward state, and its dL/dh, in one
+        # buffer each, laid out as the stack kernels address them (prepare).
+        width = sum(net.hidden_layer_sizes)
+        if net.n_directions == 1:
+            flat("activations", 7 * width)
+            flat("d_hiddens", width)
         for layer, (n_in, units) in enumerate(
             zip(net.layer_inputs, net.hidden_layer_sizes)
         ):
             for direction in range(net.n_directions):
                 key = (layer, direction)
-                flat(key + ("gates",), 4 * units)
-                for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
-                    flat(key + (name,), units)
+                if net.n_directions == 2:
+                    flat(key + ("gates",), 4 * units)
+                    for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
+                        flat(key + (name,), units)
                 flat(key + ("d_cell",), units, per_step=False)
                 if self.dropout:
                     flat(key + ("masked_input",), n_in)
@@ -505,6 +560,8 @@ class Workspace:
         if self._shape != (n_steps, batch):
             self._shape = (n_steps, batch)
             self.X = self._view("input", n_steps, batch, net.n_features)
+            if net.n_directions == 1:
+                stacked = self._stack_views(n_steps, batch)
             self.cells, self.outputs, self.d_outputs = [], [], []
             self.reversed_inputs, self.d_reversed_inputs = [], []
             for layer, (n_in, units) in enumerate(
@@ -514,11 +571,20 @@ class Workspace:
                 for direction in range(net.n_directions):
                     key = (layer, direction)
                     cell = _CellBuffers()
-                    cell.gates = self._view(key + ("gates",), n_steps, batch, 4 * units)
-                    for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
-                        setattr(
-                            cell, name, self._view(key + (name,), n_steps, batch, units)
+                    if net.n_directions == 1:
+                        names = ("gates", "cells", "cells_tanh", "hidden", "d_hidden")
+                        for name, view in zip(names, stacked[layer]):
+                            setattr(cell, name, view)
+                    else:
+                        cell.gates = self._view(
+                            key + ("gates",), n_steps, batch, 4 * units
                         )
+                        for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
+                            setattr(
+                                cell,
+                                name,
+                                self._view(key + (name,), n_steps, batch, units),
+                            )
                     cell.d_cell = self._view(key + ("d_cell",), None, batch, units)
                     if self.dropout:
                         cell.masked_input = self._view(
@@ -552,6 +618,37 @@ class Workspace:
                 "head_input", None, batch, net.n_directions * net.hidden_layer_sizes[-1]
             )
         return self.X
+
+    def _stack_views(self, n_steps, batch):
+        """Per layer, (gates, cells, cells_tanh, hidden, d_hidden) of a minibatch.
+
+        Views of ``activations`` and ``d_hiddens`` at the offsets the stack
+        kernels compute for ``n_steps * batch`` rows: per layer its gates, cells,
+        tanh of the cells and hidden states one after the other, and its dL/dh.
+        """
+        rows = n_steps * batch
+        units = self.network.hidden_layer_sizes
+        self.activations = self._flat["activations"][: 7 * rows * sum(units)]
+        self.d_hiddens = self._flat["d_hiddens"][: rows * sum(units)]
+        layers, start, d_start = [], 0, 0
+        for width in units:
+            views = []
+            for part in (4, 1, 1, 1):
+                size = rows * part * width
+                views.append(
+                    self.activations[start : start + size].reshape(
+                        n_steps, batch, part * width
+                    )
+                )
+                start += size
+            views.append(
+                self.d_hiddens[d_start : d_start + rows * width].reshape(
+                    n_steps, batch, width
+                )
+            )
+            d_start += rows * width
+            layers.append(views)
+        return layers
 
     def recurrent_dropout_args(self, cell, backward=False):
         """The kernels' trailing recurrent-dropout arguments for ``cell``."""

@@ -1,7 +1,8 @@
 """How many threads the kernels use, and keeping BLAS out of their way.
 
-The kernels split each minibatch between OpenMP threads themselves (rows for the
-recurrence, columns for the weight gradients) and call BLAS from every thread, so
+The kernels split each minibatch between OpenMP threads themselves (by rows: each
+thread takes its sequences through every step and layer) and may call BLAS from
+every thread, so
 BLAS must run single-threaded meanwhile: its own threads would oversubscribe the
 cores, and OpenBLAS splits the small per-step products badly anyway. The thread
 count follows OpenMP's (``OMP_NUM_THREADS``, ``threadpoolctl`` limits, joblib's

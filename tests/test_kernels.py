@@ -14,6 +14,9 @@ from sklstm._lstm_fast import (
     gather_time_major,
     lstm_backward,
     lstm_forward,
+    lstm_stack_backward,
+    lstm_stack_forward,
+    lstm_stack_sizes,
     openmp_max_threads,
     softmax_rows,
 )
@@ -370,10 +373,9 @@ def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1):
 def test_threads_split_the_work_without_changing_results(
     dtype, lengths, recurrent_dropout, split_any_work
 ):
-    # Rows (recurrence), columns (weight gradients) and rows of d_X are split
-    # between threads; each thread does the same arithmetic on its part, so the
-    # outputs agree to rounding (BLAS's summation order depends on the shape of
-    # its part) for any thread count.
+    # Rows are split between threads: each runs the recurrence, d_X and its
+    # rows' share of the weight gradients, and the shares are added up, so the
+    # outputs agree with one thread's to rounding for any thread count.
     problem = random_layer(dtype, lengths, 5, 16, recurrent_dropout)
     serial = run_layer(*problem, n_threads=1)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
@@ -491,6 +493,66 @@ def test_stack_kernel_refuses_mismatched_buffers():
         network.dense_logits(params, X, work[:-1])
     with pytest.raises(ValueError, match="one row a sequence"):
         network.dense_logits(params, X, work, out=np.empty((3, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_whole_stack_training_equals_layer_by_layer(
+    dtype, lengths, n_threads, split_any_work, monkeypatch
+):
+    # One call through every layer each way (lstm_stack_forward/backward), or one
+    # call per layer: the same loss and gradient, also with the rows split.
+    network, params, X, Y = make_problem(
+        "softmax", dtype=dtype, lengths=lengths, seed=1
+    )
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    Y = Y[order]
+    results = []
+    for whole_stack in (True, False):
+        monkeypatch.setattr(LSTMNetwork, "whole_stack", whole_stack)
+        workspace = network.workspace(*X_tm.shape[:2], n_threads=n_threads)
+        grads = np.full_like(params, np.nan)
+        loss = network.loss_and_gradient(
+            params, X_tm, batch_sizes, last_step, Y, 0.3, grads, workspace
+        )
+        results.append((loss, grads))
+    (loss, grads), (expected_loss, expected) = results
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(loss, expected_loss, rtol=rtol)
+    assert_allclose(grads, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_whole_stack_kernels_refuse_mismatched_buffers():
+    network = LSTMNetwork(3, (4, 2), 2, "softmax", np.float64)
+    params = network.initialize(np.random.RandomState(0))
+    X = np.zeros((5, 2, 3))
+    batch_sizes = np.full(5, 2, dtype=np.intc)
+    n_weights, n_activations, n_d_hiddens = lstm_stack_sizes(3, network._units, 10)
+    assert n_weights == params.size - (2 * 2 + 2)  # all but the head
+    activations = np.empty(n_activations)
+    d_hiddens = np.zeros(n_d_hiddens)
+    grads = np.empty_like(params)
+    units = network._units
+    with pytest.raises(ValueError, match="params do not match"):
+        lstm_stack_forward(X, params[: n_weights - 1], units, batch_sizes, activations)
+    with pytest.raises(ValueError, match="activations is too small"):
+        lstm_stack_forward(X, params, units, batch_sizes, activations[:-1])
+    with pytest.raises(ValueError, match="batch_sizes must be non-increasing"):
+        lstm_stack_forward(X, params, units, batch_sizes[::-1] + 1, activations)
+    with pytest.raises(ValueError, match="units must be positive"):
+        lstm_stack_forward(
+            X, params, np.array([4, 0], np.intc), batch_sizes, activations
+        )
+    lstm_stack_forward(X, params, units, batch_sizes, activations)
+    with pytest.raises(ValueError, match="params or grads do not match"):
+        lstm_stack_backward(
+            X, params, units, batch_sizes, activations, d_hiddens, grads[:3]
+        )
+    with pytest.raises(ValueError, match="activations or d_hiddens is too small"):
+        lstm_stack_backward(
+            X, params, units, batch_sizes, activations, d_hiddens[:-1], grads
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
