@@ -1592,12 +1592,31 @@ cdef double _stack_flops(int n_features, const int[::1] units, const int *batch_
     return flops
 
 
-cdef int _widest(int n_features, const int[::1] units) noexcept nogil:
-    """The most units, or inputs, of any layer in a stack."""
-    cdef int layer, widest = n_features
+cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units,
+                            bint backward) noexcept nogil:
+    """Elements of one chunk's work space in the stack kernels: the most any layer
+    needs (its weights packed; backward, their transposes and the work space of
+    its weight gradients)."""
+    cdef long most = 0, need
+    cdef int layer, n_in, H
     for layer in range(units.shape[0]):
-        widest = max(widest, units[layer])
-    return widest
+        n_in = n_features if layer == 0 else units[layer - 1]
+        H = units[layer]
+        if backward:
+            need = (_packed_size(kind, 4 * H, H) + _packed_size(kind, 4 * H, n_in)
+                    + _rows_gradient_work(kind, n_in, H))
+        else:
+            need = _layer_packed_size(kind, n_in, H)
+        most = max(most, need)
+    return most
+
+
+cdef int _most_units(const int[::1] units) noexcept nogil:
+    """The most units of any layer in a stack."""
+    cdef int layer, most = 0
+    for layer in range(units.shape[0]):
+        most = max(most, units[layer])
+    return most
 
 
 def lstm_stack_forward(
@@ -1628,7 +1647,7 @@ def lstm_stack_forward(
     cdef long *offsets = _stack_offsets(n_features, units, n_rows)
     cdef long *at_weights = offsets
     cdef long *at_activations = offsets + L + 1
-    cdef int c, layer, n_in, H, n_chunks, team, widest
+    cdef int c, layer, n_in, H, n_chunks, team
     cdef int bounds[MAX_CHUNKS + 1]
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
@@ -1651,8 +1670,7 @@ def lstm_stack_forward(
             _n_chunks(n_threads, _stack_flops(n_features, units, &batch_sizes[0],
                                               n_steps, n_rows), batch),
             bounds)
-        widest = _widest(n_features, units)
-        copy = _layer_packed_size(&activations[0], widest, widest)
+        copy = _stack_chunk_work(&activations[0], n_features, units, False)
         raw = _allocate(n_chunks * copy, sizeof(floating))
         with nogil:
             team = _team(n_chunks)
@@ -1752,14 +1770,13 @@ def lstm_stack_backward(
             _n_chunks(n_threads, _stack_flops(n_features, units, &batch_sizes[0],
                                               n_steps, n_rows), batch),
             bounds)
-        widest = _widest(n_features, units)
+        widest = _most_units(units)
         # Per chunk: both transposes packed, the weight-gradient work space, and
         # (all but the first chunk, which writes grads) its share of the
         # gradients, laid out like grads. Then dL/dc, (B, widest): a chunk's rows
         # start at bounds[c] * widest whatever the layer's units, since threads
         # run through the layers at their own pace.
-        copy = (2 * _packed_size(&activations[0], 4 * widest, widest)
-                + _rows_gradient_work(&activations[0], widest, widest))
+        copy = _stack_chunk_work(&activations[0], n_features, units, True)
         share_size = _rounded(at_weights[L])
         raw = _allocate(n_chunks * copy + (n_chunks - 1) * share_size
                         + _rounded(<long> batch * widest), sizeof(floating))
@@ -1805,7 +1822,8 @@ def lstm_stack_backward(
                         out + at_weights[layer],
                         out + at_weights[layer] + <long> n_in * 4 * H,
                         out + at_weights[layer] + (<long> n_in + H) * 4 * H,
-                        own + 2 * _packed_size(own, 4 * widest, widest))
+                        own + _packed_size(own, 4 * H, H)
+                        + _packed_size(own, 4 * H, n_in))
                 busy[c] = _thread_clock_if_split(team) - thread_started
             _check_contention(busy, n_chunks, team, started)
             for c in range(1, n_chunks):

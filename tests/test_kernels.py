@@ -498,13 +498,15 @@ def test_stack_kernel_refuses_mismatched_buffers():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("n_features", [3, 9])
 def test_whole_stack_training_equals_layer_by_layer(
-    dtype, lengths, n_threads, split_any_work, monkeypatch
+    dtype, lengths, n_threads, n_features, split_any_work, monkeypatch
 ):
     # One call through every layer each way (lstm_stack_forward/backward), or one
-    # call per layer: the same loss and gradient, also with the rows split.
+    # call per layer: the same loss and gradient, also with the rows split, and
+    # with inputs wider or narrower than the layers (units 4, then 3).
     network, params, X, Y = make_problem(
-        "softmax", dtype=dtype, lengths=lengths, seed=1
+        "softmax", dtype=dtype, lengths=lengths, n_features=n_features, seed=1
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
