@@ -1580,16 +1580,23 @@ def lstm_stack_sizes(int n_features, const int[::1] units, long n_rows):
         free(offsets)
 
 
-cdef double _stack_flops(int n_features, const int[::1] units, const int *batch_sizes,
-                         int n_steps, long n_rows) noexcept nogil:
-    """Forward work of a stack: each layer's projection and recurrence."""
+cdef int _stack_chunks(int n_features, const int[::1] units, const int *batch_sizes,
+                       int n_steps, int batch, int n_threads,
+                       int *bounds) noexcept nogil:
+    """The row chunks of a stack's minibatch (see _row_chunks), by the forward's work.
+
+    Every stack kernel splits a minibatch the same way, so that the backward's
+    threads read the activations that they wrote in the forward.
+    """
     cdef double flops = 0
+    cdef long n_rows = <long> n_steps * batch
     cdef int layer, n_in
     for layer in range(units.shape[0]):
         n_in = n_features if layer == 0 else units[layer - 1]
         flops += (2.0 * n_rows * 4 * units[layer] * n_in
                   + _recurrent_flops(batch_sizes, n_steps, units[layer]))
-    return flops
+    return _row_chunks(batch_sizes, n_steps, batch,
+                       _n_chunks(n_threads, flops, batch), bounds)
 
 
 cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units,
@@ -1665,11 +1672,8 @@ def lstm_stack_forward(
         _check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             return
-        n_chunks = _row_chunks(
-            &batch_sizes[0], n_steps, batch,
-            _n_chunks(n_threads, _stack_flops(n_features, units, &batch_sizes[0],
-                                              n_steps, n_rows), batch),
-            bounds)
+        n_chunks = _stack_chunks(n_features, units, &batch_sizes[0], n_steps, batch,
+                                 n_threads, bounds)
         copy = _stack_chunk_work(&activations[0], n_features, units, False)
         raw = _allocate(n_chunks * copy, sizeof(floating))
         with nogil:
@@ -1763,13 +1767,8 @@ def lstm_stack_backward(
         if n_steps == 0 or batch == 0:
             grads[:at_weights[L]] = 0
             return
-        # The same chunks as the forward's, so that each thread reads the
-        # activations it wrote there.
-        n_chunks = _row_chunks(
-            &batch_sizes[0], n_steps, batch,
-            _n_chunks(n_threads, _stack_flops(n_features, units, &batch_sizes[0],
-                                              n_steps, n_rows), batch),
-            bounds)
+        n_chunks = _stack_chunks(n_features, units, &batch_sizes[0], n_steps, batch,
+                                 n_threads, bounds)
         widest = _most_units(units)
         # Per chunk: both transposes packed, the weight-gradient work space, and
         # (all but the first chunk, which writes grads) its share of the
@@ -2018,11 +2017,8 @@ def lstm_stack_logits(
     head_input = hidden + per_step * max_units
     n_chunks = 1
     if d == 1:
-        n_chunks = _row_chunks(
-            batch_sizes, n_steps, batch,
-            _n_chunks(n_threads, _stack_flops(n_features, units, batch_sizes,
-                                              n_steps, per_step), batch),
-            bounds)
+        n_chunks = _stack_chunks(n_features, units, batch_sizes, n_steps, batch,
+                                 n_threads, bounds)
     if n_chunks > 1:
         # One direction: each thread takes its sequences through every layer and
         # the head, reading nothing another core wrote (see _layer_forward); a
