@@ -509,12 +509,34 @@ def test_warm_start_may_toggle_early_stopping(first, second):
 
 
 @pytest.mark.parametrize("estimator_class", ESTIMATORS)
-def test_prediction_in_chunks_equals_one_batch(estimator_class, monkeypatch):
+@pytest.mark.parametrize(
+    "limits, chunk",
+    [
+        ({"_CHUNK_SEQUENCES": 7}, 7),
+        # a bound on the work space's bytes, not below a minimum of sequences
+        ({"_CHUNK_WORK_BYTES": 1, "_MIN_CHUNK_SEQUENCES": 5}, 5),
+    ],
+)
+def test_prediction_in_chunks_equals_one_batch(
+    estimator_class, limits, chunk, monkeypatch
+):
     """Large X is predicted in bounded-memory chunks; the chunking is invisible."""
     est, X, _ = fitted(estimator_class)
     whole = est.predict(X)
-    monkeypatch.setattr("sklstm._lstm._CHUNK_SEQUENCES", 7)
+    for name, value in limits.items():
+        monkeypatch.setattr(f"sklstm._lstm.{name}", value)
+    calls = []
+    network = est._network()
+    original = network.dense_logits
+    monkeypatch.setattr(
+        network,
+        "dense_logits",
+        lambda *args, **kwargs: (
+            calls.append(args[1].shape[0]) or original(*args, **kwargs)
+        ),
+    )
     assert_allclose(est.predict(X), whole, rtol=1e-12)
+    assert max(calls) == chunk and sum(calls) == len(X)
 
 
 @pytest.mark.parametrize(
