@@ -1566,16 +1566,21 @@ cdef long *_stack_offsets(int n_features, const int[::1] units,
     return weights
 
 
-def lstm_stack_sizes(int n_features, const int[::1] units, long n_rows):
-    """Elements of the stack kernels' buffers for minibatches of ``n_rows = T * B``.
+def lstm_stack_layout(int n_features, const int[::1] units, long n_rows):
+    """Where each layer's part starts in the stack kernels' flat buffers.
 
-    Returns ``(n_weights, n_activations, n_d_hiddens)``: the layers' part of the
-    flat parameters, and the sizes of ``activations`` and ``d_hiddens``.
+    Returns ``(weights, activations, d_hiddens)``, three lists of ``L + 1``
+    offsets for minibatches of ``n_rows = T * B`` rows, the last one each
+    buffer's size: each layer's kernel, recurrent kernel and bias in ``params``
+    (and ``grads``); its gates, cells, tanh of the cells and hidden states in
+    ``activations``, one after the other, ``(T, B, 4 * units)`` then ``(T, B,
+    units)`` each; its dL/dh, ``(T, B, units)``, in ``d_hiddens``.
     """
     cdef int L = units.shape[0]
     cdef long *offsets = _stack_offsets(n_features, units, n_rows)
     try:
-        return offsets[L], offsets[2 * L + 1], offsets[3 * L + 2]
+        return tuple([offsets[part * (L + 1) + layer] for layer in range(L + 1)]
+                     for part in range(3))
     finally:
         free(offsets)
 
@@ -1640,7 +1645,7 @@ def lstm_stack_forward(
     thread takes its rows through every layer (a layer's rows read only the same
     rows of the layer below), with no synchronisation between layers and one
     parallel region in all. For each layer ``activations`` holds, from the
-    offset that :func:`lstm_stack_sizes` implies, its gates, cells, tanh of the
+    offset that :func:`lstm_stack_layout` gives, its gates, cells, tanh of the
     cells and hidden states, each ``(T, B, width)``: the next layer's input, and
     what :func:`lstm_stack_backward` needs. ``params`` starts with the layers'
     weights in Keras' order (kernel, recurrent kernel, bias of each layer); what
@@ -1668,7 +1673,7 @@ def lstm_stack_forward(
         _check_packing(batch_sizes, n_steps, batch)
         _check(params.shape[0] >= at_weights[L], "params do not match the layers")
         _check(activations.shape[0] >= at_activations[L],
-               "activations is too small: see lstm_stack_sizes")
+               "activations is too small: see lstm_stack_layout")
         _check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             return
@@ -1724,7 +1729,7 @@ def lstm_stack_backward(
     """Backpropagate through a stack after :func:`lstm_stack_forward`.
 
     ``d_hiddens`` holds each layer's dL/dh at the offsets that
-    :func:`lstm_stack_sizes` implies; the caller fills the top layer's (the
+    :func:`lstm_stack_layout` gives; the caller fills the top layer's (the
     gradient from the head; rows past a sequence's end are ignored), the others
     are work space. The layers' part of ``grads`` (the same layout as
     ``params``) is overwritten with the gradient; what follows it is left alone.
@@ -1762,7 +1767,7 @@ def lstm_stack_backward(
                "params or grads do not match the layers")
         _check(activations.shape[0] >= at_activations[L]
                and d_hiddens.shape[0] >= at_d_hiddens[L],
-               "activations or d_hiddens is too small: see lstm_stack_sizes")
+               "activations or d_hiddens is too small: see lstm_stack_layout")
         _check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             grads[:at_weights[L]] = 0

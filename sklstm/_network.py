@@ -19,6 +19,7 @@ from sklstm._lstm_fast import (
     lstm_forward,
     lstm_stack_backward,
     lstm_stack_forward,
+    lstm_stack_layout,
     lstm_stack_logits,
     lstm_stack_work_size,
     softmax_rows,
@@ -517,10 +518,10 @@ class Workspace:
         flat("input", net.n_features)
         # One direction: every layer's forward state, and its dL/dh, in one
         # buffer each, laid out as the stack kernels address them (prepare).
-        width = sum(net.hidden_layer_sizes)
         if net.n_directions == 1:
-            flat("activations", 7 * width)
-            flat("d_hiddens", width)
+            _, activations, d_hiddens = lstm_stack_layout(net.n_features, net._units, 1)
+            flat("activations", activations[-1])
+            flat("d_hiddens", d_hiddens[-1])
         for layer, (n_in, units) in enumerate(
             zip(net.layer_inputs, net.hidden_layer_sizes)
         ):
@@ -622,32 +623,25 @@ class Workspace:
     def _stack_views(self, n_steps, batch):
         """Per layer, (gates, cells, cells_tanh, hidden, d_hidden) of a minibatch.
 
-        Views of ``activations`` and ``d_hiddens`` at the offsets the stack
-        kernels compute for ``n_steps * batch`` rows: per layer its gates, cells,
-        tanh of the cells and hidden states one after the other, and its dL/dh.
+        Views of ``activations`` and ``d_hiddens`` where the stack kernels
+        address them for ``n_steps * batch`` rows (see ``lstm_stack_layout``).
         """
+        net = self.network
         rows = n_steps * batch
-        units = self.network.hidden_layer_sizes
-        self.activations = self._flat["activations"][: 7 * rows * sum(units)]
-        self.d_hiddens = self._flat["d_hiddens"][: rows * sum(units)]
-        layers, start, d_start = [], 0, 0
-        for width in units:
-            views = []
-            for part in (4, 1, 1, 1):
-                size = rows * part * width
-                views.append(
-                    self.activations[start : start + size].reshape(
-                        n_steps, batch, part * width
-                    )
-                )
-                start += size
-            views.append(
-                self.d_hiddens[d_start : d_start + rows * width].reshape(
-                    n_steps, batch, width
-                )
+        _, starts, d_starts = lstm_stack_layout(net.n_features, net._units, rows)
+        self.activations = self._flat["activations"][: starts[-1]]
+        self.d_hiddens = self._flat["d_hiddens"][: d_starts[-1]]
+        layers = []
+        for layer, units in enumerate(net.hidden_layer_sizes):
+            state = self.activations[starts[layer] : starts[layer + 1]]
+            parts = np.split(
+                state, [4 * rows * units, 5 * rows * units, 6 * rows * units]
             )
-            d_start += rows * width
-            layers.append(views)
+            d_hidden = self.d_hiddens[d_starts[layer] : d_starts[layer + 1]]
+            layers.append(
+                [part.reshape(n_steps, batch, -1) for part in parts]
+                + [d_hidden.reshape(n_steps, batch, units)]
+            )
         return layers
 
     def recurrent_dropout_args(self, cell, backward=False):

@@ -16,7 +16,7 @@ from sklstm._lstm_fast import (
     lstm_forward,
     lstm_stack_backward,
     lstm_stack_forward,
-    lstm_stack_sizes,
+    lstm_stack_layout,
     openmp_max_threads,
     softmax_rows,
 )
@@ -530,8 +530,13 @@ def test_whole_stack_kernels_refuse_mismatched_buffers():
     params = network.initialize(np.random.RandomState(0))
     X = np.zeros((5, 2, 3))
     batch_sizes = np.full(5, 2, dtype=np.intc)
-    n_weights, n_activations, n_d_hiddens = lstm_stack_sizes(3, network._units, 10)
-    assert n_weights == params.size - (2 * 2 + 2)  # all but the head
+    weights, activations, d_hiddens = lstm_stack_layout(3, network._units, 10)
+    # kernel, recurrent kernel and bias per layer; 7 and 1 units-wide rows each
+    assert weights == [0, (3 + 4 + 1) * 16, (3 + 4 + 1) * 16 + (4 + 2 + 1) * 8]
+    assert weights[-1] == params.size - (2 * 2 + 2)  # all but the head
+    assert activations == [0, 10 * 7 * 4, 10 * 7 * (4 + 2)]
+    assert d_hiddens == [0, 10 * 4, 10 * (4 + 2)]
+    n_weights, n_activations, n_d_hiddens = weights[-1], activations[-1], d_hiddens[-1]
     activations = np.empty(n_activations)
     d_hiddens = np.zeros(n_d_hiddens)
     grads = np.empty_like(params)
