@@ -571,6 +571,24 @@ cdef inline void _pack(
         _pack_d(k, n, b, row_stride, col_stride, packed)
 
 
+cdef inline floating *_pack_layer(
+    int n_inputs,
+    int units,
+    const floating *kernel,              # IN (D, 4H)
+    const floating *recurrent_kernel,    # IN (H, 4H)
+    floating *packed,                    # OUT _layer_packed_size(D, H) elements
+) noexcept nogil:
+    """Pack a layer's recurrent kernel, then its kernel; return the packed kernel.
+
+    Every step multiplies by the recurrent kernel, and the input projection by
+    the kernel: packed once per call (BLAS would pack them again at each step).
+    """
+    cdef floating *packed_kernel = packed + _packed_size(packed, units, 4 * units)
+    _pack(units, 4 * units, recurrent_kernel, 4 * units, 1, packed)
+    _pack(n_inputs, 4 * units, kernel, 4 * units, 1, packed_kernel)
+    return packed_kernel
+
+
 cdef inline void _packed_product(
     int m,
     int n,
@@ -1238,12 +1256,12 @@ cdef void _layer_forward(
     cdef double started, thread_started
     cdef double projection_flops = 2.0 * n_rows * width * n_inputs
     cdef int team
-    # Every step multiplies by the recurrent kernel: pack it once per thread,
-    # and the kernel with it (BLAS would first zero the gates, then add the
-    # product). Each thread packs its own copy, from the weights it already
-    # holds after the previous call, rather than read one packed on another core.
+    # Each thread packs its own copy of the weights (see _pack_layer), from the
+    # weights it already holds after the previous call, rather than read one
+    # packed on another core. (The packed kernel also saves BLAS's zeroing of
+    # the gates before adding the projection.)
     cdef long copy = _layer_packed_size(packed, n_inputs, units)
-    cdef long recurrent_size = _packed_size(packed, units, width)
+    cdef floating *packed_kernel
     # Sequences do not interact: each thread projects the input of its own rows
     # and runs their whole recurrence, with no synchronisation between steps.
     # Memory written on one core and read on the other crosses between them a
@@ -1264,22 +1282,19 @@ cdef void _layer_forward(
         for c in prange(n_chunks, num_threads=team, schedule="static",
                         chunksize=1):
             thread_started = _thread_clock_if_split(team)
-            _pack(units, width, recurrent_kernel, width, 1, packed + c * copy)
-            _pack(n_inputs, width, kernel, width, 1,
-                  packed + c * copy + recurrent_size)
+            packed_kernel = _pack_layer(n_inputs, units, kernel, recurrent_kernel,
+                                        packed + c * copy)
             _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
                           batch_sizes, packed + c * copy, bias, n_inputs, X,
-                          packed + c * copy + recurrent_size,
-                          gates, cells, cells_tanh, hidden, recurrent_mask,
-                          hidden_masked)
+                          packed_kernel, gates, cells, cells_tanh, hidden,
+                          recurrent_mask, hidden_masked)
             busy[c] = _thread_clock_if_split(team) - thread_started
         _check_contention(busy, n_chunks, team, started)
         return
 
     # One sequence, or little work: the input projection of every step at once
     # (a long single sequence may still split it), then the recurrence.
-    _pack(units, width, recurrent_kernel, width, 1, packed)
-    _pack(n_inputs, width, kernel, width, 1, packed + recurrent_size)
+    packed_kernel = _pack_layer(n_inputs, units, kernel, recurrent_kernel, packed)
     n_projection = _n_chunks(n_threads, projection_flops, n_rows)
     team = _team(n_projection)
     started = _clock_if_split(team)
@@ -1289,7 +1304,7 @@ cdef void _layer_forward(
         start = n_rows * c // n_projection
         stop = n_rows * (c + 1) // n_projection
         _packed_product(<int> (stop - start), width, n_inputs,
-                        X + start * n_inputs, n_inputs, 1, packed + recurrent_size,
+                        X + start * n_inputs, n_inputs, 1, packed_kernel,
                         n_inputs, gates + start * width, width, False)
         busy[c] = _thread_clock_if_split(team) - thread_started
     _check_contention(busy, n_projection, team, started)
@@ -1666,6 +1681,7 @@ def lstm_stack_forward(
     cdef const floating *weights
     cdef const floating *layer_input
     cdef floating *own
+    cdef floating *packed_kernel
     cdef floating *state
     cdef long copy
     cdef void *raw = NULL
@@ -1699,16 +1715,14 @@ def lstm_stack_forward(
                         layer_input = (&activations[0] + at_activations[layer]
                                        - n_rows * n_in)
                     # Each thread packs its own copy (see _layer_forward).
-                    _pack(H, 4 * H, weights + <long> n_in * 4 * H, 4 * H, 1, own)
-                    _pack(n_in, 4 * H, weights, 4 * H, 1,
-                          own + _packed_size(own, H, 4 * H))
+                    packed_kernel = _pack_layer(n_in, H, weights,
+                                                weights + <long> n_in * 4 * H, own)
                     _forward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
                                   &batch_sizes[0], own,
                                   weights + (<long> n_in + H) * 4 * H, n_in,
-                                  layer_input, own + _packed_size(own, H, 4 * H),
-                                  state, state + n_rows * 4 * H,
-                                  state + n_rows * 5 * H, state + n_rows * 6 * H,
-                                  NULL, NULL)
+                                  layer_input, packed_kernel, state,
+                                  state + n_rows * 4 * H, state + n_rows * 5 * H,
+                                  state + n_rows * 6 * H, NULL, NULL)
                 busy[c] = _thread_clock_if_split(team) - thread_started
             _check_contention(busy, n_chunks, team, started)
     finally:
@@ -1905,6 +1919,7 @@ cdef void _stack_logits_rows(
     cdef floating *cells_tanh = cells + per_step * max_units
     cdef floating *hidden = cells_tanh + per_step * max_units
     cdef floating *swap
+    cdef floating *packed_kernel
     cdef const floating *weights = params
     for t in range(n_steps):
         for b in range(r0, r1):
@@ -1914,13 +1929,12 @@ cdef void _stack_logits_rows(
     for layer in range(units.shape[0]):
         n_in = n_features if layer == 0 else units[layer - 1]
         H = units[layer]
-        _pack(H, 4 * H, weights + <long> n_in * 4 * H, 4 * H, 1, packed)
-        _pack(n_in, 4 * H, weights, 4 * H, 1, packed + _packed_size(packed, H, 4 * H))
+        packed_kernel = _pack_layer(n_in, H, weights, weights + <long> n_in * 4 * H,
+                                    packed)
         # batch_sizes are all B >= n_rows: every row runs every step.
         _forward_rows(0, n_rows, n_steps, n_rows, H, batch_sizes, packed,
                       weights + (<long> n_in + H) * 4 * H, n_in, layer_input,
-                      packed + _packed_size(packed, H, 4 * H),
-                      gates, cells, cells_tanh, hidden, NULL, NULL)
+                      packed_kernel, gates, cells, cells_tanh, hidden, NULL, NULL)
         weights += (<long> n_in + H + 1) * 4 * H
         if layer + 1 < units.shape[0]:
             memcpy(layer_output, hidden, per_step * H * sizeof(floating))
