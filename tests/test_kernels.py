@@ -482,6 +482,43 @@ def test_stack_kernel_equals_the_layer_by_layer_forward(
         assert_allclose(logits, expected, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize(
+    "n_features, sizes, n_steps",
+    [
+        (8, (64,), 30),  # one group of four 16-unit blocks, read in place
+        (1, (80, 48), 7),  # a group and a block left; three blocks
+        (5, (112,), 4),  # a group and three blocks left
+        (33, (130, 20), 9),  # units off the 16 grid: gates from a padded copy
+        (3, (16, 16, 16), 1),  # a single step
+    ],
+)
+def test_single_sequence_kernel_equals_float64(
+    n_features, sizes, n_steps, bidirectional, widest_kernel
+):
+    # A float32 sequence alone runs its recurrence in registers, reading the
+    # recurrent kernels where they are (units a multiple of 16) or from a padded
+    # copy, every other step in reverse row order: against the float64 per-layer
+    # forward, for each instruction set, with the work space given or allocated,
+    # and with parameters off the 64-byte boundary a model keeps them on.
+    rng = np.random.RandomState(0)
+    network = LSTMNetwork(n_features, sizes, 3, "softmax", np.float64, bidirectional)
+    params = network.initialize(rng)
+    params += rng.normal(scale=0.3, size=params.shape)
+    X = rng.normal(size=(1, n_steps, n_features))
+    workspace = network.workspace(n_steps, 1)
+    X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
+    expected = network.logits(params, X_tm, batch_sizes, last_step, workspace)
+    single = LSTMNetwork(n_features, sizes, 3, "softmax", np.float32, bidirectional)
+    X32, params32 = X.astype(np.float32), params.astype(np.float32)
+    unaligned = np.empty(params32.size + 1, np.float32)[1:]
+    unaligned[...] = params32
+    work = np.empty(single.dense_work_size(n_steps, 1), np.float32)
+    for weights, space in [(params32, work), (params32, None), (unaligned, None)]:
+        logits = single.dense_logits(weights, X32, space)
+        assert_allclose(logits, expected, rtol=2e-5, atol=2e-5)
+
+
 def test_stack_kernel_refuses_mismatched_buffers():
     network = LSTMNetwork(3, (4, 2), 2, "softmax", np.float64)
     params = network.initialize(np.random.RandomState(0))
