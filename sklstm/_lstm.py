@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 )
 
 from sklstm._lstm_fast import all_finite
-from sklstm._network import activate, network_for, pooled_buffer
+from sklstm._network import activate, aligned_params, network_for, pooled_buffer
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
     DenseSequences,
@@ -668,7 +668,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         if not np.isfinite(result.x).all():
             _warn_diverged("lbfgs", "the starting weights were kept")
             return
-        self._params = result.x.astype(self._params.dtype)
+        self._params = aligned_params(result.x, self._params.dtype)
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
         self.best_loss_ = min(self.best_loss_, self.loss_)
@@ -704,7 +704,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 weight_val = None
             else:
                 sample_weight, weight_val = sample_weight[train], sample_weight[val]
-            self._best_params = self._params.copy()
+            self._best_params = aligned_params(self._params)
         else:
             data_val = y_val = weight_val = None
 
@@ -887,7 +887,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params = self._params.copy()
+                self._best_params = aligned_params(self._params)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -946,6 +946,10 @@ class _BaseLSTM(BaseEstimator, ABC):
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)  # raises scikit-learn's NotFittedError
         if self._is_lean_input(X):
+            if X.shape[0] == 1:
+                # One sequence: one kernel call, nothing to chunk or pool (3 of
+                # 28 us went to that).
+                return self._network().dense_logits(self._params, X, None)
             data = DenseSequences(X)
         else:
             data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
@@ -1034,7 +1038,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 f"({len(self._layer_sizes)} LSTM layers x {3 * network.n_directions}"
                 f" + 2 for the output layer), got {len(weights)}."
             )
-        new_params = np.empty_like(self._params)
+        new_params = aligned_params(np.zeros_like(self._params))
         for index, (view, weight) in enumerate(
             zip(network.unpack(new_params), weights)
         ):
@@ -1078,6 +1082,8 @@ class _BaseLSTM(BaseEstimator, ABC):
                 InconsistentVersionWarning(type(self).__name__, version, __version__),
                 stacklevel=2,
             )
+        if "_params" in state:
+            state["_params"] = aligned_params(state["_params"])
         super().__setstate__(state)
 
 

@@ -118,7 +118,7 @@ class LSTMNetwork:
         Glorot-uniform input and head kernels, orthogonal recurrent kernels, zero
         biases but the forget gate's, which starts at 1 (``unit_forget_bias``).
         """
-        flat = np.zeros(self.n_params, dtype=self.dtype)
+        flat = aligned_params(np.zeros(self.n_params, dtype=self.dtype))
         views = self.unpack(flat)
         for layer in range(self.n_layers):
             for direction in range(self.n_directions):
@@ -141,7 +141,8 @@ class LSTMNetwork:
 
         The same values as :meth:`logits`, computed by one kernel call on the
         batch-major input (no time-major copy, no per-layer Python): the path of
-        low-latency predictions. ``work`` has :meth:`dense_work_size` elements.
+        low-latency predictions. ``work`` has :meth:`dense_work_size` elements, or
+        is None for the kernel to allocate its own.
         """
         if out is None:
             out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
@@ -396,6 +397,28 @@ class LSTMNetwork:
         split their work over ``n_threads`` (BLAS must then be single-threaded).
         """
         return Workspace(self, n_steps, batch, dropout, n_threads)
+
+
+#: Parameter buffers start on this byte boundary: the single-sequence kernel reads
+#: the recurrent kernels where they are, a 64-byte vector at a time, and off such a
+#: boundary every read spans two cache lines (small model: 21 -> 23 µs a sequence).
+PARAMS_ALIGNMENT = 64
+
+
+def aligned_params(values, dtype=None):
+    """A copy of the 1-D ``values`` (as ``dtype``) starting on PARAMS_ALIGNMENT.
+
+    Every flat parameter buffer a model keeps is made here (or by
+    :meth:`LSTMNetwork.initialize`, which calls it), unpickled ones included:
+    NumPy aligns its buffers to 16 bytes only.
+    """
+    values = np.asarray(values)
+    dtype = np.dtype(values.dtype if dtype is None else dtype)
+    raw = np.empty(values.size * dtype.itemsize + PARAMS_ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % PARAMS_ALIGNMENT
+    flat = raw[start : start + values.size * dtype.itemsize].view(dtype)
+    flat[...] = values
+    return flat
 
 
 @functools.lru_cache(maxsize=16)
