@@ -511,48 +511,98 @@ cdef extern from *:
        U, proj and out have zero columns past `units`, which keep zero cells
        and outputs. */
     #define SKLSTM_RECURRENCE(ISA, TARGET, G)                                     \
+    /* acc[q][g] += x[k] * rows[k][q * padded + 16 g] over the n rows k (ld     \
+       apart), from the last row backwards if asked. */                          \
     TARGET static inline __attribute__((always_inline)) void                      \
-    sklstm_unit_group_##ISA(const int NB, int units, int padded,                  \
-                            const float *restrict z, const float *restrict U,     \
-                            const float *restrict h, int backwards,               \
-                            float *restrict c, float *restrict h_next)            \
+    sklstm_gate_sums_##ISA(const int NB, int n, const float *restrict x,          \
+                           const float *restrict rows, long ld, int padded,       \
+                           int backwards, sklstm_v16f acc[4][G])                  \
     {                                                                             \
-        sklstm_v16f acc[4][G];                                                    \
-        const long ldu = 4L * padded;                                             \
-        for (int q = 0; q < 4; ++q)                                               \
-            for (int g = 0; g < NB; ++g)                                          \
-                acc[q][g] = SKLSTM_LOAD16(z + q * padded + 16 * g);               \
         /* A pointer a gate: offsets from one base took more registers than    \
            GCC had, and it reloaded them from the stack at every row. */         \
-        const float *restrict row = backwards ? U + (long)(units - 1) * ldu : U;  \
-        const float *restrict r0 = row, *restrict r1 = row + padded;              \
-        const float *restrict r2 = row + 2 * padded, *restrict r3 = row + 3 * padded; \
-        const float *restrict hk = backwards ? h + units - 1 : h;                 \
-        const long row_step = backwards ? -ldu : ldu;                             \
-        const long h_step = backwards ? -1 : 1;                                   \
-        for (int k = 0; k < units; ++k) {                                         \
-            const float x = *hk;                                                  \
+        const float *restrict r0 = backwards ? rows + (long)(n - 1) * ld : rows;  \
+        const float *restrict r1 = r0 + padded, *restrict r2 = r0 + 2 * padded;   \
+        const float *restrict r3 = r0 + 3 * padded;                               \
+        const float *restrict xk = backwards ? x + n - 1 : x;                     \
+        const long row_step = backwards ? -ld : ld, x_step = backwards ? -1 : 1;  \
+        for (int k = 0; k < n; ++k) {                                             \
+            const float a = *xk;                                                  \
             for (int g = 0; g < NB; ++g) {                                        \
-                acc[0][g] += x * SKLSTM_LOAD16(r0 + 16 * g);                      \
-                acc[1][g] += x * SKLSTM_LOAD16(r1 + 16 * g);                      \
-                acc[2][g] += x * SKLSTM_LOAD16(r2 + 16 * g);                      \
-                acc[3][g] += x * SKLSTM_LOAD16(r3 + 16 * g);                      \
+                acc[0][g] += a * SKLSTM_LOAD16(r0 + 16 * g);                      \
+                acc[1][g] += a * SKLSTM_LOAD16(r1 + 16 * g);                      \
+                acc[2][g] += a * SKLSTM_LOAD16(r2 + 16 * g);                      \
+                acc[3][g] += a * SKLSTM_LOAD16(r3 + 16 * g);                      \
             }                                                                     \
             r0 += row_step;                                                       \
             r1 += row_step;                                                       \
             r2 += row_step;                                                       \
             r3 += row_step;                                                       \
-            hk += h_step;                                                         \
+            xk += x_step;                                                         \
         }                                                                         \
+    }                                                                             \
+    /* NB blocks of 16 units from unit u: the four gates' sums, from `init`     \
+       plus x @ rows (n_parts runs of part_width values of x, part_stride       \
+       apart, against consecutive runs of rows); then either stored to out      \
+       (PROJECT) or taken through the cells' update (c, and h to out). */       \
+    TARGET static inline __attribute__((always_inline)) void                      \
+    sklstm_unit_group_##ISA(const int NB, const int PROJECT, int u, int padded,   \
+                            const float *restrict init, int n_parts,              \
+                            int part_width, const float *restrict x,              \
+                            long part_stride, const float *restrict rows,         \
+                            int backwards, float *restrict c,                     \
+                            float *restrict out)                                  \
+    {                                                                             \
+        sklstm_v16f acc[4][G];                                                    \
+        const long ld = 4L * padded;                                              \
+        for (int q = 0; q < 4; ++q)                                               \
+            for (int g = 0; g < NB; ++g)                                          \
+                acc[q][g] = SKLSTM_LOAD16(init + q * padded + u + 16 * g);        \
+        for (int p = 0; p < n_parts; ++p)                                         \
+            sklstm_gate_sums_##ISA(NB, part_width, x + p * part_stride,           \
+                                   rows + p * part_width * ld + u, ld, padded,    \
+                                   backwards, acc);                               \
         for (int g = 0; g < NB; ++g) {                                            \
+            if (PROJECT) {                                                        \
+                for (int q = 0; q < 4; ++q)                                       \
+                    SKLSTM_STORE16(out + q * padded + u + 16 * g, acc[q][g]);     \
+                continue;                                                         \
+            }                                                                     \
             const sklstm_v16f i = sklstm_sigmoid_v16(acc[0][g]);                  \
             const sklstm_v16f f = sklstm_sigmoid_v16(acc[1][g]);                  \
             const sklstm_v16f cand = sklstm_tanh_v16(acc[2][g]);                  \
             const sklstm_v16f o = sklstm_sigmoid_v16(acc[3][g]);                  \
-            const sklstm_v16f cell = f * SKLSTM_LOAD16(c + 16 * g) + i * cand;    \
-            SKLSTM_STORE16(c + 16 * g, cell);                                     \
-            SKLSTM_STORE16(h_next + 16 * g, o * sklstm_tanh_v16(cell));           \
+            const sklstm_v16f cell = f * SKLSTM_LOAD16(c + u + 16 * g)            \
+                                     + i * cand;                                  \
+            SKLSTM_STORE16(c + u + 16 * g, cell);                                 \
+            SKLSTM_STORE16(out + u + 16 * g, o * sklstm_tanh_v16(cell));          \
         }                                                                         \
+    }                                                                             \
+    /* Every unit block, G at a time: NB is a constant in each call, so that   \
+       the sums stay in registers. */                                            \
+    TARGET static inline __attribute__((always_inline)) void                      \
+    sklstm_unit_groups_##ISA(const int PROJECT, int padded, const float *init,    \
+                             int n_parts, int part_width, const float *x,         \
+                             long part_stride, const float *rows, int backwards,  \
+                             float *c, float *out)                                \
+    {                                                                             \
+        int u = 0;                                                                \
+        for (; u + 16 * G <= padded; u += 16 * G)                                 \
+            sklstm_unit_group_##ISA(G, PROJECT, u, padded, init, n_parts,         \
+                                    part_width, x, part_stride, rows, backwards,  \
+                                    c, out);                                      \
+        const int rest = (padded - u) / 16;     /* fewer than G blocks */        \
+        if (rest == 3)                                                            \
+            sklstm_unit_group_##ISA(G > 3 ? 3 : 1, PROJECT, u, padded, init,      \
+                                    n_parts, part_width, x, part_stride, rows,    \
+                                    backwards, c, out);                           \
+        else if (rest == 2)                                                       \
+            sklstm_unit_group_##ISA(G > 2 ? 2 : 1, PROJECT, u, padded, init,      \
+                                    n_parts, part_width, x, part_stride, rows,    \
+                                    backwards, c, out);                           \
+        else if (rest == 1)                                                       \
+            sklstm_unit_group_##ISA(1, PROJECT, u, padded, init, n_parts,         \
+                                    part_width, x, part_stride, rows, backwards,  \
+                                    c, out);                                      \
     }                                                                             \
     TARGET static void sklstm_recurrence_##ISA(                                   \
         int n_steps, int units, int padded, const float *proj, const float *U,   \
@@ -562,24 +612,25 @@ cdef extern from *:
         for (int j = 0; j < padded; ++j) c[j] = 0;                                \
         for (int s = 0; s < n_steps; ++s) {                                       \
             const int t = reverse ? n_steps - 1 - s : s;                          \
-            const float *z = proj + (long)t * 4 * padded;                         \
-            float *h_next = out + (long)t * ldo;                                  \
-            int u = 0;                                                            \
-            for (; u + 16 * G <= padded; u += 16 * G)                             \
-                sklstm_unit_group_##ISA(G, units, padded, z + u, U + u, h,        \
-                                        s & 1, c + u, h_next + u);                \
-            const int rest = (padded - u) / 16;   /* fewer than G blocks */     \
-            if (rest == 3)                                                        \
-                sklstm_unit_group_##ISA(G > 3 ? 3 : 1, units, padded, z + u,      \
-                                        U + u, h, s & 1, c + u, h_next + u);      \
-            else if (rest == 2)                                                   \
-                sklstm_unit_group_##ISA(G > 2 ? 2 : 1, units, padded, z + u,      \
-                                        U + u, h, s & 1, c + u, h_next + u);      \
-            else if (rest == 1)                                                   \
-                sklstm_unit_group_##ISA(1, units, padded, z + u, U + u, h, s & 1, \
-                                        c + u, h_next + u);                       \
-            h = h_next;                                                           \
+            sklstm_unit_groups_##ISA(0, padded, proj + (long)t * 4 * padded, 1,   \
+                                     units, h, 0, U, s & 1, c,                    \
+                                     out + (long)t * ldo);                        \
+            h = out + (long)t * ldo;                                              \
         }                                                                         \
+    }                                                                             \
+    /* proj[t] = bias + the step's input @ W for every step, W's rows 4 padded  \
+       apart: for a W that stays in L1 from step to step, read where it is      \
+       (packing it and a product by blocks of steps took 2 of the small model's \
+       21 us). */                                                                \
+    TARGET static void sklstm_project_##ISA(                                      \
+        int n_steps, int n_parts, int part_width, const float *x, long ldx,       \
+        long part_stride, const float *W, const float *bias, int padded,          \
+        float *proj)                                                              \
+    {                                                                             \
+        for (int t = 0; t < n_steps; ++t)                                         \
+            sklstm_unit_groups_##ISA(1, padded, bias, n_parts, part_width,        \
+                                     x + (long)t * ldx, part_stride, W, 0, NULL,  \
+                                     proj + (long)t * 4 * padded);                \
     }
 
     /* G unit blocks a group: 4 G sums in registers (AVX-512 has 32 vector
@@ -589,25 +640,42 @@ cdef extern from *:
     SKLSTM_RECURRENCE(avx2, SKLSTM_AVX2, 1)
     #endif
     SKLSTM_RECURRENCE(base, , 1)
+    /* The widest of the three the machine runs (and the cap allows). */
+    static int sklstm_sequence_isa(void)
+    {
+    #if SKLSTM_X86_DISPATCH
+        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f"))
+            return 2;
+        if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")
+            && __builtin_cpu_supports("fma"))
+            return 1;
+    #endif
+        return 0;
+    }
+    #if SKLSTM_X86_DISPATCH
+    #define SKLSTM_SEQUENCE_DISPATCH(NAME, ARGS)                                  \
+        switch (sklstm_sequence_isa()) {                                          \
+        case 2: NAME##_avx512 ARGS; break;                                        \
+        case 1: NAME##_avx2 ARGS; break;                                          \
+        default: NAME##_base ARGS;                                                \
+        }
+    #else
+    #define SKLSTM_SEQUENCE_DISPATCH(NAME, ARGS) NAME##_base ARGS;
+    #endif
     static void sklstm_recurrence_f(int n_steps, int units, int padded,
                                     const float *proj, const float *U, int reverse,
                                     float *out, long ldo, const float *h0, float *c)
     {
-    #if SKLSTM_X86_DISPATCH
-        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f")) {
-            sklstm_recurrence_avx512(n_steps, units, padded, proj, U, reverse, out,
-                                     ldo, h0, c);
-            return;
-        }
-        if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")
-            && __builtin_cpu_supports("fma")) {
-            sklstm_recurrence_avx2(n_steps, units, padded, proj, U, reverse, out,
-                                   ldo, h0, c);
-            return;
-        }
-    #endif
-        sklstm_recurrence_base(n_steps, units, padded, proj, U, reverse, out, ldo,
-                               h0, c);
+        SKLSTM_SEQUENCE_DISPATCH(sklstm_recurrence, (n_steps, units, padded, proj,
+                                 U, reverse, out, ldo, h0, c))
+    }
+    static void sklstm_project_f(int n_steps, int n_parts, int part_width,
+                                 const float *x, long ldx, long part_stride,
+                                 const float *W, const float *bias, int padded,
+                                 float *proj)
+    {
+        SKLSTM_SEQUENCE_DISPATCH(sklstm_project, (n_steps, n_parts, part_width, x,
+                                 ldx, part_stride, W, bias, padded, proj))
     }
     """
     int _widest_kernel "sklstm_widest_kernel"
@@ -647,6 +715,10 @@ cdef extern from *:
     void _recurrence_f "sklstm_recurrence_f"(
         int n_steps, int units, int padded, const float *proj, const float *U,
         bint reverse, float *out, long ldo, const float *h0, float *c) noexcept nogil
+    void _project_f "sklstm_project_f"(
+        int n_steps, int n_parts, int part_width, const float *x, long ldx,
+        long part_stride, const float *W, const float *bias, int padded,
+        float *proj) noexcept nogil
 
 
 cdef inline long _packed_size(floating *kind, int k, int n) noexcept nogil:
@@ -1994,6 +2066,24 @@ cdef inline int _padded_units(int units) noexcept nogil:
     return (units + 15) // 16 * 16
 
 
+# A single sequence's input projection reads a kernel of up to this many floats
+# (16 KiB, half of L1) where it is, step by step; a larger one is packed and
+# multiplied by blocks of steps.
+cdef long SEQUENCE_KERNEL_IN_PLACE = 4096
+
+
+cdef void _pad_gates(int n_rows, int units, int padded, const float *rows,
+                     float *out) noexcept nogil:
+    """Rows of four gates ``units`` apart -> ``padded`` apart, zeros between."""
+    cdef int r, gate
+    for r in range(n_rows):
+        for gate in range(4):
+            memcpy(out + (<long> r * 4 + gate) * padded,
+                   rows + <long> r * 4 * units + gate * units, units * sizeof(float))
+            memset(out + (<long> r * 4 + gate) * padded + units, 0,
+                   (padded - units) * sizeof(float))
+
+
 cdef void _sequence_extents(int n_features, const int[::1] units, int d,
                             int *most, int *widest, long *packed) noexcept nogil:
     """Most units, widest padded layer and largest packed kernel of a stack."""
@@ -2014,9 +2104,11 @@ cdef long _sequence_work(int n_steps, int n_features, const int[::1] units,
     cdef long packed
     _sequence_extents(n_features, units, d, &most, &widest, &packed)
     # Input projections; two layers' outputs; a layer's kernel, packed per input
-    # part and gate; its recurrent kernel with gates `widest` apart; h_{-1}, c.
+    # part and gate; its kernel (if small) or recurrent kernel and its bias with
+    # gates `widest` apart; h_{-1}, c.
     return (<long> n_steps * 4 * widest + 2L * n_steps * d * widest + packed
-            + <long> most * 4 * widest + 2 * widest + 16)
+            + max(<long> most * 4 * widest, SEQUENCE_KERNEL_IN_PLACE)
+            + 4 * widest + 2 * widest + 16)
 
 
 cdef void _sequence_logits(
@@ -2032,11 +2124,12 @@ cdef void _sequence_logits(
 ) noexcept nogil:
     """Head pre-activations of one sequence: lstm_stack_logits for a batch of one.
 
-    Each layer projects the sequence's inputs for all steps in one product per
-    gate, then runs the recurrence in registers (sklstm_recurrence_f), reading
-    its recurrent kernel where it is when the units are a multiple of 16 (else
-    from a copy whose gates are 16-aligned); nothing is packed per step.
-    Outputs of a layer are rows of d * padded(units), the directions side by side.
+    Each layer projects the sequence's inputs for all steps (a small kernel read
+    step by step, a larger one packed and multiplied by blocks of steps), then
+    runs the recurrence in registers (sklstm_recurrence_f). Weights are read
+    where they are when the units are a multiple of 16, else from copies whose
+    gates are 16-aligned. Outputs of a layer are rows of d * padded(units), the
+    directions side by side.
     """
     cdef int layer, direction, part, gate, t, k, o
     cdef int H = 0, P = 0, n_in
@@ -2048,7 +2141,8 @@ cdef void _sequence_logits(
     cdef float *layer_output
     cdef float *other_output
     cdef float *packed
-    cdef float *padded_recurrent
+    cdef float *padded_weights
+    cdef float *padded_bias
     cdef float *h0
     cdef float *c
     cdef float *swap
@@ -2065,8 +2159,10 @@ cdef void _sequence_logits(
     layer_output = proj + <long> n_steps * 4 * widest
     other_output = layer_output + <long> n_steps * d * widest
     packed = other_output + <long> n_steps * d * widest
-    padded_recurrent = packed + packed_size
-    h0 = padded_recurrent + <long> most * 4 * widest
+    padded_weights = packed + packed_size
+    padded_bias = padded_weights + max(<long> most * 4 * widest,
+                                       SEQUENCE_KERNEL_IN_PLACE)
+    h0 = padded_bias + 4 * widest
     c = h0 + widest
     memset(h0, 0, widest * sizeof(float))
     for layer in range(units.shape[0]):
@@ -2079,35 +2175,32 @@ cdef void _sequence_logits(
             recurrent = kernel + <long> n_in * 4 * H
             bias = recurrent + <long> H * 4 * H
             # proj[t, gate * P + j] = bias + x_t @ kernel, 0 past H.
-            for part in range(n_parts):
-                for gate in range(4):
-                    _pack(part_width, H,
-                          kernel + <long> part * part_width * 4 * H + gate * H, 4 * H,
-                          1, packed + (part * 4 + gate) * packed_part)
-            for t in range(n_steps):
-                for gate in range(4):
-                    memcpy(proj + (<long> t * 4 + gate) * P, bias + gate * H,
-                           H * sizeof(float))
-                    memset(proj + (<long> t * 4 + gate) * P + H, 0,
-                           (P - H) * sizeof(float))
-            for part in range(n_parts):
-                for gate in range(4):
-                    _packed_product(n_steps, H, part_width,
-                                    layer_input + part * part_stride, lda, 1,
-                                    packed + (part * 4 + gate) * packed_part,
-                                    part_width, proj + gate * P, 4 * P, True)
-            if P != H:
-                for k in range(H):
+            if <long> n_in * 4 * P <= SEQUENCE_KERNEL_IN_PLACE:
+                if P != H:
+                    _pad_gates(n_in, H, P, kernel, padded_weights)
+                    _pad_gates(1, H, P, bias, padded_bias)
+                    kernel, bias = padded_weights, padded_bias
+                _project_f(n_steps, n_parts, part_width, layer_input, lda,
+                           part_stride, kernel, bias, P, proj)
+            else:
+                _pad_gates(1, H, P, bias, proj)
+                for t in range(1, n_steps):
+                    memcpy(proj + <long> t * 4 * P, proj, 4 * P * sizeof(float))
+                for part in range(n_parts):
                     for gate in range(4):
-                        memcpy(padded_recurrent + (<long> k * 4 + gate) * P,
-                               recurrent + <long> k * 4 * H + gate * H,
-                               H * sizeof(float))
-                        memset(padded_recurrent + (<long> k * 4 + gate) * P + H, 0,
-                               (P - H) * sizeof(float))
-                recurrent = padded_recurrent
+                        _pack(part_width, H,
+                              kernel + <long> part * part_width * 4 * H + gate * H,
+                              4 * H, 1, packed + (part * 4 + gate) * packed_part)
+                        _packed_product(n_steps, H, part_width,
+                                        layer_input + part * part_stride, lda, 1,
+                                        packed + (part * 4 + gate) * packed_part,
+                                        part_width, proj + gate * P, 4 * P, True)
+            if P != H:
+                _pad_gates(H, H, P, recurrent, padded_weights)
+                recurrent = padded_weights
             _recurrence_f(n_steps, H, P, proj, recurrent, direction == 1,
                           layer_output + direction * P, d * P, h0, c)
-            weights = bias + 4 * H
+            weights += (<long> n_in + H + 1) * 4 * H
         layer_input = layer_output
         lda = d * P
         part_stride = P
@@ -2219,6 +2312,9 @@ def lstm_stack_logits(
                                                  #      None: allocated here
     floating[:, ::1] logits,                     # OUT (B, n_outputs)
     int n_threads=1,                             # IN  threads to split the work over
+    bint softmax=False,                          # IN  softmax of each row instead
+    bint take_log=False,                         # IN  (softmax) its logarithm
+    bint check_finite=False,                     # IN  first check X
 ):
     """Head pre-activations of a stack of LSTM layers on equal-length sequences.
 
@@ -2229,7 +2325,38 @@ def lstm_stack_logits(
     direction's, then the head's kernel and bias). Every sequence runs all ``T``
     steps, so the backward direction reads each sequence from its last step and
     hands the head its state at the first, as in ``LSTMNetwork``.
+
+    With ``softmax``, ``logits`` receives the softmax of each row (``take_log``:
+    its log), as :func:`softmax_rows`; with ``check_finite``, an ``X`` holding NaN
+    or infinity is left to the caller's validation, uncomputed. A single
+    sequence's prediction is this one call.
+
+    Returns
+    -------
+    computed : bool
+        False if ``check_finite`` found a value that is not finite.
     """
+    cdef Py_ssize_t row
+    cdef long n_values = X.shape[0] * X.shape[1] * X.shape[2]
+    if check_finite and n_values > 0 and not _all_finite(n_values, &X[0, 0, 0]):
+        return False
+    _stack_logits(X, params, units, bidirectional, work, logits, n_threads)
+    if softmax and logits.shape[1] > 0:
+        for row in range(logits.shape[0]):
+            _softmax_row(logits.shape[1], &logits[row, 0], &logits[row, 0], take_log)
+    return True
+
+
+cdef int _stack_logits(
+    const floating[:, :, ::1] X,
+    const floating[::1] params,
+    const int[::1] units,
+    bint bidirectional,
+    floating[::1] work,
+    floating[:, ::1] logits,
+    int n_threads,
+) except -1:
+    """The body of :func:`lstm_stack_logits`: the logits only."""
     cdef int batch = X.shape[0]
     cdef int n_steps = X.shape[1]
     cdef int n_features = X.shape[2]
@@ -2273,7 +2400,7 @@ def lstm_stack_logits(
            "work is too small: see lstm_stack_work_size")
     _check(n_threads >= 1, "n_threads must be at least 1")
     if batch == 0:
-        return
+        return 0
     _check(n_steps > 0, "sequences need at least one step")
     # A single sequence's prediction may leave its few hundred KiB to malloc (a
     # buffer pool cost it 1 us of 28).
@@ -2289,7 +2416,7 @@ def lstm_stack_logits(
                 with nogil:
                     _sequence_logits(n_steps, n_features, units, d, n_outputs,
                                      &X[0, 0, 0], &params[0], space, &logits[0, 0])
-                return
+                return 0
         # Every sequence runs every step.
         batch_sizes = <int *> malloc(n_steps * sizeof(int))
         if batch_sizes == NULL:
@@ -2343,7 +2470,7 @@ def lstm_stack_logits(
             finally:
                 free(batch_sizes)
                 free(packed)
-            return
+            return 0
 
         with nogil:
             # Batch-major to time-major, the layout of the layer kernels.
@@ -2399,6 +2526,7 @@ def lstm_stack_logits(
             free(packed)
     finally:
         free(own_work)
+    return 0
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -2508,10 +2636,32 @@ def gather_time_major(
                        n_features * sizeof(floating))
 
 
+cdef void _softmax_row(Py_ssize_t k, const floating *z, floating *out,
+                       bint take_log) noexcept nogil:
+    """Softmax of the k values z (or its log) into out, which may be z."""
+    cdef Py_ssize_t j
+    cdef floating top = z[0], total = 0
+    for j in range(1, k):
+        if z[j] > top:
+            top = z[j]
+    if take_log:
+        for j in range(k):
+            total += _exp(z[j] - top)
+        total = _log(total)
+        for j in range(k):
+            out[j] = (z[j] - top) - total
+    else:
+        for j in range(k):
+            out[j] = _exp(z[j] - top)
+            total += out[j]
+        for j in range(k):
+            out[j] /= total
+
+
 def softmax_rows(
     const floating[:, ::1] z,                    # IN  (N, K) logits
     floating[:, ::1] out,                        # OUT (N, K) probabilities or logs
-    bint log=False,                              # IN  log-softmax instead
+    bint take_log=False,                         # IN  log-softmax instead
 ):
     """Softmax of each row of ``z`` (or its log, without underflow) into ``out``.
 
@@ -2520,38 +2670,69 @@ def softmax_rows(
     in one call: shifted by the row's maximum, so no exp overflows; as there, a
     row with NaN or +inf gives NaN, and -inf gives probability 0.
     """
-    cdef Py_ssize_t n = z.shape[0], k = z.shape[1], i, j
-    cdef floating top, total
+    cdef Py_ssize_t n = z.shape[0], k = z.shape[1], i
     _check(out.shape[0] == n and out.shape[1] == k, "out must have the shape of z")
     if k == 0:
         return
     with nogil:
         for i in range(n):
-            top = z[i, 0]
-            for j in range(1, k):
-                if z[i, j] > top:
-                    top = z[i, j]
-            total = 0
-            for j in range(k):
-                out[i, j] = _exp(z[i, j] - top)
-                total += out[i, j]
-            if log:
-                total = _log(total)
-                for j in range(k):
-                    out[i, j] = (z[i, j] - top) - total
-            else:
-                for j in range(k):
-                    out[i, j] /= total
+            _softmax_row(k, &z[i, 0], &out[i, 0], take_log)
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Whether n contiguous values are all finite: an exponent of all ones
+       means NaN or infinity. Integer tests on the bits, OR-ed together, so that
+       GCC vectorises the loop (a sum of x * 0 had to wait on each addition). */
+    #define SKLSTM_ALL_FINITE(T, U, EXPONENT, S)                                  \
+    SKLSTM_CLONES static int sklstm_all_finite_##S(long n, const T *restrict x)   \
+    {                                                                             \
+        U bad = 0;                                                                \
+        for (long i = 0; i < n; ++i) {                                            \
+            U bits;                                                               \
+            memcpy(&bits, x + i, sizeof bits);                                    \
+            bad |= (bits & EXPONENT) == EXPONENT;                                 \
+        }                                                                         \
+        return bad == 0;                                                          \
+    }
+    SKLSTM_ALL_FINITE(float, uint32_t, 0x7f800000u, f)
+    SKLSTM_ALL_FINITE(double, uint64_t, 0x7ff0000000000000ull, d)
+    """
+    bint _all_finite_f "sklstm_all_finite_f"(long n, const float *x) noexcept nogil
+    bint _all_finite_d "sklstm_all_finite_d"(long n, const double *x) noexcept nogil
+
+
+# Values an all_finite call checks while holding the GIL: releasing it costs
+# more than checking a few sequences (0.1 us of a 1 us check).
+cdef long FINITE_CHECK_WITH_GIL = 1 << 16
+
+
+cdef inline bint _all_finite(long n, const floating *x) noexcept nogil:
+    if floating is float:
+        return _all_finite_f(n, x)
+    else:
+        return _all_finite_d(n, x)
 
 
 def all_finite(const floating[:, :, :] X):
     """Whether every value of ``X`` is finite: one pass, no temporary array."""
-    cdef Py_ssize_t i, j, l
-    cdef floating zero = 0
+    cdef Py_ssize_t i, j, k
+    cdef long n = X.shape[0] * X.shape[1] * X.shape[2]
+    cdef bint finite = True
+    if n == 0:
+        return True
+    if (X.strides[2] == sizeof(floating) and X.strides[1] == X.shape[2] * X.strides[2]
+            and X.strides[0] == X.shape[1] * X.strides[1]):
+        if n <= FINITE_CHECK_WITH_GIL:
+            return _all_finite(n, &X[0, 0, 0])
+        with nogil:
+            finite = _all_finite(n, &X[0, 0, 0])
+        return finite
     with nogil:
         for i in range(X.shape[0]):
             for j in range(X.shape[1]):
-                for l in range(X.shape[2]):
-                    # x * 0 is 0 for every finite x and NaN for NaN and infinity.
-                    zero += X[i, j, l] * 0
-    return zero == 0
+                for k in range(X.shape[2]):
+                    finite = finite and _all_finite(1, &X[i, j, k])
+    return finite

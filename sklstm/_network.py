@@ -157,6 +157,29 @@ class LSTMNetwork:
         )
         return out
 
+    def sequence_outputs(self, params, X, softmax=False, take_log=False):
+        """Head outputs of one sequence ``X`` (1, T, n_features), C-contiguous.
+
+        Pre-activations, or with ``softmax`` the probabilities (``take_log``: their
+        logarithms), from one kernel call that also checks ``X``: None if it holds
+        NaN or infinity. The path of single-sequence predictions.
+        """
+        out = np.empty((1, self.n_outputs), dtype=self.dtype)
+        if lstm_stack_logits(
+            X,
+            params,
+            self._units,
+            self.n_directions == 2,
+            None,
+            out,
+            1,
+            softmax,
+            take_log,
+            True,
+        ):
+            return out
+        return None
+
     def logits(self, params, X_tm, batch_sizes, last_step, workspace):
         """Head pre-activations, shape (B, n_outputs); values for "identity".
 

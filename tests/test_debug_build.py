@@ -3,7 +3,8 @@
 Builds the extension once with ``SKLSTM_DEBUG_CYTHON=1`` (bounds, None and
 initialisation checks on) into a temporary folder and runs the kernels there on
 dense, ragged, bidirectional and dropout batches (and the whole-stack prediction
-kernel, split between threads), then on a packing that lies about the batch size.
+kernel, split between threads, and a single float32 sequence's), then on a packing
+that lies about the batch size.
 """
 
 import os
@@ -53,6 +54,15 @@ SCRIPT = textwrap.dedent(
         for n_threads in (1, 2):
             logits = net.dense_logits(params, X_dense, work, n_threads)
             assert np.isfinite(logits).all()
+        # A float32 sequence alone: its own kernel, the input check and the
+        # softmax in the same call.
+        net32 = LSTMNetwork(3, (4, 20), 2, "softmax", np.float32, bidirectional)
+        params32 = net32.initialize(rng)
+        one = rng.normal(size=(1, 4, 3)).astype(np.float32)
+        proba = net32.sequence_outputs(params32, one, softmax=True)
+        assert np.isfinite(proba).all() and abs(proba.sum() - 1) < 1e-5
+        one[0, -1, -1] = np.nan
+        assert net32.sequence_outputs(params32, one) is None
 
     # A packing that claims more running sequences than the batch holds, and a
     # buffer of the wrong shape: refused before any GEMM writes out of bounds.

@@ -619,6 +619,50 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch(monkeypatch):
     assert len(est.loss_curve_) == 3
 
 
+@pytest.mark.parametrize("hidden_layer_sizes", [(8, 6), (32,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["multiclass", "binary", "multilabel", "regression"])
+def test_a_sequence_alone_is_predicted_as_in_a_batch(target, dtype, hidden_layer_sizes):
+    # A plain single sequence takes a one-call path (for float32 a kernel of its
+    # own, with the input check and the softmax in the same call); laid out
+    # otherwise, it takes the batch path. Either gives what it gets in a batch.
+    X, y_class, y_reg = sequence_data()
+    X = X.astype(dtype)
+    y = {
+        "multiclass": y_class,
+        "binary": y_class > 0,
+        "multilabel": np.stack([y_class == 0, y_class == 2], axis=1),
+        "regression": y_reg,
+    }[target]
+    estimator_class = LSTMRegressor if target == "regression" else LSTMClassifier
+    est = small(estimator_class, hidden_layer_sizes=hidden_layer_sizes).fit(X, y)
+    methods = ["predict"]
+    if estimator_class is LSTMClassifier:
+        methods += ["predict_proba"] + ["predict_log_proba"] * (target != "multilabel")
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for method in methods:
+        batch = getattr(est, method)(X[:4])
+        for i in range(4):
+            for one in (X[i : i + 1], np.asfortranarray(X[i : i + 1]), [X[i]]):
+                alone = getattr(est, method)(one)
+                assert (
+                    alone.dtype == batch.dtype and alone.shape == batch[i : i + 1].shape
+                )
+                assert_allclose(alone, batch[i : i + 1], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_a_sequence_alone_with_nan_or_infinity_is_refused(dtype, bad, method):
+    X, y, _ = sequence_data()
+    est = small(LSTMClassifier).fit(X.astype(dtype), y)
+    one = X[:1].astype(dtype)
+    one[0, -1, -1] = bad
+    with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+        getattr(est, method)(one)
+
+
 def test_concurrent_predictions_equal_serial_ones():
     """The kernels release the GIL and each call has its own buffers."""
     from concurrent.futures import ThreadPoolExecutor

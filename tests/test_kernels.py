@@ -644,9 +644,13 @@ def test_softmax_rows_gives_nan_rows_for_non_finite_logits(bad):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", [(0, 0, 0), (1, 3, 2), (2, 4, 1)])
-def test_all_finite_finds_any_non_finite_value(dtype, bad, where):
-    X = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(dtype)
-    assert all_finite(X) and all_finite(X[:, ::2])  # strided views too
+@pytest.mark.parametrize("shape", [(3, 5, 4), (40, 50, 40)])  # with, without GIL
+def test_all_finite_finds_any_non_finite_value(dtype, bad, where, shape):
+    X = np.random.default_rng(0).normal(size=shape).astype(dtype)
+    # The extremes of the type are finite: only an exponent of all ones is not.
+    X[-1, -1, -2:] = np.finfo(dtype).max, np.finfo(dtype).smallest_subnormal
+    assert all_finite(X) and all_finite(X[:, ::2]) and all_finite(X[:, :, ::3])
     X[where] = bad
     assert not all_finite(X)
-    assert all_finite(X[:, ::2]) == (where[1] % 2 == 1)
+    assert all_finite(X[:, ::2]) == (where[1] % 2 == 1)  # strided views too
+    assert all_finite(X[:, :, ::3]) == (where[2] % 3 != 0)
