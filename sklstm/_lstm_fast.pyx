@@ -317,6 +317,31 @@ cdef extern from *:
     /* The widest kernel the dispatch may pick (2: AVX-512, 1: AVX2, 0: the
        baseline), lowered by tests to run the others on any machine. */
     static int sklstm_widest_kernel = 2;
+    /* The widest instruction set the machine runs and the cap allows. */
+    static int sklstm_widest_isa(void)
+    {
+    #if SKLSTM_X86_DISPATCH
+        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f"))
+            return 2;
+        if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")
+            && __builtin_cpu_supports("fma"))
+            return 1;
+    #endif
+        return 0;
+    }
+
+    /* NAME_avx512SUFFIX ARGS, or the AVX2 or baseline one, as sklstm_widest_isa
+       says. */
+    #if SKLSTM_X86_DISPATCH
+    #define SKLSTM_DISPATCH(NAME, SUFFIX, ARGS)                                   \
+        switch (sklstm_widest_isa()) {                                            \
+        case 2: NAME##_avx512##SUFFIX ARGS; break;                                \
+        case 1: NAME##_avx2##SUFFIX ARGS; break;                                  \
+        default: NAME##_base##SUFFIX ARGS;                                        \
+        }
+    #else
+    #define SKLSTM_DISPATCH(NAME, SUFFIX, ARGS) NAME##_base##SUFFIX ARGS;
+    #endif
 
     #define SKLSTM_PACK(T, S)                                                     \
     static long sklstm_packed_size_##S(int k, int n)                              \
@@ -472,16 +497,8 @@ cdef extern from *:
                                        long packed_k, T *c, int ldc,              \
                                        int accumulate)                            \
     {                                                                             \
-        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f"))       \
-            sklstm_packed_gemm_avx512_##S(m, n, k, a, lda, a_step, packed,        \
-                packed_k, c, ldc, accumulate);                                    \
-        else if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")      \
-                 && __builtin_cpu_supports("fma"))                                \
-            sklstm_packed_gemm_avx2_##S(m, n, k, a, lda, a_step, packed,          \
-                packed_k, c, ldc, accumulate);                                    \
-        else                                                                      \
-            sklstm_packed_gemm_base_##S(m, n, k, a, lda, a_step, packed,          \
-                packed_k, c, ldc, accumulate);                                    \
+        SKLSTM_DISPATCH(sklstm_packed_gemm, _##S, (m, n, k, a, lda, a_step,      \
+                        packed, packed_k, c, ldc, accumulate))                    \
     }
     #else
     #define SKLSTM_PACKED_PRODUCT(T, S)                                           \
@@ -633,49 +650,27 @@ cdef extern from *:
                                      proj + (long)t * 4 * padded);                \
     }
 
-    /* G unit blocks a group: 4 G sums in registers (AVX-512 has 32 vector
-       registers, AVX2 16 for 2 G * 4 halves). */
+    /* G unit blocks a group, 4 G sums in registers: AVX-512 4 blocks (16 of
+       its 32 registers), AVX2 one (8 of its 16: a 16-float vector takes two). */
     #if SKLSTM_X86_DISPATCH
     SKLSTM_RECURRENCE(avx512, SKLSTM_AVX512, 4)
     SKLSTM_RECURRENCE(avx2, SKLSTM_AVX2, 1)
     #endif
     SKLSTM_RECURRENCE(base, , 1)
-    /* The widest of the three the machine runs (and the cap allows). */
-    static int sklstm_sequence_isa(void)
-    {
-    #if SKLSTM_X86_DISPATCH
-        if (sklstm_widest_kernel >= 2 && __builtin_cpu_supports("avx512f"))
-            return 2;
-        if (sklstm_widest_kernel >= 1 && __builtin_cpu_supports("avx2")
-            && __builtin_cpu_supports("fma"))
-            return 1;
-    #endif
-        return 0;
-    }
-    #if SKLSTM_X86_DISPATCH
-    #define SKLSTM_SEQUENCE_DISPATCH(NAME, ARGS)                                  \
-        switch (sklstm_sequence_isa()) {                                          \
-        case 2: NAME##_avx512 ARGS; break;                                        \
-        case 1: NAME##_avx2 ARGS; break;                                          \
-        default: NAME##_base ARGS;                                                \
-        }
-    #else
-    #define SKLSTM_SEQUENCE_DISPATCH(NAME, ARGS) NAME##_base ARGS;
-    #endif
     static void sklstm_recurrence_f(int n_steps, int units, int padded,
                                     const float *proj, const float *U, int reverse,
                                     float *out, long ldo, const float *h0, float *c)
     {
-        SKLSTM_SEQUENCE_DISPATCH(sklstm_recurrence, (n_steps, units, padded, proj,
-                                 U, reverse, out, ldo, h0, c))
+        SKLSTM_DISPATCH(sklstm_recurrence, , (n_steps, units, padded, proj, U,
+                        reverse, out, ldo, h0, c))
     }
     static void sklstm_project_f(int n_steps, int n_parts, int part_width,
                                  const float *x, long ldx, long part_stride,
                                  const float *W, const float *bias, int padded,
                                  float *proj)
     {
-        SKLSTM_SEQUENCE_DISPATCH(sklstm_project, (n_steps, n_parts, part_width, x,
-                                 ldx, part_stride, W, bias, padded, proj))
+        SKLSTM_DISPATCH(sklstm_project, , (n_steps, n_parts, part_width, x, ldx,
+                        part_stride, W, bias, padded, proj))
     }
     """
     int _widest_kernel "sklstm_widest_kernel"
@@ -2084,31 +2079,50 @@ cdef void _pad_gates(int n_rows, int units, int padded, const float *rows,
                    (padded - units) * sizeof(float))
 
 
-cdef void _sequence_extents(int n_features, const int[::1] units, int d,
-                            int *most, int *widest, long *packed) noexcept nogil:
-    """Most units, widest padded layer and largest packed kernel of a stack."""
-    cdef int layer, part_width = n_features, n_parts = 1
-    most[0], widest[0], packed[0] = 0, 0, 0
+cdef enum:
+    # The pieces of _sequence_logits' work space, in order: input projections;
+    # two layers' outputs; a layer's kernel, packed per input part and gate; its
+    # kernel (if small) or recurrent kernel, and its bias, with gates 16-aligned;
+    # h_{-1}; c.
+    SEQUENCE_PROJECTIONS, SEQUENCE_OUTPUT, SEQUENCE_OTHER_OUTPUT, SEQUENCE_PACKED,
+    SEQUENCE_PADDED_WEIGHTS, SEQUENCE_PADDED_BIAS, SEQUENCE_H0, SEQUENCE_CELLS,
+    SEQUENCE_PIECES
+
+
+cdef long _sequence_layout(int n_steps, int n_features, const int[::1] units, int d,
+                           long *offsets) noexcept nogil:
+    """Offsets (floats) of _sequence_logits' work pieces; returns their total."""
+    cdef int layer, part_width = n_features, n_parts = 1, most = 0, widest = 0
+    cdef long packed = 0, total = 0
+    cdef long sizes[<int> SEQUENCE_PIECES]
+    cdef int piece
     for layer in range(units.shape[0]):
-        most[0] = max(most[0], units[layer])
-        widest[0] = max(widest[0], _padded_units(units[layer]))
-        packed[0] = max(packed[0], 4L * n_parts
-                        * _packed_size(<float *> NULL, part_width, units[layer]))
+        most = max(most, units[layer])
+        widest = max(widest, _padded_units(units[layer]))
+        packed = max(packed, 4L * n_parts
+                     * _packed_size(<float *> NULL, part_width, units[layer]))
         part_width, n_parts = units[layer], d
+    sizes[<int> SEQUENCE_PROJECTIONS] = <long> n_steps * 4 * widest
+    sizes[<int> SEQUENCE_OUTPUT] = <long> n_steps * d * widest
+    sizes[<int> SEQUENCE_OTHER_OUTPUT] = <long> n_steps * d * widest
+    sizes[<int> SEQUENCE_PACKED] = packed
+    sizes[<int> SEQUENCE_PADDED_WEIGHTS] = max(<long> most * 4 * widest,
+                                               SEQUENCE_KERNEL_IN_PLACE)
+    sizes[<int> SEQUENCE_PADDED_BIAS] = 4 * widest
+    sizes[<int> SEQUENCE_H0] = widest
+    sizes[<int> SEQUENCE_CELLS] = widest
+    # Every size is a multiple of 16 floats: each piece stays 64-byte aligned.
+    for piece in range(<int> SEQUENCE_PIECES):
+        offsets[piece] = total
+        total += sizes[piece]
+    return total
 
 
 cdef long _sequence_work(int n_steps, int n_features, const int[::1] units,
                          int d) noexcept nogil:
     """Elements of work space :func:`_sequence_logits` needs (and 64 bytes' slack)."""
-    cdef int most, widest
-    cdef long packed
-    _sequence_extents(n_features, units, d, &most, &widest, &packed)
-    # Input projections; two layers' outputs; a layer's kernel, packed per input
-    # part and gate; its kernel (if small) or recurrent kernel and its bias with
-    # gates `widest` apart; h_{-1}, c.
-    return (<long> n_steps * 4 * widest + 2L * n_steps * d * widest + packed
-            + max(<long> most * 4 * widest, SEQUENCE_KERNEL_IN_PLACE)
-            + 4 * widest + 2 * widest + 16)
+    cdef long offsets[<int> SEQUENCE_PIECES]
+    return _sequence_layout(n_steps, n_features, units, d, offsets) + 16
 
 
 cdef void _sequence_logits(
@@ -2135,16 +2149,8 @@ cdef void _sequence_logits(
     cdef int H = 0, P = 0, n_in
     cdef int part_width = n_features, n_parts = 1
     cdef long part_stride = 0, lda = n_features, packed_part
-    cdef int widest, most
+    cdef long offsets[<int> SEQUENCE_PIECES]
     cdef float *base = <float *> _aligned(work)
-    cdef float *proj
-    cdef float *layer_output
-    cdef float *other_output
-    cdef float *packed
-    cdef float *padded_weights
-    cdef float *padded_bias
-    cdef float *h0
-    cdef float *c
     cdef float *swap
     cdef const float *layer_input = x
     cdef const float *kernel
@@ -2152,19 +2158,17 @@ cdef void _sequence_logits(
     cdef const float *bias
     cdef const float *weights = params
     cdef const float *last
-    cdef long packed_size
-    # The pieces in _sequence_work's order.
-    _sequence_extents(n_features, units, d, &most, &widest, &packed_size)
-    proj = base
-    layer_output = proj + <long> n_steps * 4 * widest
-    other_output = layer_output + <long> n_steps * d * widest
-    packed = other_output + <long> n_steps * d * widest
-    padded_weights = packed + packed_size
-    padded_bias = padded_weights + max(<long> most * 4 * widest,
-                                       SEQUENCE_KERNEL_IN_PLACE)
-    h0 = padded_bias + 4 * widest
-    c = h0 + widest
-    memset(h0, 0, widest * sizeof(float))
+    _sequence_layout(n_steps, n_features, units, d, offsets)
+    cdef float *proj = base + offsets[<int> SEQUENCE_PROJECTIONS]
+    cdef float *layer_output = base + offsets[<int> SEQUENCE_OUTPUT]
+    cdef float *other_output = base + offsets[<int> SEQUENCE_OTHER_OUTPUT]
+    cdef float *packed = base + offsets[<int> SEQUENCE_PACKED]
+    cdef float *padded_weights = base + offsets[<int> SEQUENCE_PADDED_WEIGHTS]
+    cdef float *padded_bias = base + offsets[<int> SEQUENCE_PADDED_BIAS]
+    cdef float *h0 = base + offsets[<int> SEQUENCE_H0]
+    cdef float *c = base + offsets[<int> SEQUENCE_CELLS]
+    memset(h0, 0, (offsets[<int> SEQUENCE_CELLS] - offsets[<int> SEQUENCE_H0])
+           * sizeof(float))
     for layer in range(units.shape[0]):
         H = units[layer]
         P = _padded_units(H)
