@@ -1,6 +1,7 @@
 """Forward pass and backpropagation through time for LSTM layers.
 
-Only numeric loops live here: the caller allocates every buffer, checks every shape
+Only numeric loops live here: the caller allocates every buffer (but a single
+sequence's prediction may leave its work space to the kernel), checks every shape
 and owns all state. Buffers are time-major, ``(n_timesteps, batch, width)``, so that
 the rows of one step form one contiguous block.
 
@@ -8,7 +9,10 @@ Products with the weights (the per-step recurrent product, the input projection,
 the weight gradients, the gradient passed to the layer below) go through a small
 packed-weight kernel: the weights are packed once per call and reused at every
 step, where BLAS would pack them again at each call (a third of its time at these
-sizes). The prediction kernel's head uses BLAS.
+sizes). The prediction kernel's head uses BLAS. A float32 sequence predicted alone
+has a kernel of its own (``_sequence_logits``): its product with one row is bound by
+reading the recurrent kernel, so each step keeps its gate sums in vector registers
+and reads the weights where they are, unpacked.
 
 Threads split a minibatch by rows (sequences), and each keeps its rows through
 every step, every layer and the backward pass, summing its own rows' share of the
