@@ -942,32 +942,33 @@ class _BaseLSTM(BaseEstimator, ABC):
                 )
         return out
 
-    def _predict_logits(self, X):
+    def _predict_logits(self, X, softmax=False, take_log=False):
+        """Head pre-activations of X; with ``softmax``, the probabilities.
+
+        ``take_log`` (with ``softmax``) gives their logarithms, without underflow.
+        """
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)  # raises scikit-learn's NotFittedError
-        logits = self._single_sequence_outputs(X)
-        if logits is not None:
-            return logits
-        if self._is_plain_input(X) and all_finite(X):
-            # One pass with no temporary (NumPy's isfinite().all() took 2 µs on
-            # one sequence); an X with NaN or infinity goes to the full
-            # validation, which names the problem.
-            data = DenseSequences(X)
-        else:
+        data = None
+        if self._is_plain_input(X):
+            if X.shape[0] == 1 and X.flags.c_contiguous:
+                # One sequence: one kernel call, which also checks X (None for
+                # NaN or infinity: the full validation below names them) and
+                # applies the softmax; nothing to chunk or pool (3 of 28 µs).
+                outputs = self._network().sequence_outputs(
+                    self._params, X, softmax, take_log
+                )
+                if outputs is not None:
+                    return outputs
+            elif all_finite(X):
+                # One pass with no temporary (NumPy's isfinite().all() took 2 µs
+                # on one sequence); an X with NaN or infinity goes to the full
+                # validation, which names the problem.
+                data = DenseSequences(X)
+        if data is None:
             data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
-        return self._logits(data)
-
-    def _single_sequence_outputs(self, X, softmax=False, take_log=False):
-        """A fitted model's outputs for a plain single sequence, in one kernel call.
-
-        The kernel checks the sequence for NaN and infinity (None then: the full
-        validation names them) and, with ``softmax``, returns probabilities (or
-        their logs); nothing is chunked or pooled (3 of 28 µs went to that). None
-        for any other X.
-        """
-        if not (self._is_plain_input(X) and X.shape[0] == 1 and X.flags.c_contiguous):
-            return None
-        return self._network().sequence_outputs(self._params, X, softmax, take_log)
+        logits = self._logits(data)
+        return activate("softmax", logits, take_log) if softmax else logits
 
     def _is_plain_input(self, X):
         """Whether X is a 3-D array that validate_data would pass unchanged, if finite.
@@ -1428,10 +1429,10 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         return self._probabilities(X, log=True)
 
     def _probabilities(self, X, log):
-        if self.__sklearn_is_fitted__() and self._head == "softmax":
-            proba = self._single_sequence_outputs(X, softmax=True, take_log=log)
-            if proba is not None:
-                return proba
+        if not self.__sklearn_is_fitted__():
+            check_is_fitted(self)
+        if self._head == "softmax":
+            return self._predict_logits(X, softmax=True, take_log=log)
         logits = self._predict_logits(X)
         if self._head == "logistic" and not self._multilabel:
             # One unit for the positive class: p(negative) is the activation of -z.

@@ -2403,8 +2403,8 @@ cdef int _stack_logits(
     offset += <long> d * H * n_outputs + n_outputs
     _check(params.shape[0] == offset, "params do not match the layer sizes")
     _check(logits.shape[0] == batch, "logits must have one row a sequence")
-    _check(work is None
-           or work.shape[0] >= _logits_work(n_steps, batch, n_features, units, d),
+    cdef long needed = _logits_work(n_steps, batch, n_features, units, d)
+    _check(work is None or work.shape[0] >= needed,
            "work is too small: see lstm_stack_work_size")
     _check(n_threads >= 1, "n_threads must be at least 1")
     if batch == 0:
@@ -2413,8 +2413,7 @@ cdef int _stack_logits(
     # A single sequence's prediction may leave its few hundred KiB to malloc (a
     # buffer pool cost it 1 us of 28).
     if work is None:
-        own_work = _allocate(_logits_work(n_steps, batch, n_features, units, d),
-                             sizeof(floating))
+        own_work = _allocate(needed, sizeof(floating))
         space = <floating *> _aligned(own_work)
     else:
         space = &work[0]
