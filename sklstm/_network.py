@@ -74,6 +74,11 @@ class LSTMNetwork:
         self.dtype = np.dtype(dtype)
         self.n_directions = 2 if bidirectional else 1
         self._units = np.array(self.hidden_layer_sizes, dtype=np.intc)
+        # The prediction kernel's specialisation for this dtype, picked once: the
+        # fused function picks it at every call (0.2 of a sequence's 21 µs).
+        self._stack_logits = lstm_stack_logits[
+            "float" if self.dtype == np.float32 else "double"
+        ]
         d = self.n_directions
         self.layer_inputs = (self.n_features,) + tuple(
             d * units for units in self.hidden_layer_sizes[:-1]
@@ -146,7 +151,7 @@ class LSTMNetwork:
         """
         if out is None:
             out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        lstm_stack_logits(
+        self._stack_logits(
             np.ascontiguousarray(X),
             params,
             self._units,
@@ -165,7 +170,7 @@ class LSTMNetwork:
         NaN or infinity. The path of single-sequence predictions.
         """
         out = np.empty((1, self.n_outputs), dtype=self.dtype)
-        if lstm_stack_logits(
+        if self._stack_logits(
             X,
             params,
             self._units,

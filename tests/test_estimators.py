@@ -663,12 +663,17 @@ def test_a_sequence_alone_with_nan_or_infinity_is_refused(dtype, bad, method):
         getattr(est, method)(one)
 
 
-def test_concurrent_predictions_equal_serial_ones():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_concurrent_predictions_equal_serial_ones(dtype):
     """The kernels release the GIL and each call has its own buffers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    est, X, _ = fitted(LSTMClassifier)
+    X, y, _ = sequence_data()
+    X = X.astype(dtype)
+    est = small(LSTMClassifier).fit(X, y)
+    # Batches, and single sequences (float32: a kernel of their own).
     batches = [np.roll(X, shift, axis=0) for shift in range(8)]
+    batches += [X[i : i + 1] for i in range(16)]
     serial = [est.predict_proba(batch) for batch in batches]
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(est.predict_proba, batches))
