@@ -1,6 +1,25 @@
 """LSTM networks as scikit-learn estimators, with Cython kernels calling BLAS."""
 
-from sklstm._lstm import InconsistentVersionWarning, LSTMClassifier, LSTMRegressor
+try:
+    from sklstm import _lstm_fast  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on how sklstm was found
+    import os as _os
+
+    raise ImportError(
+        "sklstm's compiled kernels (sklstm._lstm_fast) are missing from "
+        f"{_os.path.dirname(__file__)}. This is usually a source tree that is "
+        "not built: Python imported it instead of the installed sklstm because "
+        "it was started from the root of a clone. Run from another directory "
+        "(after `pip install .`), or build the kernels in place with "
+        "`pip install -e .`."
+    ) from error
+
+from sklstm._lstm import (
+    InconsistentVersionWarning,
+    LSTMClassifier,
+    LSTMRegressor,
+    OneHotTargetWarning,
+)
 from sklstm._version import __version__
 from sklstm.preprocessing import SequenceScaler, make_windows
 
@@ -8,6 +27,7 @@ __all__ = [
     "InconsistentVersionWarning",
     "LSTMClassifier",
     "LSTMRegressor",
+    "OneHotTargetWarning",
     "SequenceScaler",
     "make_windows",
     "__version__",

@@ -1,16 +1,14 @@
 """LSTMClassifier and LSTMRegressor: validation, training loop, fitted state."""
 
-import time
+import copy
+import functools
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -34,11 +32,20 @@ from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
     DenseSequences,
     RaggedSequences,
+    check_not_ragged_rows,
     check_sequence_list,
     is_sequence_list,
-    length_sorted_batches,
 )
 from sklstm._threads import kernel_threads
+from sklstm._training import (
+    Checkpoint,
+    Minibatches,
+    fit_lbfgs,
+    run_epochs,
+    scaled_weights,
+    sequence_keys,
+    validation_split,
+)
 from sklstm._version import __version__
 
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
@@ -56,6 +63,65 @@ _CHUNK_ELEMENTS = 1 << 24
 # efficient.
 _CHUNK_WORK_BYTES = 16 << 20
 _MIN_CHUNK_SEQUENCES = 64
+
+# batch_size="auto": Keras' 32 sequences a minibatch on small data sets, which then
+# get enough optimizer steps per epoch, growing to MLP's 200 on large ones, where
+# each epoch has 50 steps or more and larger minibatches run faster.
+_AUTO_BATCH_SMALL = 32
+_AUTO_BATCH_LARGE = 200
+_AUTO_BATCH_STEPS = 50
+
+
+def _auto_batch_size(n_samples):
+    """The minibatch size of batch_size="auto" for n_samples sequences."""
+    size = min(
+        _AUTO_BATCH_LARGE, max(_AUTO_BATCH_SMALL, n_samples // _AUTO_BATCH_STEPS)
+    )
+    return min(size, n_samples)
+
+
+def _check_magnitude(data, name="X"):
+    """Refuse finite values so large that the network's products would overflow."""
+    values = data.X if isinstance(data, DenseSequences) else data.values
+    limit = np.sqrt(np.finfo(values.dtype).max)
+    largest = max(float(values.max()), -float(values.min()))
+    if largest > limit:
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude, too large to train "
+            f"on in {values.dtype} (the LSTM's products and gradients would "
+            f"overflow; at most {limit:.3g}). Standardise each feature, e.g. with "
+            "sklstm.SequenceScaler in a Pipeline."
+        )
+
+
+def _target_scaling(Y, sample_weight=None):
+    """(Weighted) mean and scale of each target column, to standardise them.
+
+    Computed on values divided by their largest magnitude, so that targets of any
+    finite size give finite statistics; a constant column keeps scale 1. Weighted
+    as the loss is, so that a weight of 2 is a repeated sample here too.
+    """
+    largest = np.abs(Y).max(axis=0)
+    largest[largest == 0] = 1
+    unit = Y / largest
+    mean = np.average(unit, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average((unit - mean) ** 2, axis=0, weights=sample_weight))
+    constant = std <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1e-300)
+    std[constant] = 1.0
+    return mean * largest, std * largest
+
+
+def _cast_targets(Y, dtype):
+    """Encoded targets in the training dtype, refusing values it cannot hold."""
+    with np.errstate(over="ignore"):
+        cast = Y.astype(dtype, copy=False)
+    if not np.isfinite(cast).all():
+        raise ValueError(
+            f"y has values too large for {np.dtype(dtype)}, the dtype X is trained "
+            "in: pass X as float64, or scale y."
+        )
+    return cast
+
 
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or array-like of int, default=(32,)
@@ -76,8 +142,11 @@ _COMMON_PARAMETERS_DOC = """
         norm is added to each minibatch's mean loss.
 
     batch_size : int or "auto", default="auto"
-        Sequences per minibatch; "auto" is ``min(200, n_samples)``. Larger values
-        are clipped to the number of samples.
+        Sequences per minibatch. "auto" is Keras' 32 up to 1,600 samples, then
+        ``n_samples // 50`` (50 steps an epoch) up to MLP's 200, so that small
+        data sets get enough optimizer steps per epoch and large ones the speed
+        of larger minibatches. Larger values are clipped to the number of
+        samples.
 
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Learning-rate schedule, used by ``solver="sgd"`` only (as in MLP).
@@ -90,18 +159,23 @@ _COMMON_PARAMETERS_DOC = """
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data); for "lbfgs",
-        of L-BFGS iterations.
+        of L-BFGS iterations. Reaching it keeps the weights of the best epoch
+        (see ``best_iter_``), with a ``ConvergenceWarning``.
 
     shuffle : bool, default=True
         Whether to shuffle the samples at each epoch.
 
     random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, shuffling and the early-stopping split.
+        Seeds the weight initialisation, shuffling, dropout and the
+        early-stopping split.
         With an int and a fixed number of BLAS threads, fits are reproducible.
 
     tol : float, default=1e-4
-        An epoch counts as an improvement when the training loss (or the
-        validation score with ``early_stopping``) improves by at least ``tol``.
+        Relative tolerance of the stopping rule: an epoch counts as an
+        improvement when the monitored quantity (the training loss, or with
+        ``early_stopping`` the validation loss or score) improves on its best by
+        at least ``tol`` times the best's magnitude, whatever the scale of the
+        loss. For "lbfgs", the tolerance on the projected gradient (``gtol``).
 
     verbose : int, default=0
         1 prints one line per epoch (loss, validation score, time); 2 and more
@@ -118,12 +192,16 @@ _COMMON_PARAMETERS_DOC = """
         Use Nesterov's momentum with "sgd" and ``momentum > 0``.
 
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its score
-        has not improved for ``n_iter_no_change`` epochs, and keep the weights of
-        the best epoch.
+        Monitor a validation set instead of the training loss: the ``X_val``,
+        ``y_val`` passed to ``fit``, or else ``validation_fraction`` of the
+        training data held out (stratified by class where every class can
+        appear in both parts). Training stops when ``scoring`` has not improved
+        for ``n_iter_no_change`` epochs and keeps the weights of the best epoch,
+        the starting weights included. Minibatch solvers only.
 
     validation_fraction : float, default=0.1
-        Share of the training data held out with ``early_stopping``.
+        Share of the training data held out with ``early_stopping`` when no
+        ``X_val`` is given.
 
     beta_1 : float, default=0.9
         Decay of Adam's first-moment estimate.
@@ -140,7 +218,10 @@ _COMMON_PARAMETERS_DOC = """
         Decay of RMSprop's moving average of squared gradients.
 
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before training stops.
+        Training stops once more than this many epochs in a row have not improved
+        by ``tol``. Epochs of a new network's initial plateau (before the
+        monitored quantity has improved by 10% on its starting value) do not
+        count, so training never stops before it has started to learn.
 
     max_grad_norm : float or None, default=None
         If set, rescale each minibatch's gradient so that its global L2 norm is at
@@ -168,24 +249,38 @@ _COMMON_PARAMETERS_DOC = """
         Fraction of the recurrent state ``h_{t-1}`` dropped before the recurrent
         kernel during training (Keras' ``recurrent_dropout``), with one mask per
         sequence for all its steps.
+
+    scoring : str, callable or None, default="loss"
+        What ``early_stopping`` monitors, as in scikit-learn's
+        HistGradientBoosting: "loss", the validation loss (informative even on a
+        handful of samples), or a scorer name (e.g. "accuracy", "r2") or callable
+        ``scorer(estimator, X, y)``; None is the estimator's ``score``.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
     loss_ : float
-        Mean training loss of the last epoch.
+        Mean training loss of the epoch whose weights were kept (``best_iter_``;
+        for "lbfgs", the loss of the weights kept).
 
     best_loss_ : float or None
-        Lowest ``loss_`` reached; None with ``early_stopping``.
+        Lowest training loss of an epoch; None with ``early_stopping``.
 
     loss_curve_ : list of float
-        ``loss_`` after each epoch.
+        The mean training loss of each epoch.
+
+    best_iter_ : int
+        The epoch of the last fit whose weights were kept, by the monitored
+        quantity (0: the weights it started from). Whatever stopped training (no
+        improvement, ``max_iter``, divergence, Ctrl-C), the model is that epoch's.
 
     validation_scores_ : list of float or None
-        Score on the held-out set after each epoch with ``early_stopping``; None
-        otherwise.
+        With ``early_stopping``, the score of each epoch of the last fit on the
+        validation set (the negative validation loss with ``scoring="loss"``);
+        None otherwise.
 
     best_validation_score_ : float or None
-        Best of ``validation_scores_``; None without ``early_stopping``.
+        The validation score of the weights kept (the starting weights'
+        included); None without ``early_stopping``.
 
     t_ : int
         Number of training samples seen by the optimizer (summed over epochs).
@@ -294,6 +389,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
+        "scoring": [StrOptions({"loss"}), str, callable, None],
     }
 
     def __init__(
@@ -325,6 +421,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         bidirectional=False,
         dropout=0.0,
         recurrent_dropout=0.0,
+        scoring="loss",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -353,15 +450,16 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
+        self.scoring = scoring
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
-    def _encode_targets(self, y, first_pass, classes=None):
+    def _encode_targets(self, y, first_pass, classes=None, sample_weight=None):
         """Validated y -> float targets (n_samples, n_outputs); sets target state."""
 
     @abstractmethod
-    def _validation_score(self, X, y, sample_weight):
-        """Score of the held-out split for early stopping (higher is better)."""
+    def _score_data(self, X, y, sample_weight):
+        """The estimator's ``score`` of validated sequences (higher is better)."""
 
     def _is_stochastic(self):
         if self.solver == "lbfgs":
@@ -409,6 +507,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             if validate_y:
                 _, y = check_X_y(np.zeros((data.n_samples, 1)), y, **check_y_params)
         else:
+            check_not_ragged_rows(X)
             params = dict(
                 dtype=(np.float64, np.float32) if dtype is None else dtype,
                 allow_nd=True,
@@ -422,6 +521,16 @@ class _BaseLSTM(BaseEstimator, ABC):
                 X = validate_data(self, X, **params)
             if X.ndim == 2:
                 X = X[:, None, :]
+            elif X.ndim == 3 and reset and X.shape[1] == 1 and X.shape[2] >= 8:
+                warnings.warn(
+                    f"X has shape {X.shape}: sequences of 1 time step of "
+                    f"{X.shape[2]} features. If it is laid out (n_samples, "
+                    "n_channels, n_timesteps), as aeon, sktime and tslearn give "
+                    "series, pass X.transpose(0, 2, 1): sklstm takes (n_samples, "
+                    "n_timesteps, n_features).",
+                    UserWarning,
+                    stacklevel=5,
+                )
             elif X.ndim != 3:
                 raise ValueError(
                     f"Expected a 3-D array (n_samples, n_timesteps, n_features), a 2-D "
@@ -446,7 +555,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return (data, y) if validate_y else data
 
-    def _check_sample_weight(self, sample_weight, data):
+    def _check_sample_weight(self, sample_weight, data, name="sample_weight"):
         """None, or sample weights as a 1-D float array of the data's dtype."""
         if sample_weight is None:
             return None
@@ -456,25 +565,54 @@ class _BaseLSTM(BaseEstimator, ABC):
             sample_weight = np.full(n_samples, sample_weight)
         if sample_weight.shape != (n_samples,):
             raise ValueError(
-                f"sample_weight.shape == {sample_weight.shape}, expected "
-                f"({n_samples},)!"
+                f"{name}.shape == {sample_weight.shape}, expected ({n_samples},)!"
             )
         if sample_weight.dtype.kind not in "biuf":
             raise ValueError(
-                f"sample_weight must be real numbers, got dtype {sample_weight.dtype}."
+                f"{name} must be real numbers, got dtype {sample_weight.dtype}."
             )
-        sample_weight = sample_weight.astype(data.dtype)
+        # float64 whatever X's dtype: weights of any finite size are scaled for
+        # training (scaled_weights), not overflowed by a cast to float32.
+        sample_weight = sample_weight.astype(np.float64)
         if not np.isfinite(sample_weight).all():
-            raise ValueError("sample_weight must be finite; got NaN or infinity.")
+            raise ValueError(f"{name} must be finite; got NaN or infinity.")
         if (sample_weight < 0).any():
-            raise ValueError("sample_weight must be non-negative.")
+            raise ValueError(f"{name} must be non-negative.")
         if not sample_weight.sum() > 0:
-            raise ValueError("sample_weight sums to zero: no sample would count.")
+            raise ValueError(f"{name} sums to zero: no sample would count.")
         return sample_weight
 
     def _target_weights(self, y, incremental):
         """Per-sample weights that the targets imply (class weights), or None."""
         return None
+
+    def _check_target_range(self, y, dtype):
+        """Refuse targets that the training dtype cannot represent."""
+
+    def _head_scaling(self):
+        """(scale, offset) that map the head's outputs to y's units, or None.
+
+        Between fits the weights are stored with the scaling folded into the
+        head (identity); only during training is the head in the standardised
+        units of :meth:`_training_scaling`.
+        """
+        return None
+
+    def _training_scaling(self):
+        """(scale, offset) of the targets the network is trained on, or None."""
+        return None
+
+    def _rescale_head(self, scale, offset):
+        """Re-express the head's weights so that y = output * scale + offset."""
+        old_scale, old_offset = self._head_scaling()
+        dtype = self._params.dtype
+        views = self._network().unpack(self._params)
+        kernel, bias = views[-2], views[-1]
+        ratio = old_scale / scale
+        kernel[...] = kernel * ratio.astype(dtype)
+        bias[...] = (bias * ratio + (old_offset - offset) / scale).astype(dtype)
+        self._y_scale, self._y_mean = scale, offset
+        self._y_scale_active = bool((scale != 1).any() or (offset != 0).any())
 
     # -------------------------------------------------------------- training
     def _network(self):
@@ -506,395 +644,353 @@ class _BaseLSTM(BaseEstimator, ABC):
             params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
         )
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
-        layer_sizes = self._hidden_sizes()
-        first_pass = not hasattr(self, "_params") or (
-            not self.warm_start and not incremental
-        )
-        dtype = None if first_pass else self._params.dtype
-        data, y = self._check_sequences(
-            X, reset=first_pass, y=y, dtype=dtype, **self._y_params()
-        )
-        sample_weight = self._check_sample_weight(sample_weight, data)
-        Y = self._encode_targets(y, first_pass, classes).astype(data.dtype, copy=False)
-        target_weights = self._target_weights(y, incremental)
-        if target_weights is not None:
-            target_weights = target_weights.astype(data.dtype)
-            if sample_weight is not None:
-                target_weights *= sample_weight
-            sample_weight = target_weights
-        self._random_state = check_random_state(self.random_state)
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        incremental=False,
+        classes=None,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
+        # A fit that raises leaves the estimator as it was (the previous model, or
+        # unfitted): every attribute it set goes back. Training works on copies of
+        # the weights and histories, so nothing the old state holds is changed.
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_validated(
+                X,
+                y,
+                sample_weight,
+                incremental,
+                classes,
+                X_val,
+                y_val,
+                sample_weight_val,
+            )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
-        if first_pass:
-            self.n_outputs_ = Y.shape[1]
-            self._layer_sizes = layer_sizes
-            self._bidirectional = bool(self.bidirectional)
-            network = network_for(
-                self.n_features_in_,
-                layer_sizes,
-                self.n_outputs_,
-                self._head,
-                data.dtype,
-                self._bidirectional,
-            )
-            self._params = network.initialize(self._random_state)
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping and self.solver != "lbfgs":
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-                self.best_loss_ = np.inf
-        elif self.early_stopping and self.validation_scores_ is None:
-            # A warm start that turns early stopping on: start its bookkeeping.
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-        elif not self.early_stopping and self.best_loss_ is None:
-            self.best_loss_ = np.inf
-        if layer_sizes != self._layer_sizes:
-            raise ValueError(
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
-                f"fitted network's {self._layer_sizes}; refit with warm_start=False."
-            )
-        if bool(self.bidirectional) != self._bidirectional:
-            raise ValueError(
-                f"bidirectional={self.bidirectional!r} differs from the fitted "
-                "network; refit with warm_start=False."
-            )
-
-        # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
-        # carries the optimizer state (Adam moments, velocity) from call to call.
-        if self.solver != "lbfgs" and (
-            first_pass or not incremental or not hasattr(self, "_optimizer")
-        ):
-            self._optimizer = self._make_optimizer()
-        # A diverging fit is detected and undone by the solvers (NaN or infinite
-        # loss or weights); NumPy's per-operation overflow warnings would only
-        # bury that one clear warning.
+    def _check_parameter_combinations(self, incremental, validation_data):
         if self.solver == "lbfgs" and (self.dropout or self.recurrent_dropout):
             raise ValueError(
                 "dropout and recurrent_dropout need a minibatch solver "
                 "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
                 "which L-BFGS's line search cannot follow."
             )
+        if validation_data and not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are passed to fit while early_stopping is False: "
+                "they are the validation data of early stopping. Set "
+                "early_stopping=True to use them."
+            )
+        if validation_data and self.solver == "lbfgs":
+            raise ValueError(
+                "X_val and y_val are the validation data of early stopping, which "
+                "needs a minibatch solver ('adam', 'rmsprop' or 'sgd'), not lbfgs."
+            )
+
+    def _fit_validated(
+        self, X, y, sample_weight, incremental, classes, X_val, y_val, sample_weight_val
+    ):
+        layer_sizes = self._hidden_sizes()
+        validation_data = X_val is not None or y_val is not None
+        if validation_data and (X_val is None or y_val is None):
+            raise ValueError(
+                f"{'X_val' if X_val is not None else 'y_val'} is provided, but "
+                f"{'y_val' if X_val is not None else 'X_val'} was not provided."
+            )
+        if sample_weight_val is not None and not validation_data:
+            raise ValueError("sample_weight_val is provided without X_val and y_val.")
+        self._check_parameter_combinations(incremental, validation_data)
+        # As in MLP, partial_fit ignores early stopping, and so does lbfgs.
+        early_stopping = (
+            self.early_stopping and self.solver != "lbfgs" and not incremental
+        )
+        first_pass = not hasattr(self, "_params") or (
+            not self.warm_start and not incremental
+        )
+        if not first_pass:
+            if layer_sizes != self._layer_sizes:
+                raise ValueError(
+                    f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the "
+                    f"fitted network's {self._layer_sizes}; refit with "
+                    "warm_start=False."
+                )
+            if bool(self.bidirectional) != self._bidirectional:
+                raise ValueError(
+                    f"bidirectional={self.bidirectional!r} differs from the fitted "
+                    "network; refit with warm_start=False."
+                )
+        dtype = None if first_pass else self._params.dtype
+        data, y = self._check_sequences(
+            X, reset=first_pass, y=y, dtype=dtype, **self._y_params()
+        )
+        _check_magnitude(data)
+        sample_weight = self._check_sample_weight(sample_weight, data)
+        self._check_target_range(y, data.dtype)
+        sample_weight = self._combined_weights(y, sample_weight, incremental, data)
+        Y = _cast_targets(
+            self._encode_targets(y, first_pass, classes, sample_weight), data.dtype
+        )
+        if validation_data:
+            data_val, y_val = self._check_sequences(
+                X_val, reset=False, y=y_val, dtype=data.dtype, **self._y_params()
+            )
+            _check_magnitude(data_val, "X_val")
+            sample_weight_val = self._check_sample_weight(
+                sample_weight_val, data_val, "sample_weight_val"
+            )
+            Y_val = _cast_targets(self._encode_targets(y_val, False), data.dtype)
+            weight_val = self._combined_weights(
+                y_val, sample_weight_val, incremental, data_val, "sample_weight_val"
+            )
+        self._random_state = check_random_state(self.random_state)
+
+        if first_pass:
+            self.n_outputs_ = Y.shape[1]
+            self._layer_sizes = layer_sizes
+            self._bidirectional = bool(self.bidirectional)
+            self._params = self._network_of(data.dtype).initialize(self._random_state)
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        else:
+            # Train a copy: the old weights stay intact should this fit raise.
+            self._params = aligned_params(self._params)
+            self.loss_curve_ = list(self.loss_curve_)
+            if self.best_loss_ is None:
+                self.best_loss_ = np.inf
+        if early_stopping:
+            # This fit's held-out scores, one per epoch (as MLP's).
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        elif not incremental:
+            self.validation_scores_ = self.best_validation_score_ = None
+        network = self._network()
+        scaling = self._training_scaling()
+        if scaling is not None:
+            if first_pass:
+                # A new head: in those units already.
+                self._y_scale, self._y_mean = scaling
+                self._y_scale_active = True
+            else:
+                self._rescale_head(*scaling)
+
         with (
-            np.errstate(over="ignore", invalid="ignore"),
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
             kernel_threads(data.n_samples) as n_threads,
         ):
             if self.solver == "lbfgs":
-                self._fit_lbfgs(data, Y, sample_weight, n_threads)
+                history = fit_lbfgs(
+                    network,
+                    self._params,
+                    data,
+                    Y,
+                    *scaled_weights(sample_weight, self.alpha, data.dtype),
+                    self._chunk_size(data.n_samples, data.max_length),
+                    n_threads,
+                    self.max_iter,
+                    self.max_fun,
+                    self.tol,
+                    self.verbose,
+                )
+                self.best_iter_ = history.n_iter if history.loss_curve else 0
             else:
-                self._fit_stochastic(data, y, Y, sample_weight, incremental, n_threads)
+                # What a fit draws per sequence follows its content (see
+                # sequence_keys): one seed a fit, drawn before anything else.
+                seed = int(self._random_state.randint(np.iinfo(np.int64).max))
+                keys = None
+                if (
+                    self.dropout
+                    or self.recurrent_dropout
+                    or (early_stopping and not validation_data)
+                ):
+                    keys = sequence_keys(data, seed)
+                if early_stopping and not validation_data:
+                    train, val = validation_split(
+                        keys,
+                        self._stratification_labels(y),
+                        sample_weight,
+                        self.validation_fraction,
+                    )
+                    keys = keys[train]
+                    data, data_val = data.take(train), data.take(val)
+                    Y, Y_val, y_val = Y[train], Y[val], y[val]
+                    if sample_weight is None:
+                        weight_val = None
+                    else:
+                        sample_weight, weight_val = (
+                            sample_weight[train],
+                            sample_weight[val],
+                        )
+                history = self._fit_minibatches(
+                    network,
+                    data,
+                    Y,
+                    sample_weight,
+                    incremental,
+                    first_pass,
+                    n_threads,
+                    (data_val, Y_val, y_val, weight_val) if early_stopping else None,
+                    keys,
+                    seed,
+                )
+
+        if scaling is not None:
+            # Fold the target scaling into the head: the stored weights output y.
+            self._rescale_head(np.ones_like(scaling[0]), np.zeros_like(scaling[1]))
+        self.n_iter_ = (self.n_iter_ if incremental and not first_pass else 0) + (
+            history.n_iter
+        )
+        self.t_ += history.samples_seen
+        self.loss_curve_ += history.loss_curve
+        self.loss_ = float(history.kept_loss)
+        if self.best_loss_ is not None and np.isfinite(self.loss_):
+            self.best_loss_ = min(self.best_loss_, self.loss_, *history.loss_curve)
+        elif self.best_loss_ is not None and history.loss_curve:
+            self.best_loss_ = min(self.best_loss_, *history.loss_curve)
+        if history.diverged or history.interrupted:
+            # Its state holds the blow-up, or is mid-epoch.
+            self._optimizer = self._make_optimizer()
         return self
+
+    def _fit_minibatches(
+        self,
+        network,
+        data,
+        Y,
+        sample_weight,
+        incremental,
+        first_pass,
+        n_threads,
+        validation,
+        keys,
+        seed,
+    ):
+        """Minibatch epochs through the training loop; returns its History."""
+        n_samples = data.n_samples
+        if self.batch_size == "auto":
+            batch_size = _auto_batch_size(n_samples)
+        else:
+            batch_size = min(self.batch_size, n_samples)
+        sample_weight, alpha = scaled_weights(sample_weight, self.alpha, data.dtype)
+        # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
+        # carries the optimizer state (Adam moments, velocity) from call to call.
+        if first_pass or not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        else:
+            self._optimizer = copy.deepcopy(self._optimizer)
+        batches = Minibatches(
+            network=network,
+            data=data,
+            Y=Y,
+            sample_weight=sample_weight,
+            batch_size=batch_size,
+            alpha=alpha,
+            shuffle=self.shuffle,
+            random_state=self._random_state,
+            n_threads=n_threads,
+            max_grad_norm=self.max_grad_norm,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            verbose=self.verbose,
+            keys=keys,
+            mask_seed=seed,
+        )
+        validation_score = None
+        start_value = None
+        if validation is not None:
+            validation_score = self._validation_scorer(network, *validation)
+            start_value = -validation_score()
+        if incremental and not first_pass and hasattr(self, "_checkpoint"):
+            checkpoint = copy.deepcopy(self._checkpoint)
+        else:
+            checkpoint = Checkpoint(
+                self._params,
+                start_value,
+                self.tol,
+                self.n_iter_no_change,
+                fresh=first_pass,
+            )
+        history = run_epochs(
+            batches,
+            self._params,
+            self._optimizer,
+            self._make_optimizer,
+            checkpoint,
+            self.max_iter,
+            validation_score,
+            incremental,
+        )
+        if validation is not None:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = -checkpoint.best_value
+        self.best_iter_ = checkpoint.best_iter
+        if incremental:
+            self._checkpoint = checkpoint
+        elif hasattr(self, "_checkpoint"):
+            del self._checkpoint
+        return history
+
+    def _validation_scorer(self, network, data_val, Y_val, y_val, weight_val):
+        """The early-stopping score of the current weights (higher is better)."""
+        if self.scoring == "loss":
+
+            def score():
+                return -network.mean_loss(self._logits(data_val), Y_val, weight_val)
+
+            return score
+        scorer = check_scoring(self, scoring=self.scoring)
+        X_val = data_val.as_input()
+        if weight_val is None:
+            return lambda: scorer(self, X_val, y_val)
+        return lambda: scorer(self, X_val, y_val, sample_weight=weight_val)
+
+    def _stratification_labels(self, y):
+        """Labels to stratify an early-stopping split by, or None."""
+        return None
+
+    def _combined_weights(
+        self, y, sample_weight, incremental, data, name="sample_weight"
+    ):
+        """Sample weights times the weights the targets imply, validated as one."""
+        target_weights = self._target_weights(y, incremental)
+        if target_weights is None:
+            return sample_weight
+        target_weights = np.asarray(target_weights, dtype=np.float64)
+        if sample_weight is not None:
+            target_weights = target_weights * sample_weight
+        if not target_weights.sum() > 0:
+            raise ValueError(
+                f"class_weight={self.class_weight!r} times {name} gives every "
+                "sample weight 0: no sample would count. Give some class present "
+                "in y a positive weight."
+            )
+        return target_weights
+
+    def _network_of(self, dtype):
+        return network_for(
+            self.n_features_in_,
+            self._layer_sizes,
+            self.n_outputs_,
+            self._head,
+            np.dtype(dtype),
+            self._bidirectional,
+        )
 
     def _chunk_size(self, n_samples, n_steps):
         """Sequences per full-batch chunk, so that no buffer exceeds a fixed size."""
         per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
         by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
         return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
-
-    def _fit_lbfgs(self, data, Y, sample_weight, n_threads):
-        """Full-batch L-BFGS (scipy's L-BFGS-B) on the weighted mean loss.
-
-        The loss and gradient of the whole data set are summed over chunks of
-        bounded memory; scipy works in float64, the network in X's dtype.
-        """
-        network = self._network()
-        n_samples = data.n_samples
-        chunk = self._chunk_size(n_samples, data.max_length)
-        workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
-        order = data.order_for_batches(np.arange(n_samples))
-        total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        params = np.empty_like(self._params)
-        grads = np.empty_like(self._params)
-        chunk_grads = np.empty_like(self._params)
-
-        def loss_and_gradient(flat):
-            params[...] = flat
-            grads[...] = 0
-            loss = 0.0
-            for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
-                batch_index = order[batch_slice]
-                X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-                loss += network.loss_and_gradient(
-                    params,
-                    X_tm,
-                    batch_sizes,
-                    last_step,
-                    Y[batch_index],
-                    # The L2 term belongs to the whole batch: add it once.
-                    self.alpha if index == 0 else 0.0,
-                    chunk_grads,
-                    workspace,
-                    sample_weight=None
-                    if sample_weight is None
-                    else sample_weight[batch_index],
-                    total_weight=total_weight,
-                )
-                np.add(grads, chunk_grads, out=grads)
-            return loss, grads.astype(np.float64)
-
-        started = time.perf_counter()
-
-        def record(intermediate_result):
-            self.loss_curve_.append(float(intermediate_result.fun))
-            if self.verbose:
-                print(
-                    "Iteration %d, loss = %.8f, time = %.2fs"
-                    % (
-                        len(self.loss_curve_),
-                        self.loss_curve_[-1],
-                        time.perf_counter() - started,
-                    )
-                )
-
-        result = scipy.optimize.minimize(
-            loss_and_gradient,
-            self._params.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            callback=record,
-            options={
-                "maxiter": self.max_iter,
-                "maxfun": self.max_fun,
-                "gtol": self.tol,
-            },
-        )
-        if not np.isfinite(result.x).all():
-            _warn_diverged("lbfgs", "the starting weights were kept")
-            return
-        self._params = aligned_params(result.x, self._params.dtype)
-        self.n_iter_ = int(result.nit)
-        self.loss_ = float(result.fun)
-        self.best_loss_ = min(self.best_loss_, self.loss_)
-        if result.status != 0:
-            warnings.warn(
-                f"lbfgs failed to converge after {result.nit} iterations "
-                f"(status={result.status}): {result.message}. Increase max_iter "
-                "(or max_fun), or scale the input.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-    def _fit_stochastic(self, data, y, Y, sample_weight, incremental, n_threads):
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            stratify = y if self._stratify_split else None
-            train, val = train_test_split(
-                np.arange(data.n_samples),
-                random_state=self._random_state,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-            if len(val) < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
-            data, data_val = data.take(train), data.take(val)
-            Y, y_val = Y[train], y[val]
-            if sample_weight is None:
-                weight_val = None
-            else:
-                sample_weight, weight_val = sample_weight[train], sample_weight[val]
-            self._best_params = aligned_params(self._params)
-        else:
-            data_val = y_val = weight_val = None
-
-        n_samples = data.n_samples
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            batch_size = min(self.batch_size, n_samples)
-        total_weight = n_samples if sample_weight is None else sample_weight.sum()
-
-        network = self._network()
-        use_dropout = bool(self.dropout or self.recurrent_dropout)
-        workspace = network.workspace(
-            data.max_length, batch_size, use_dropout, n_threads
-        )
-        grads = np.empty_like(self._params)
-        epoch_start = np.empty_like(self._params)
-        sample_index = np.arange(n_samples)
-
-        if not incremental:
-            self.n_iter_ = 0
-        try:
-            for _ in range(self.max_iter):
-                started = time.perf_counter()
-                if self.shuffle:
-                    self._random_state.shuffle(sample_index)
-                if self.shuffle and isinstance(data, RaggedSequences):
-                    batches = length_sorted_batches(
-                        data.lengths, sample_index, batch_size, self._random_state
-                    )
-                else:
-                    batches = [
-                        sample_index[s] for s in gen_batches(n_samples, batch_size)
-                    ]
-                # verbose >= 2 reports about ten times per epoch: none is silent.
-                report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
-                accumulated_loss = seen_weight = 0.0
-                seen_samples = 0
-                np.copyto(epoch_start, self._params)
-                diverged = False
-                for batch_number, batch_index in enumerate(batches, start=1):
-                    batch_index = data.order_for_batches(batch_index)
-                    n_batch = batch_index.shape[0]
-                    seen_samples += n_batch
-                    if sample_weight is None:
-                        batch_weight, batch_total = None, n_batch
-                    else:
-                        batch_weight = sample_weight[batch_index]
-                        batch_total = float(batch_weight.sum())
-                    if batch_total > 0:
-                        X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-                        batch_loss = network.loss_and_gradient(
-                            self._params,
-                            X_tm,
-                            batch_sizes,
-                            last_step,
-                            Y[batch_index],
-                            self.alpha,
-                            grads,
-                            workspace,
-                            sample_weight=batch_weight,
-                            masks=self._draw_masks(network, n_batch)
-                            if use_dropout
-                            else None,
-                        )
-                        if not np.isfinite(batch_loss):
-                            diverged = True
-                            break
-                        if self.max_grad_norm is not None:
-                            norm = np.sqrt(np.dot(grads, grads))
-                            if norm > self.max_grad_norm:
-                                grads *= self.max_grad_norm / norm
-                        self._optimizer.update(self._params, grads)
-                        accumulated_loss += batch_loss * batch_total
-                        seen_weight += batch_total
-                    if report_every and batch_number % report_every == 0:
-                        print(
-                            "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
-                            % (
-                                self.n_iter_ + 1,
-                                seen_samples,
-                                n_samples,
-                                accumulated_loss / max(seen_weight, 1e-300),
-                                time.perf_counter() - started,
-                            )
-                        )
-
-                if diverged or not np.isfinite(self._params).all():
-                    # Never leave NaN weights behind: back to the last finite epoch,
-                    # with a fresh optimizer (its moments hold the overflow too).
-                    np.copyto(self._params, epoch_start)
-                    self._optimizer = self._make_optimizer()
-                    _warn_diverged(
-                        f"epoch {self.n_iter_ + 1}",
-                        "the weights of the last finite epoch were kept",
-                    )
-                    break
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / total_weight
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                self._update_no_improvement_count(
-                    early_stopping, data_val, y_val, weight_val
-                )
-                if self.verbose:
-                    message = "Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_)
-                    if early_stopping:
-                        message += (
-                            ", validation score = %.6f" % self.validation_scores_[-1]
-                        )
-                    print(message + ", time = %.2fs" % (time.perf_counter() - started))
-                self._optimizer.iteration_ends(self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than tol=%f for %d "
-                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
-                        )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f for %d "
-                            "consecutive epochs." % (self.tol, self.n_iter_no_change)
-                        )
-                    if self._optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                        stacklevel=3,
-                    )
-        except KeyboardInterrupt:
-            # Ctrl-C: back to the last completed epoch, a usable fitted model;
-            # the optimizer's state is mid-epoch, so it starts afresh next time.
-            np.copyto(self._params, epoch_start)
-            self._optimizer = self._make_optimizer()
-            warnings.warn(
-                f"Training interrupted by the user after {self.n_iter_} complete "
-                "epoch(s); their weights were kept. Fit again with warm_start=True "
-                "to go on from there.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-        if early_stopping:
-            self._params = self._best_params
-            del self._best_params
-
-    def _draw_masks(self, network, n_batch):
-        """Inverted-dropout masks per layer and direction for one minibatch."""
-        rng, dtype = self._random_state, self._params.dtype
-
-        def draw(rate, width):
-            if not rate:
-                return None
-            keep = rng.random_sample((n_batch, width)) >= rate
-            return (keep / (1 - rate)).astype(dtype)
-
-        return [
-            [
-                (draw(self.dropout, n_in), draw(self.recurrent_dropout, units))
-                for _ in range(network.n_directions)
-            ]
-            for n_in, units in zip(network.layer_inputs, network.hidden_layer_sizes)
-        ]
-
-    def _update_no_improvement_count(self, early_stopping, data_val, y_val, weight_val):
-        if early_stopping:
-            score = self._validation_score(data_val, y_val, weight_val)
-            self.validation_scores_.append(score)
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = aligned_params(self._params)
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
 
     # ------------------------------------------------------------ prediction
     def _logits(self, data):
@@ -1002,7 +1098,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             X, reset=False, y=y, dtype=self._params.dtype, **self._y_params()
         )
         sample_weight = self._check_sample_weight(sample_weight, data)
-        return float(self._validation_score(data, y, sample_weight))
+        return float(self._score_data(data, y, sample_weight))
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):
@@ -1023,7 +1119,13 @@ class _BaseLSTM(BaseEstimator, ABC):
             model.
         """
         check_is_fitted(self)
-        return [w.copy() for w in self._network().unpack(self._params)]
+        weights = [w.copy() for w in self._network().unpack(self._params)]
+        if getattr(self, "_y_scale_active", False):
+            # Mid-training (a scorer's call): the head is in training units.
+            scale, offset = self._head_scaling()
+            weights[-1] = (weights[-1] * scale + offset).astype(weights[-1].dtype)
+            weights[-2] = (weights[-2] * scale).astype(weights[-2].dtype)
+        return weights
 
     def set_weights(self, weights):
         """Replace the weights of a fitted model, in :meth:`get_weights`' layout.
@@ -1097,6 +1199,58 @@ class _BaseLSTM(BaseEstimator, ABC):
         super().__setstate__(state)
 
 
+@functools.cache
+def _probability_bounds(dtype, log):
+    """The range probabilities (or their logs) are clipped to: inside (0, 1)."""
+    info = np.finfo(dtype)
+    low, high = info.tiny, 1 - info.epsneg
+    if log:
+        low, high = np.log(low), np.log1p(-info.epsneg)
+    return dtype.type(low), dtype.type(high)
+
+
+class OneHotTargetWarning(UserWarning):
+    """A classifier's y is a one-hot matrix: every row holds exactly one 1.
+
+    Such a y is fitted as it is, a multilabel problem with an independent
+    logistic output per column, which is rarely what a Keras user's one-hot
+    labels mean: pass ``y.argmax(axis=1)`` for one softmax over the classes. If
+    the labels are meant to be independent, ignore this warning with
+    ``warnings.filterwarnings("ignore", category=OneHotTargetWarning)``.
+    """
+
+
+def _warn_if_one_hot(y):
+    """Warn when a label indicator y has exactly one label in every row."""
+    counts = np.asarray(y.sum(axis=1)).ravel()
+    if y.shape[1] > 1 and (counts == 1).all():
+        warnings.warn(
+            f"y is a one-hot matrix ({y.shape[1]} columns, exactly one 1 per row): it "
+            "is fitted as multilabel targets, an independent logistic output per "
+            "column, not one softmax over the classes. For classes, pass "
+            "y.argmax(axis=1) (or the labels themselves). If the labels are meant "
+            "to be independent, silence this with warnings.filterwarnings('ignore', "
+            "category=sklstm.OneHotTargetWarning).",
+            OneHotTargetWarning,
+            stacklevel=6,
+        )
+
+
+def _check_not_probabilities(y):
+    """Refuse soft targets (rows of class probabilities) with the fix."""
+    if not (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f"):
+        return
+    with np.errstate(invalid="ignore"):
+        in_unit = np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()
+    if in_unit and not np.isin(y, (0, 1)).all() and np.allclose(y.sum(axis=1), 1):
+        raise ValueError(
+            "y looks like class probabilities (rows of values in [0, 1] summing to "
+            "1); LSTMClassifier takes class labels: pass y.argmax(axis=1) for the "
+            "most probable class of each row (a label indicator matrix of 0s and "
+            "1s is a multilabel target)."
+        )
+
+
 class InconsistentVersionWarning(UserWarning):
     """A model is unpickled by another sklstm version than the one that saved it.
 
@@ -1112,16 +1266,6 @@ class InconsistentVersionWarning(UserWarning):
             f"{original_version} when using version {current_version}. This might "
             "lead to breaking code or invalid results. Use at your own risk."
         )
-
-
-def _warn_diverged(where, kept):
-    warnings.warn(
-        f"Training diverged in {where}: the loss or the weights became NaN or "
-        f"infinite, so training stopped and {kept}. Scale the input (e.g. "
-        "standardise each feature), lower learning_rate_init, or set max_grad_norm.",
-        ConvergenceWarning,
-        stacklevel=4,
-    )
 
 
 @_docstring(
@@ -1221,6 +1365,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         bidirectional=False,
         dropout=0.0,
         recurrent_dropout=0.0,
+        scoring="loss",
         class_weight=None,
     ):
         super().__init__(
@@ -1251,6 +1396,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             bidirectional=bidirectional,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
+            scoring=scoring,
         )
         self.class_weight = class_weight
 
@@ -1261,9 +1407,10 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
     def _multilabel(self):
         return self._label_binarizer.y_type_.startswith("multilabel")
 
-    def _encode_targets(self, y, first_pass, classes=None):
+    def _encode_targets(self, y, first_pass, classes=None, sample_weight=None):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        _check_not_probabilities(y)
         check_classification_targets(y)
         # Labels in one column are binary or multiclass: no second pass over y
         # (~0.1 ms a fit on 1000 labels) to learn what the check just learnt.
@@ -1279,6 +1426,8 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
                     "LSTMClassifier needs samples of at least 2 classes in the data, "
                     f"but the data contain only one class: {binarizer.classes_[0]!r}."
                 )
+            if multilabel:
+                _warn_if_one_hot(y)
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
             if self._multilabel or len(self.classes_) == 2:
@@ -1315,9 +1464,25 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             return (codes[:, None] == np.arange(len(self.classes_))).astype(np.float64)
         return self._label_binarizer.transform(y)
 
+    def _stratification_labels(self, y):
+        # Multilabel rows have no one class to stratify by.
+        return None if self._multilabel else y
+
     def _target_weights(self, y, incremental):
         if self.class_weight is None:
             return None
+        if isinstance(self.class_weight, dict):
+            for label, weight in self.class_weight.items():
+                if not (
+                    isinstance(weight, Real)
+                    and not isinstance(weight, bool)
+                    and np.isfinite(weight)
+                    and weight >= 0
+                ):
+                    raise ValueError(
+                        f"class_weight[{label!r}] = {weight!r}: class weights must be "
+                        "finite non-negative numbers."
+                    )
         if incremental and self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: the class "
@@ -1326,7 +1491,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             )
         return compute_sample_weight(self.class_weight, y)
 
-    def _validation_score(self, X, y, sample_weight):
+    def _score_data(self, X, y, sample_weight):
         return accuracy_score(
             y, self._decode(self._logits(X)), sample_weight=sample_weight
         )
@@ -1338,15 +1503,23 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         return self.classes_[np.argmax(logits, axis=1)]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
         """Fit the model to sequences X and class labels y.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
-            Training sequences; a 2-D X is sequences of one time step.
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
+            Training sequences; a 2-D X is sequences of one time step, a list
+            holds sequences (n_timesteps_i, n_features) of their own lengths.
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix for multilabel
@@ -1356,12 +1529,31 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             Weight of each sequence in the mean loss; multiplied by the weights
             that ``class_weight`` implies.
 
+        X_val : array-like or list of arrays, default=None
+            Validation sequences for ``early_stopping`` (Keras'
+            ``validation_data``), instead of a split of X. In a Pipeline, with
+            metadata routing enabled, ``Pipeline(..., transform_input=["X_val"])``
+            transforms them as X.
+
+        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
+            Labels of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation sequences.
+
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )
 
     @available_if(_BaseLSTM._is_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1370,9 +1562,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Training sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
@@ -1398,9 +1588,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Sequences to classify.
 
         Returns
@@ -1416,9 +1604,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Sequences to classify.
 
         Returns
@@ -1432,23 +1618,24 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)
         if self._head == "softmax":
-            return self._predict_logits(X, softmax=True, take_log=log)
-        logits = self._predict_logits(X)
-        if self._head == "logistic" and not self._multilabel:
-            # One unit for the positive class: p(negative) is the activation of -z.
-            return np.hstack(
-                [activate("logistic", -logits, log), activate("logistic", logits, log)]
-            )
-        return activate(self._head, logits, log)
+            out = self._predict_logits(X, softmax=True, take_log=log)
+        else:
+            logits = self._predict_logits(X)
+            if not self._multilabel:
+                # One unit for the positive class: p(negative) is that of -z.
+                logits = np.hstack([-logits, logits])
+            out = activate("logistic", logits, log)
+        # However confident the model, probabilities stay strictly inside (0, 1)
+        # and their logarithms finite, as scikit-learn's checks require.
+        low, high = _probability_bounds(out.dtype, log)
+        return np.clip(out, low, high, out=out)
 
     def predict(self, X):
         """Most probable class of each sequence.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Sequences to classify.
 
         Returns
@@ -1463,9 +1650,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Test sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
@@ -1542,54 +1727,111 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 )
 class LSTMRegressor(RegressorMixin, _BaseLSTM):
     _head = "identity"
-    _stratify_split = False
 
     def _y_params(self):
         return {"multi_output": True, "y_numeric": True}
 
-    def _encode_targets(self, y, first_pass, classes=None):
-        y = np.asarray(y)
+    def _encode_targets(self, y, first_pass, classes=None, sample_weight=None):
+        Y = np.asarray(y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
         if first_pass:
-            self._y_ndim = y.ndim
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if not first_pass and Y.shape[1] != self.n_outputs_:
+            self._y_ndim = np.ndim(y)
+            self._target_mean, self._target_scale = _target_scaling(Y, sample_weight)
+        elif Y.shape[1] != len(self._target_mean):
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but the model was fitted on "
-                f"{self.n_outputs_}."
+                f"{len(self._target_mean)}."
             )
-        return Y
+        # Trained on standardised targets: the stopping rule, the step sizes and
+        # the initialisation then suit a target in any unit.
+        return (Y - self._target_mean) / self._target_scale
 
-    def _validation_score(self, X, y, sample_weight):
+    def _training_scaling(self):
+        return self._target_scale, self._target_mean
+
+    def _check_target_range(self, y, dtype):
+        # Predictions come back in X's dtype: y must fit in it.
+        _cast_targets(np.asarray(y, dtype=np.float64), dtype)
+
+    def _score_data(self, X, y, sample_weight):
         return r2_score(
             y, self._shape_prediction(self._logits(X)), sample_weight=sample_weight
         )
 
-    def _shape_prediction(self, out):
-        return out.ravel() if self._y_ndim == 1 else out
+    def _shape_prediction(self, logits):
+        """Predictions in y's units and shape from the head's outputs."""
+        if self._y_scaled:  # only while training (a scorer of early stopping)
+            logits = (logits * self._y_scale + self._y_mean).astype(logits.dtype)
+        return logits.ravel() if self._y_ndim == 1 else logits
+
+    @property
+    def _y_scaled(self):
+        return getattr(self, "_y_scale_active", False)
+
+    def _head_scaling(self):
+        return self._y_scale, self._y_mean
+
+    def __setstate__(self, state):
+        # Models pickled before targets were standardised: their head outputs y.
+        if "_params" in state and "_y_mean" not in state:
+            n_outputs = state["n_outputs_"]
+            state["_y_mean"] = state["_target_mean"] = np.zeros(n_outputs)
+            state["_y_scale"] = state["_target_scale"] = np.ones(n_outputs)
+        super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
         """Fit the model to sequences X and targets y.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
-            Training sequences; a 2-D X is sequences of one time step.
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
+            Training sequences; a 2-D X is sequences of one time step, a list
+            holds sequences (n_timesteps_i, n_features) of their own lengths.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Target values.
+            Target values. The network is trained on them standardised (each
+            output's mean and standard deviation), so their unit does not matter;
+            predictions and :meth:`get_weights` are in y's units.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence in the mean loss.
+
+        X_val : array-like or list of arrays, default=None
+            Validation sequences for ``early_stopping`` (Keras'
+            ``validation_data``), instead of a split of X. In a Pipeline, with
+            metadata routing enabled, ``Pipeline(..., transform_input=["X_val"])``
+            transforms them as X.
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation sequences.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            X_val=X_val,
+            y_val=y_val,
+            sample_weight_val=sample_weight_val,
+        )
 
     @available_if(_BaseLSTM._is_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1598,9 +1840,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Training sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -1621,9 +1861,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Sequences.
 
         Returns
@@ -1638,9 +1876,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_timesteps, n_features), \
-                (n_samples, n_features), or list of ndarray of shape \
-                (n_timesteps_i, n_features)
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
             Test sequences.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)

@@ -241,16 +241,7 @@ class LSTMNetwork:
         logits = self._forward(
             params, views, X_tm, batch_sizes, last_step, workspace, masks
         )
-        if self.head == "softmax":
-            log_proba = activate("softmax", logits, log=True)
-            losses = -np.sum(Y * log_proba, axis=1)
-            delta = np.exp(log_proba) - Y
-        elif self.head == "logistic":
-            losses = np.sum(np.logaddexp(0, logits) - Y * logits, axis=1)
-            delta = expit(logits) - Y
-        else:
-            losses = 0.5 * np.mean((logits - Y) ** 2, axis=1)
-            delta = (logits - Y) / self.n_outputs
+        losses, delta = self._losses(logits, Y, gradient=True)
         if sample_weight is None:
             loss = losses.sum() / total_weight
             delta /= total_weight
@@ -295,6 +286,36 @@ class LSTMNetwork:
                 grad += (alpha / total_weight) * weight
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
+
+    def _losses(self, logits, Y, gradient=False):
+        """Per-sequence losses of the head's ``logits`` against ``Y``.
+
+        With ``gradient``, also d(loss)/d(logits) per sequence: the head and its
+        loss are a canonical pair, so it is ``(prediction - Y)`` (over the outputs,
+        for the squared error).
+        """
+        delta = None
+        if self.head == "softmax":
+            log_proba = activate("softmax", logits, log=True)
+            losses = -np.sum(Y * log_proba, axis=1)
+            if gradient:
+                delta = np.exp(log_proba) - Y
+        elif self.head == "logistic":
+            losses = np.sum(np.logaddexp(0, logits) - Y * logits, axis=1)
+            if gradient:
+                delta = expit(logits) - Y
+        else:
+            losses = 0.5 * np.mean((logits - Y) ** 2, axis=1)
+            if gradient:
+                delta = (logits - Y) / self.n_outputs
+        return (losses, delta) if gradient else losses
+
+    def mean_loss(self, logits, Y, sample_weight=None):
+        """The (weighted) mean loss of ``logits`` against ``Y``, without L2 term."""
+        losses = self._losses(logits, Y)
+        if sample_weight is None:
+            return float(np.mean(losses))
+        return float(np.dot(sample_weight, losses) / sample_weight.sum())
 
     def _backward_layers(self, views, grad_views, batch_sizes, workspace):
         """The backward of each layer and direction in turn, top first."""

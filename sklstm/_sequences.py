@@ -25,6 +25,10 @@ class DenseSequences:
     def take(self, index):
         return DenseSequences(self.X[index])
 
+    def as_input(self):
+        """The sequences as an estimator takes them (for scorers)."""
+        return self.X
+
     def order_for_batches(self, index):
         """Indices as the kernels want them in a batch (any order will do)."""
         return index
@@ -68,6 +72,13 @@ class RaggedSequences:
             self.offsets[index] - ends + lengths, lengths
         )
         return RaggedSequences(self.values[rows], lengths)
+
+    def as_input(self):
+        """The sequences as an estimator takes them: a list of 2-D views."""
+        return [
+            self.values[start : start + length]
+            for start, length in zip(self.offsets, self.lengths)
+        ]
 
     def order_for_batches(self, index):
         """``index`` sorted by decreasing length, as the packed kernels need."""
@@ -124,6 +135,33 @@ def is_sequence_list(X):
     return False
 
 
+def check_not_ragged_rows(X):
+    """Refuse a list of 1-D sequences of different lengths with the fix.
+
+    NumPy's own message for it ("inhomogeneous shape") names neither the problem
+    nor the layout sklstm wants.
+    """
+    if not isinstance(X, (list, tuple)) or len(X) < 2:
+        return
+    lengths = set()
+    for x in X:
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+            return
+        try:
+            if np.ndim(x) != 1:
+                return
+        except ValueError:
+            return
+        lengths.add(len(x))
+    if len(lengths) > 1:
+        raise ValueError(
+            f"X is a list of {len(X)} 1-D sequences of different lengths "
+            f"({min(lengths)} to {max(lengths)}). Sequences of their own lengths go "
+            "in as a list of 2-D arrays (n_timesteps_i, n_features): for univariate "
+            "sequences, [np.asarray(x, dtype=float)[:, None] for x in X]."
+        )
+
+
 def check_sequence_list(X, dtype=None):
     """Validate a list of 2-D sequences; return them concatenated, and their lengths.
 
@@ -156,7 +194,10 @@ def check_sequence_list(X, dtype=None):
         if x.shape[1] != sequences[0].shape[1]:
             raise ValueError(
                 f"All sequences in a list must have the same number of features: "
-                f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}."
+                f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}. Each "
+                f"sequence is (n_timesteps_i, n_features); sequences of aeon, "
+                f"sktime or tslearn laid out (n_channels, n_timesteps_i) go in as "
+                f"[x.T for x in X]."
             )
     if dtype is None:
         all_float32 = all(x.dtype == np.float32 for x in sequences)

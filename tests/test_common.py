@@ -29,6 +29,46 @@ ESTIMATORS = [
         random_state=0,
     ),
     LSTMRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
+    # Every solver and option, with no expected failures either: the default
+    # lbfgs classifier (confident enough to saturate its probabilities), sgd and
+    # rmsprop, a bidirectional classifier, dropout, and early stopping.
+    LSTMClassifier(solver="lbfgs", random_state=0),
+    LSTMClassifier(
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        learning_rate_init=0.1,
+        max_iter=60,
+        random_state=0,
+    ),
+    LSTMRegressor(
+        hidden_layer_sizes=(8,),
+        solver="rmsprop",
+        learning_rate_init=0.02,
+        max_iter=100,
+        random_state=0,
+    ),
+    LSTMClassifier(
+        hidden_layer_sizes=(6,),
+        bidirectional=True,
+        learning_rate_init=0.05,
+        max_iter=60,
+        random_state=0,
+    ),
+    LSTMRegressor(
+        hidden_layer_sizes=(8,),
+        dropout=0.1,
+        recurrent_dropout=0.1,
+        learning_rate_init=0.05,
+        max_iter=100,
+        random_state=0,
+    ),
+    LSTMClassifier(
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        learning_rate_init=0.05,
+        max_iter=60,
+        random_state=0,
+    ),
 ]
 
 

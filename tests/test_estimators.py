@@ -155,7 +155,8 @@ def test_set_weights_needs_a_fitted_model():
 def test_sgd_partial_fit_is_one_gradient_step(estimator_class):
     """One full-batch plain-SGD partial_fit is ``w -= lr * grad(mean loss)``."""
     X, y_class, y_reg = sequence_data(n_samples=40)
-    y = y_class if estimator_class is LSTMClassifier else y_reg
+    # A standardised y: the regressor's training units are y's own.
+    y = y_class if estimator_class is LSTMClassifier else scale(y_reg)
     est = small(
         estimator_class,
         solver="sgd",
@@ -186,6 +187,11 @@ def test_sgd_partial_fit_is_one_gradient_step(estimator_class):
     )
     est.partial_fit(X, y)
     assert_allclose(est._params, params - 0.5 * grads, rtol=1e-12, atol=1e-14)
+
+
+def scale(y):
+    """y standardised (mean 0, standard deviation 1)."""
+    return (y - y.mean(axis=0)) / y.std(axis=0)
 
 
 def test_max_grad_norm_bounds_each_step():
@@ -361,30 +367,39 @@ def test_multi_output_regression():
 
 
 @pytest.mark.parametrize("estimator_class", ESTIMATORS)
-def test_early_stopping_keeps_the_best_weights(estimator_class):
-    class Recording(estimator_class):
-        def _validation_score(self, X, y, sample_weight):
-            score = super()._validation_score(X, y, sample_weight)
-            self.history_.append((score, self._params.copy()))
-            return score
+@pytest.mark.parametrize("learning_rate", [0.05, 3.0])
+def test_early_stopping_keeps_the_best_weights(estimator_class, learning_rate):
+    """The weights kept are those of the best validation score seen, the starting
+    weights' included (a huge step size makes every epoch worse than them)."""
+    history = []
 
-    est = Recording(
+    def recording_scorer(est, X, y):
+        score = est.score(X, y)
+        history.append((score, est.get_weights()))
+        return score
+
+    est = estimator_class(
         hidden_layer_sizes=(8,),
         early_stopping=True,
+        scoring=recording_scorer,
         max_iter=20,
-        learning_rate_init=0.05,
+        learning_rate_init=learning_rate,
         n_iter_no_change=3,
         random_state=0,
     )
-    est.history_ = []
     X, y_class, y_reg = sequence_data(n_samples=200)
-    est.fit(X, y_class if estimator_class is LSTMClassifier else y_reg)
-    scores = [score for score, _ in est.history_]
-    assert est.validation_scores_ == scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y_class if estimator_class is LSTMClassifier else y_reg)
+    scores = [score for score, _ in history]
+    # The first score is the starting weights', then one per epoch.
+    assert est.validation_scores_ == scores[1:]
     assert est.best_validation_score_ == max(scores)
     assert est.best_loss_ is None
     best = int(np.argmax(scores))
-    assert_array_equal(est._params, est.history_[best][1])
+    assert est.best_iter_ == best
+    for got, want in zip(est.get_weights(), history[best][1]):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
 def test_warm_start_continues_and_checks_architecture():
@@ -412,8 +427,11 @@ def test_partial_fit_classifier():
         est.partial_fit(X[:2], [0, 7])
     with pytest.raises(ValueError, match="not in classes"):
         small(LSTMClassifier).partial_fit(X[:3], [0, 1, 5], classes=[0, 1])
-    with pytest.raises(ValueError, match="does not support early_stopping"):
-        small(LSTMClassifier, early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+    # As in MLP, partial_fit ignores early stopping (one epoch, no split).
+    est = small(LSTMClassifier, early_stopping=True).partial_fit(
+        X, y, classes=[0, 1, 2]
+    )
+    assert est.n_iter_ == 1 and est.validation_scores_ is None
 
 
 def test_verbose_prints_each_epoch(capsys):
@@ -432,13 +450,18 @@ def test_convergence_warning_when_max_iter_reached():
 
 def test_no_convergence_warning_when_loss_stalls():
     X, y, _ = sequence_data(n_samples=40)
-    est = small(LSTMClassifier, max_iter=50, tol=1e6, n_iter_no_change=2)
+    est = small(LSTMClassifier, max_iter=2, learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    est.set_params(warm_start=True, max_iter=50, tol=1e6, n_iter_no_change=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)
-    # The first epoch sets the best loss; as in MLP, training stops once more than
-    # n_iter_no_change epochs in a row have not improved on it by tol.
-    assert est.n_iter_ == 1 + est.n_iter_no_change + 1
+    # A warm start has left the initial plateau: as in MLP, training stops once
+    # more than n_iter_no_change epochs in a row have not improved by tol (here,
+    # relative to the best: none can).
+    assert est.n_iter_ == est.n_iter_no_change + 1
 
 
 def _bad_inputs():

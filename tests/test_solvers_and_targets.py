@@ -93,6 +93,10 @@ def test_minibatch_weights_weight_the_mean_loss(solver):
     """A minibatch step minimises sum(w * loss) / sum(w), as MLP's does."""
     X, y = make_data(LSTMRegressor, n_samples=40)
     weights = np.random.RandomState(3).uniform(0, 3, size=40)
+    # Targets standardised under the weights: the loss in y's units is the one
+    # the network trains on.
+    y = y - np.average(y, weights=weights)
+    y = y / np.sqrt(np.average(y**2, weights=weights))
     est = LSTMRegressor(
         hidden_layer_sizes=(5,), solver=solver, batch_size=40, random_state=0
     )
@@ -100,7 +104,7 @@ def test_minibatch_weights_weight_the_mean_loss(solver):
     # The epoch loss is computed before the step, at the initial weights.
     initial = LSTMRegressor(
         hidden_layer_sizes=(5,), random_state=0, learning_rate_init=1e-300
-    ).partial_fit(X, y)
+    ).partial_fit(X, y, sample_weight=weights)
     residuals = initial.predict(X) - y
     expected = np.dot(weights, 0.5 * residuals**2) / weights.sum()
     expected += (
@@ -226,7 +230,11 @@ def test_predict_log_proba(kind):
         warnings.simplefilter("error")
         log_proba = est.predict_log_proba(X)
     assert np.isfinite(log_proba).all()
-    assert (est.predict_proba(X) == 0).any()
+    # However confident, probabilities stay strictly inside (0, 1).
+    proba = est.predict_proba(X)
+    assert (proba > 0).all() and (proba < 1).all()
+    assert (proba == np.finfo(proba.dtype).tiny).any()
+    assert_allclose(np.log(proba), log_proba, rtol=1e-12, atol=1e-15)
 
 
 def test_tags():

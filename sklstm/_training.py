@@ -1,0 +1,620 @@
+"""The training loop: epochs, the stopping rule, the best weights, divergence.
+
+The estimators validate their input and own the fitted state; the network computes
+losses and gradients. This module runs the epochs in between. One mechanism,
+:class:`Checkpoint`, decides everything that depends on how training goes: which
+weights are the best seen (by the training loss, the validation loss or a
+validation score), when training has stopped improving, and when it has diverged.
+Whatever ends a fit (no improvement, ``max_iter``, divergence, Ctrl-C), the weights
+it keeps are the checkpoint's best.
+"""
+
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import gen_batches
+
+from sklstm._network import aligned_params
+from sklstm._sequences import RaggedSequences, length_sorted_batches
+
+#: A training loss this many times its lowest, and above the loss of the starting
+#: weights, is a divergence (so is a NaN or infinite one): spikes that training
+#: recovers from stay well below it, blow-ups pass it within an epoch or two.
+DIVERGENCE_FACTOR = 100.0
+
+#: A fresh network is on its initial plateau until the monitored quantity has
+#: improved on its starting value by this fraction: no-improvement epochs count
+#: only after that, so that a fit never stops before it has started to learn.
+PLATEAU_FRACTION = 0.1
+
+
+class Checkpoint:
+    """The best weights a fit has seen, and the stopping and divergence rules.
+
+    The monitored ``value`` is lower-is-better: a loss, or a negated score. An
+    epoch improves when its value is lower than the best by at least ``tol``
+    times the best's magnitude, so that the rule does not depend on the scale of
+    the loss (a target in millimetres or in kilometres trains the same number of
+    epochs). Training stops, as in scikit-learn's MLP, once more than
+    ``n_iter_no_change`` epochs in a row have not improved, counting only after a
+    fresh network has left its initial plateau.
+
+    Parameters
+    ----------
+    params : ndarray
+        The starting weights, the first candidate: a fit never keeps weights
+        worse than those it started from.
+    start_value : float
+        The monitored value of the starting weights, or None when it is the
+        training loss (then the first minibatch's loss, see :meth:`start`).
+    tol, n_iter_no_change : float, int
+        The estimator's parameters of those names.
+    fresh : bool
+        Whether the weights are a new initialisation (warm starts have left the
+        plateau already).
+    """
+
+    def __init__(self, params, start_value, tol, n_iter_no_change, fresh):
+        self.tol = float(tol)
+        self.n_iter_no_change = int(n_iter_no_change)
+        self.best_params = aligned_params(params)
+        self.best_iter = 0
+        self.iteration = 0
+        self.no_improvement_count = 0
+        self._fresh = fresh
+        self._monitors_loss = start_value is None
+        self.start_loss = None
+        self.lowest_loss = np.inf
+        self.start_value = self.best_value = np.inf
+        self.on_plateau = False
+        if start_value is not None:
+            self._set_start_value(start_value)
+
+    def _set_start_value(self, value):
+        value = float(value) if np.isfinite(value) else np.inf
+        self.start_value = self.best_value = value
+        self.on_plateau = self._fresh and np.isfinite(value)
+
+    def start(self, loss):
+        """The training loss of the starting weights (the first minibatch's)."""
+        if self.start_loss is None:
+            self.start_loss = float(loss) if np.isfinite(loss) else np.inf
+            self.lowest_loss = min(self.lowest_loss, self.start_loss)
+            if self._monitors_loss:
+                self._set_start_value(self.start_loss)
+
+    def diverged(self, loss):
+        """Whether a training loss (of an epoch or a minibatch) is a divergence."""
+        if not np.isfinite(loss):
+            return True
+        start = np.inf if self.start_loss is None else self.start_loss
+        return loss > DIVERGENCE_FACTOR * self.lowest_loss and loss > start
+
+    def record(self, value, loss, params):
+        """An epoch's monitored value and training loss, with its final weights."""
+        self.iteration += 1
+        self.lowest_loss = min(self.lowest_loss, loss)
+        best = self.best_value
+        if np.isfinite(best):
+            improved = value < best - self.tol * abs(best)
+        else:
+            improved = value < best
+        if value < best:
+            self.best_value = float(value)
+            self.best_iter = self.iteration
+            np.copyto(self.best_params, params)
+        if self.on_plateau and (
+            value <= self.start_value - PLATEAU_FRACTION * abs(self.start_value)
+        ):
+            self.on_plateau = False
+        if improved:
+            self.no_improvement_count = 0
+        elif not self.on_plateau:
+            self.no_improvement_count += 1
+
+    @property
+    def stalled(self):
+        """Whether more than n_iter_no_change epochs in a row did not improve."""
+        return self.no_improvement_count > self.n_iter_no_change
+
+    def restore(self, params):
+        """Put the best weights seen into ``params``."""
+        np.copyto(params, self.best_params)
+
+
+@dataclass
+class History:
+    """What a run of epochs adds to the fitted state."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    n_iter: int = 0
+    samples_seen: int = 0
+    # The training loss of the weights kept (their epoch's, or the start's).
+    kept_loss: float = np.nan
+    diverged: bool = False
+    interrupted: bool = False
+
+
+@dataclass
+class Minibatches:
+    """One minibatch fit's data and the settings of its epochs.
+
+    ``sample_weight`` is None or already scaled as :func:`scaled_weights` does it,
+    with ``alpha`` scaled alike.
+    """
+
+    network: object
+    data: object
+    Y: np.ndarray
+    sample_weight: object
+    batch_size: int
+    alpha: float
+    shuffle: bool
+    random_state: object
+    n_threads: int
+    max_grad_norm: object = None
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    verbose: int = 0
+    # With dropout: each sequence's key (sequence_keys) and the fit's mask seed.
+    keys: object = None
+    mask_seed: int = 0
+
+    def draw_masks(self, batch_index, epoch):
+        """Inverted-dropout masks per layer and direction for one minibatch.
+
+        A mask is a function of the sequence's content, the epoch and the fit's
+        seed, not of the minibatch it lands in: a sequence repeated in the data
+        gets the same masks as one that weighs twice as much, so sample weights
+        stay equivalent to repetitions with dropout too.
+        """
+        dtype, keys = self.network.dtype, self.keys[batch_index]
+        masks, stream = [], 0
+
+        def draw(rate, width):
+            nonlocal stream
+            stream += 1
+            if not rate:
+                return None
+            counter = (self.mask_seed, epoch, stream)
+            keep = _uniform(keys, counter, width) >= rate
+            return (keep / (1 - rate)).astype(dtype)
+
+        for n_in, units in zip(
+            self.network.layer_inputs, self.network.hidden_layer_sizes
+        ):
+            masks.append(
+                [
+                    (draw(self.dropout, n_in), draw(self.recurrent_dropout, units))
+                    for _ in range(self.network.n_directions)
+                ]
+            )
+        return masks
+
+    def _batches(self, sample_index):
+        n_samples = self.data.n_samples
+        if self.shuffle:
+            self.random_state.shuffle(sample_index)
+        if self.shuffle and isinstance(self.data, RaggedSequences):
+            return length_sorted_batches(
+                self.data.lengths, sample_index, self.batch_size, self.random_state
+            )
+        return [sample_index[s] for s in gen_batches(n_samples, self.batch_size)]
+
+    def run_epoch(self, params, optimizer, checkpoint, workspace, grads, epoch):
+        """One pass of minibatch updates; returns the epoch's mean training loss.
+
+        Returns None when a minibatch's loss diverged (the epoch stops there).
+        """
+        data, Y, sample_weight = self.data, self.Y, self.sample_weight
+        n_samples = data.n_samples
+        use_dropout = bool(self.dropout or self.recurrent_dropout)
+        started = time.perf_counter()
+        batches = self._batches(np.arange(n_samples))
+        # verbose >= 2 reports about ten times per epoch: none is silent.
+        report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
+        accumulated_loss = seen_weight = 0.0
+        seen_samples = 0
+        for batch_number, batch_index in enumerate(batches, start=1):
+            batch_index = data.order_for_batches(batch_index)
+            n_batch = batch_index.shape[0]
+            seen_samples += n_batch
+            if sample_weight is None:
+                batch_weight, batch_total = None, n_batch
+            else:
+                batch_weight = sample_weight[batch_index]
+                batch_total = float(batch_weight.sum())
+            if batch_total > 0:
+                X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+                batch_loss = self.network.loss_and_gradient(
+                    params,
+                    X_tm,
+                    batch_sizes,
+                    last_step,
+                    Y[batch_index],
+                    self.alpha,
+                    grads,
+                    workspace,
+                    sample_weight=batch_weight,
+                    masks=self.draw_masks(batch_index, epoch) if use_dropout else None,
+                )
+                # The first minibatch's loss is that of the starting weights.
+                checkpoint.start(batch_loss)
+                if checkpoint.diverged(batch_loss):
+                    return None
+                if self.max_grad_norm is not None:
+                    norm = np.sqrt(np.dot(grads, grads))
+                    if norm > self.max_grad_norm:
+                        grads *= self.max_grad_norm / norm
+                optimizer.update(params, grads)
+                accumulated_loss += batch_loss * batch_total
+                seen_weight += batch_total
+            if report_every and batch_number % report_every == 0:
+                print(
+                    "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
+                    % (
+                        epoch,
+                        seen_samples,
+                        n_samples,
+                        accumulated_loss / max(seen_weight, 1e-300),
+                        time.perf_counter() - started,
+                    )
+                )
+        total_weight = n_samples if sample_weight is None else sample_weight.sum()
+        return accumulated_loss / total_weight
+
+
+def run_epochs(
+    batches,
+    params,
+    optimizer,
+    new_optimizer,
+    checkpoint,
+    max_iter,
+    validation_score=None,
+    incremental=False,
+):
+    """Train ``params`` in place for up to ``max_iter`` epochs; return the History.
+
+    ``validation_score`` (higher is better, None without early stopping) scores
+    the current weights; the checkpoint then monitors its negation, else the
+    training loss. A fit (not ``incremental``) ends on the checkpoint's best
+    weights whatever stops it. One call of ``partial_fit`` (``incremental``) is one
+    epoch: it keeps its weights unless the epoch diverges or is interrupted, when
+    the weights go back to the checkpoint's best or to those of the call's start.
+    The optimizer starts afresh after a divergence or an interruption (its state
+    holds the blow-up, or is mid-epoch): the returned History says so, and
+    ``new_optimizer()`` makes the next one.
+    """
+    history = History()
+    network = batches.network
+    workspace = network.workspace(
+        batches.data.max_length,
+        batches.batch_size,
+        bool(batches.dropout or batches.recurrent_dropout),
+        batches.n_threads,
+    )
+    grads = np.empty_like(params)
+    epoch_start = np.empty_like(params)
+    verbose = batches.verbose
+    try:
+        for _ in range(max_iter):
+            started = time.perf_counter()
+            np.copyto(epoch_start, params)
+            loss = batches.run_epoch(
+                params, optimizer, checkpoint, workspace, grads, history.n_iter + 1
+            )
+            if (
+                loss is None
+                or checkpoint.diverged(loss)
+                or not np.isfinite(params).all()
+            ):
+                history.diverged = True
+                checkpoint.restore(params)
+                _warn_diverged(f"epoch {history.n_iter + 1}", checkpoint, incremental)
+                break
+            history.n_iter += 1
+            history.samples_seen += batches.data.n_samples
+            history.loss_curve.append(float(loss))
+            if validation_score is not None:
+                score = float(validation_score())
+                history.validation_scores.append(score)
+                checkpoint.record(-score, loss, params)
+            else:
+                checkpoint.record(loss, loss, params)
+            if verbose:
+                message = "Iteration %d, loss = %.8f" % (history.n_iter, loss)
+                if validation_score is not None:
+                    message += ", validation score = %.6f" % score
+                print(message + ", time = %.2fs" % (time.perf_counter() - started))
+            optimizer.iteration_ends(history.samples_seen)
+            if incremental:
+                break
+            if checkpoint.stalled:
+                quantity = (
+                    "Training loss" if validation_score is None else "Validation score"
+                )
+                message = (
+                    "%s did not improve by more than tol=%g of its best for %d "
+                    "consecutive epochs."
+                    % (quantity, checkpoint.tol, checkpoint.n_iter_no_change)
+                )
+                if optimizer.trigger_stopping(message, verbose):
+                    break
+                checkpoint.no_improvement_count = 0
+            elif history.n_iter == max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                    "optimization hasn't converged yet; the weights of the best "
+                    "epoch (%d) were kept." % (max_iter, checkpoint.best_iter),
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
+    except KeyboardInterrupt:
+        history.interrupted = True
+        if incremental:
+            np.copyto(params, epoch_start)
+            kept = "the weights from before this call were kept"
+        else:
+            checkpoint.restore(params)
+            kept = "the weights of its best epoch (%d) were kept" % (
+                checkpoint.best_iter
+            )
+        warnings.warn(
+            f"Training interrupted by the user after {history.n_iter} complete "
+            f"epoch(s); {kept}. Fit again with warm_start=True to go on from there.",
+            UserWarning,
+            stacklevel=5,
+        )
+    if not incremental:
+        checkpoint.restore(params)
+    if not incremental and checkpoint.best_iter > 0:
+        history.kept_loss = history.loss_curve[checkpoint.best_iter - 1]
+    elif history.loss_curve and not (history.diverged or history.interrupted):
+        history.kept_loss = history.loss_curve[-1]
+    else:
+        history.kept_loss = checkpoint.start_loss
+    return history
+
+
+def _warn_diverged(where, checkpoint, incremental):
+    if checkpoint.best_iter == 0 and (not incremental or checkpoint.iteration == 0):
+        kept = "the starting weights were kept"
+    else:
+        kept = "the weights of the best epoch were kept"
+    warnings.warn(
+        f"Training diverged in {where}: the loss became NaN, infinite or more than "
+        f"{DIVERGENCE_FACTOR:g} times its lowest, so training stopped and {kept}. "
+        "Scale the input (e.g. standardise each feature), lower "
+        "learning_rate_init, or set max_grad_norm.",
+        ConvergenceWarning,
+        stacklevel=6,
+    )
+
+
+def fit_lbfgs(
+    network,
+    params,
+    data,
+    Y,
+    sample_weight,
+    alpha,
+    chunk,
+    n_threads,
+    max_iter,
+    max_fun,
+    tol,
+    verbose,
+):
+    """Full-batch L-BFGS (scipy's L-BFGS-B) of ``params`` in place; the History.
+
+    The loss and gradient of the whole data set are summed over chunks of bounded
+    memory; scipy works in float64, the network in X's dtype. The weights kept are
+    those of the lowest loss evaluated (the starting ones included), also when a
+    step overflows or the user interrupts.
+    """
+    n_samples = data.n_samples
+    workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
+    order = data.order_for_batches(np.arange(n_samples))
+    total_weight = n_samples if sample_weight is None else sample_weight.sum()
+    trial = np.empty_like(params)
+    grads = np.empty_like(params)
+    chunk_grads = np.empty_like(params)
+    best = {"loss": np.inf, "params": aligned_params(params)}
+    history = History()
+
+    def loss_and_gradient(flat):
+        trial[...] = flat
+        grads[...] = 0
+        loss = 0.0
+        for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
+            batch_index = order[batch_slice]
+            X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+            loss += network.loss_and_gradient(
+                trial,
+                X_tm,
+                batch_sizes,
+                last_step,
+                Y[batch_index],
+                # The L2 term belongs to the whole batch: add it once.
+                alpha if index == 0 else 0.0,
+                chunk_grads,
+                workspace,
+                sample_weight=None
+                if sample_weight is None
+                else sample_weight[batch_index],
+                total_weight=total_weight,
+            )
+            np.add(grads, chunk_grads, out=grads)
+        if np.isfinite(loss) and loss < best["loss"] and np.isfinite(trial).all():
+            best["loss"] = float(loss)
+            np.copyto(best["params"], trial)
+        return loss, grads.astype(np.float64)
+
+    started = time.perf_counter()
+
+    def record(intermediate_result):
+        history.n_iter += 1
+        history.loss_curve.append(float(intermediate_result.fun))
+        if verbose:
+            print(
+                "Iteration %d, loss = %.8f, time = %.2fs"
+                % (
+                    history.n_iter,
+                    history.loss_curve[-1],
+                    time.perf_counter() - started,
+                )
+            )
+
+    result = None
+    try:
+        result = scipy.optimize.minimize(
+            loss_and_gradient,
+            params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+        )
+    except KeyboardInterrupt:
+        history.interrupted = True
+        warnings.warn(
+            f"Training interrupted by the user after {history.n_iter} L-BFGS "
+            "iteration(s); the weights of the lowest loss so far were kept.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if not np.isfinite(best["loss"]):
+        # Not even the starting weights had a finite loss: nothing to keep but them.
+        history.diverged = True
+        history.kept_loss = np.inf
+        _warn_lbfgs_diverged("the starting weights were kept")
+        return history
+    np.copyto(params, best["params"])
+    history.kept_loss = best["loss"]
+    if result is not None and not (
+        np.isfinite(result.fun) and np.isfinite(result.x).all()
+    ):
+        history.diverged = True
+        _warn_lbfgs_diverged("the weights of the lowest loss were kept")
+    elif result is not None and result.status != 0:
+        warnings.warn(
+            f"lbfgs failed to converge after {result.nit} iterations "
+            f"(status={result.status}): {result.message}. Increase max_iter "
+            "(or max_fun), or scale the input.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return history
+
+
+def _warn_lbfgs_diverged(kept):
+    warnings.warn(
+        f"Training diverged in lbfgs: the loss or the weights became NaN or "
+        f"infinite, so training stopped and {kept}. Scale the input (e.g. "
+        "standardise each feature).",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
+
+
+def scaled_weights(sample_weight, alpha, dtype):
+    """Sample weights in ``dtype``, scaled by a power of two to at most 1; alpha alike.
+
+    The weighted mean loss and its L2 term (``alpha / (2 * total_weight)``) are
+    unchanged, exactly, while weights of any finite size neither overflow the
+    loss's sums nor a cast to float32.
+    """
+    if sample_weight is None:
+        return None, alpha
+    _, exponent = np.frexp(sample_weight.max())
+    factor = float(np.ldexp(1.0, -int(exponent)))
+    return (sample_weight * factor).astype(dtype), alpha * factor
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x):
+    """splitmix64's finaliser on uint64 arrays: well-spread bits from a counter."""
+    with np.errstate(over="ignore"):
+        x = x + _GOLDEN
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _uniform(keys, counter, width):
+    """Uniform [0, 1) draws (len(keys), width), a function of keys and counter."""
+    base = np.uint64(0)
+    for part in counter:
+        base = _mix(np.uint64(base ^ np.uint64(part)))
+    columns = _mix(base ^ np.arange(width, dtype=np.uint64))
+    bits = _mix(keys[:, None] ^ columns[None, :])
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def sequence_keys(data, seed):
+    """A 64-bit key per sequence from its values (and length) and the seed.
+
+    Equal sequences get equal keys: what a fit draws per sequence (dropout masks,
+    the side of the validation split) then treats a repeated sequence as one
+    that weighs more, as the loss does.
+    """
+    salt = int(seed).to_bytes(8, "little")
+    sequences = data.as_input()
+    keys = np.empty(data.n_samples, dtype=np.uint64)
+    for i, sequence in enumerate(sequences):
+        digest = hashlib.blake2b(
+            np.ascontiguousarray(sequence).tobytes(), digest_size=8, salt=salt
+        ).digest()
+        keys[i] = int.from_bytes(digest, "little")
+    return keys
+
+
+def validation_split(keys, labels, sample_weight, validation_fraction):
+    """Training and validation indices of an early-stopping split.
+
+    Within each class (of ``labels``; None for one group) the sequences go to
+    the validation set in the order of their keys until it holds
+    ``validation_fraction`` of the class's weight, keeping at least one
+    sequence of each class for training. Stratified, so, whenever a class has
+    room for it, and a split for any number of classes. Equal sequences
+    (equal keys) fall on the same side, and the fraction is one of weight, so
+    that a weight of 2 splits as a repeated sequence does.
+    """
+    n_samples = len(keys)
+    weights = np.ones(n_samples) if sample_weight is None else sample_weight
+    groups = np.zeros(n_samples, dtype=int) if labels is None else labels
+    in_validation = np.zeros(n_samples, dtype=bool)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        members = members[np.argsort(keys[members], kind="stable")]
+        member_keys = keys[members]
+        cumulative = np.cumsum(weights[members])
+        before = cumulative - weights[members]
+        # Where each run of equal keys starts: a run goes to one side whole.
+        starts = np.r_[True, member_keys[1:] != member_keys[:-1]]
+        run = np.cumsum(starts) - 1
+        run_before = before[starts][run]
+        target = validation_fraction * cumulative[-1]
+        # The last run that weighs anything stays for training (zero weights are
+        # sequences left out).
+        weighing = run[weights[members] > 0]
+        last_run = run == (weighing[-1] if len(weighing) else run[-1])
+        in_validation[members] = (run_before < target) & ~last_run
+    train, val = np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
+    if not weights[val].sum() > 0:
+        raise ValueError(
+            f"The validation set is empty: validation_fraction={validation_fraction}"
+            f" of {n_samples} samples leaves no sequence to validate on (each class "
+            "keeps one for training). Increase validation_fraction, pass X_val and "
+            "y_val to fit, or use more data."
+        )
+    return train, val

@@ -1,0 +1,488 @@
+"""The training loop: stopping, best weights, divergence, validation, clean fits."""
+
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+import sklstm
+from sklstm import LSTMClassifier, LSTMRegressor, OneHotTargetWarning
+from sklstm._training import PLATEAU_FRACTION, Checkpoint, validation_split
+
+
+def regression_data(n_samples=100, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, 5, 2)
+    return X, X[:, -1, 0] + X[:, -2, 1] + 1
+
+
+def classification_data(n_samples=120, n_classes=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, 6, 3)
+    edges = np.quantile(X[:, :, 0].sum(axis=1), np.linspace(0, 1, n_classes + 1))
+    y = np.clip(np.digitize(X[:, :, 0].sum(axis=1), edges[1:-1]), 0, n_classes - 1)
+    return X, y
+
+
+def quietly(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return function(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- the rule
+def test_checkpoint_counts_no_improvement_only_after_the_plateau():
+    params = np.zeros(3)
+    checkpoint = Checkpoint(params, 1.0, tol=1e-4, n_iter_no_change=2, fresh=True)
+    for value in [0.99, 0.98, 0.97, 0.96, 0.95]:  # creeping along the plateau
+        checkpoint.record(value, value, params)
+        assert checkpoint.no_improvement_count == 0
+    checkpoint.record(1 - PLATEAU_FRACTION, 0.9, params)  # off the plateau
+    assert not checkpoint.on_plateau
+    for _ in range(3):
+        checkpoint.record(0.95, 0.95, params)
+    assert checkpoint.stalled
+    # A warm start has no plateau: the same values count at once.
+    warm = Checkpoint(params, 1.0, tol=1e-4, n_iter_no_change=2, fresh=False)
+    for _ in range(3):
+        warm.record(1.0, 1.0, params)
+    assert warm.stalled
+
+
+@pytest.mark.parametrize("best", [1e-6, 1.0, 1e6])
+def test_checkpoint_improvement_is_relative(best):
+    params = np.zeros(1)
+    checkpoint = Checkpoint(params, best, tol=1e-3, n_iter_no_change=5, fresh=False)
+    checkpoint.record(best * (1 - 5e-4), best, params)  # better, but not by tol
+    assert checkpoint.no_improvement_count == 1
+    checkpoint.record(best * (1 - 2e-3), best, params)
+    assert checkpoint.no_improvement_count == 0
+
+
+def test_checkpoint_keeps_the_best_weights_and_detects_blow_ups():
+    params = np.zeros(2)
+    checkpoint = Checkpoint(params, None, tol=0, n_iter_no_change=5, fresh=True)
+    checkpoint.start(2.0)
+    for value in [1.0, 0.5, 0.7]:
+        params += 1
+        checkpoint.record(value, value, params)
+    assert checkpoint.best_iter == 2
+    restored = np.empty(2)
+    checkpoint.restore(restored)
+    assert_array_equal(restored, [2, 2])
+    assert not checkpoint.diverged(1.9)  # a spike, below the starting loss
+    assert checkpoint.diverged(60.0)  # 100x the lowest and above the start
+    assert checkpoint.diverged(np.nan) and checkpoint.diverged(np.inf)
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_target_scale_does_not_change_training(factor):
+    """A target in other units trains the same epochs to the same fit."""
+    X, y = regression_data(200)
+    y = 0.04 * (y - y.mean()) / y.std()  # a small-scale target, std 0.04
+    params = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, random_state=0)
+    reference = quietly(LSTMRegressor(**params).fit, X, y)
+    scaled = quietly(LSTMRegressor(**params).fit, X, factor * y)
+    assert scaled.n_iter_ == reference.n_iter_
+    assert scaled.best_iter_ == reference.best_iter_
+    assert_allclose(scaled.predict(X), factor * reference.predict(X), rtol=1e-8)
+    assert reference.score(X, y) > 0.9
+
+
+def test_fit_keeps_the_best_epoch_when_max_iter_ends_it():
+    X, y = classification_data()
+    est = LSTMClassifier(
+        hidden_layer_sizes=(8,), learning_rate_init=0.3, max_iter=15, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="weights of the best epoch"):
+        est.fit(X, y)
+    best = int(np.argmin(est.loss_curve_)) + 1
+    assert est.best_iter_ in (0, best)
+    if est.best_iter_:
+        assert est.loss_ == min(est.loss_curve_) == est.best_loss_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", learning_rate_init=1e4, momentum=0.0),
+        dict(solver="sgd", learning_rate_init=1e2, momentum=0.9),
+        dict(solver="adam", learning_rate_init=1e3),
+        dict(solver="sgd", learning_rate_init=1e4, momentum=0.0, early_stopping=True),
+    ],
+    ids=["sgd", "sgd-momentum", "adam", "early-stopping"],
+)
+def test_a_finite_blow_up_is_a_divergence(params):
+    """The loss climbing by orders of magnitude (finite) stops training with a
+    warning, and the model kept is the best one training saw, not the blown-up
+    one; a warm start from it at a sane step size trains normally."""
+    X, y = regression_data()
+    y = 1e3 * y
+    start = LSTMRegressor(
+        learning_rate_init=1e-300, max_iter=1, random_state=0, solver="sgd"
+    )
+    start = quietly(start.fit, X, y)
+    est = LSTMRegressor(max_iter=20, random_state=0, **params)
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        est.fit(X, y)
+    weights = est.get_weights()
+    assert all(np.isfinite(w).all() for w in weights)
+    assert max(np.abs(w).max() for w in weights[:-2]) < 1e3
+    assert est.score(X, y) >= start.score(X, y) - 0.1
+    assert np.isfinite(est.loss_) and np.isfinite(est.loss_curve_).all()
+    est.set_params(solver="adam", learning_rate_init=1e-3, warm_start=True, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*Maximum iterations")
+        est.fit(X, y)
+
+
+def test_partial_fit_divergence_goes_back_to_the_best_call():
+    X, y = regression_data()
+    y = 1e3 * y
+    start = LSTMRegressor(solver="sgd", learning_rate_init=1e-300, random_state=0)
+    start.partial_fit(X, y)
+    est = LSTMRegressor(
+        solver="sgd", learning_rate_init=1e4, momentum=0.0, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        for _ in range(20):
+            est.partial_fit(X, y)
+    assert np.isfinite(est.predict(X)).all()
+    assert est.score(X, y) >= start.score(X, y) - 0.1
+    # It goes on from there (with a fresh optimizer) at a sane step size.
+    est._optimizer.learning_rate = 1e-3
+    est.partial_fit(X, y)
+    assert np.isfinite(est.loss_)
+
+
+# ------------------------------------------------------- no half-fitted models
+@pytest.mark.parametrize(
+    "bad_y, sample_weight, message",
+    [
+        ("one class", None, "only one class"),
+        (None, "negative", "non-negative"),
+        (None, "zero", "sums to zero"),
+    ],
+)
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_rejected_refit_leaves_the_old_model(
+    bad_y, sample_weight, message, warm_start
+):
+    if warm_start and bad_y:
+        pytest.skip("a warm start may see one class: the classes are known")
+    X, y = classification_data()
+    est = quietly(LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3).fit, X, y)
+    before = est.predict_proba(X)
+    state = {name: value for name, value in est.__dict__.items()}
+    weights = {None: None, "negative": -np.ones(len(y)), "zero": np.zeros(len(y))}
+    est.set_params(warm_start=warm_start)
+    with pytest.raises(ValueError, match=message):
+        est.fit(
+            X, np.zeros_like(y) if bad_y else y, sample_weight=weights[sample_weight]
+        )
+    assert set(est.__dict__) == set(state)
+    for name, value in state.items():
+        if name.endswith("_") or name.startswith("_"):  # fitted state
+            assert est.__dict__[name] is value, name
+    assert_array_equal(est.predict_proba(X), before)
+
+
+def test_a_refit_with_new_features_that_fails_keeps_the_old_features():
+    X, y = classification_data()
+    est = quietly(LSTMClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, X, y)
+    before = est.predict_proba(X)
+    with pytest.raises(ValueError, match="only one class"):
+        est.fit(list(X[:, :, :2]), np.zeros(len(y)))
+    assert est.n_features_in_ == 3
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        est.predict(list(X[:, :, :2]))
+    assert_array_equal(est.predict_proba(X), before)
+
+
+def test_a_rejected_first_fit_leaves_an_unfitted_estimator():
+    X, y = regression_data()
+    est = LSTMRegressor(solver="lbfgs", dropout=0.3)
+    with pytest.raises(ValueError, match="need a minibatch solver"):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    assert not hasattr(est, "n_features_in_")
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_keyboard_interrupt_leaves_a_complete_model(solver, monkeypatch):
+    from sklstm._network import LSTMNetwork
+
+    X, y = regression_data()
+    original = LSTMNetwork.loss_and_gradient
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 12:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
+    est = LSTMRegressor(hidden_layer_sizes=(4,), solver=solver, batch_size=20)
+    with pytest.warns(UserWarning, match="interrupted by the user"):
+        est.fit(X, y)
+    for name in ["loss_", "n_iter_", "best_iter_", "loss_curve_", "t_", "best_loss_"]:
+        assert hasattr(est, name), name
+    assert est.n_iter_ > 0 and np.isfinite(est.loss_)
+    assert est.best_iter_ <= est.n_iter_
+    assert np.isfinite(est.predict(X)).all()
+
+
+# ------------------------------------------------------------------- weights
+@pytest.mark.parametrize(
+    "class_weight, message",
+    [
+        ({0: 0.0, 1: 0.0, 2: 0.0}, "no sample would count"),
+        ({0: 1.0, 1: -1.0, 2: 1.0}, "finite non-negative"),
+        ({0: 1.0, 1: np.nan, 2: 1.0}, "finite non-negative"),
+        ({0: 1.0, 1: np.inf, 2: 1.0}, "finite non-negative"),
+        ({0: "a", 1: 1.0, 2: 1.0}, "finite non-negative"),
+        ({0: 1.0, 1: 1.0, 7: 1.0}, "not in class_weight|not found|7"),
+    ],
+)
+def test_invalid_class_weights_are_refused(class_weight, message):
+    X, y = classification_data()
+    with pytest.raises(ValueError, match=message):
+        LSTMClassifier(class_weight=class_weight, max_iter=1).fit(X, y)
+
+
+def test_class_weights_zero_on_the_classes_present_are_refused():
+    X, y = classification_data(n_classes=2)
+    est = LSTMClassifier(class_weight={0: 0.0, 1: 0.0}, max_iter=1)
+    with pytest.raises(ValueError, match="no sample would count"):
+        est.fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_sample_weights_train_as_their_proportions(dtype):
+    """Weights are only relative: 1e30 (beyond float32's sums) as 1."""
+    X, y = classification_data()
+    X = X.astype(dtype)
+    params = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0, alpha=0.0)
+    unit = quietly(LSTMClassifier(**params).fit, X, y, sample_weight=np.ones(len(y)))
+    huge = quietly(
+        LSTMClassifier(**params).fit, X, y, sample_weight=np.full(len(y), 2.0**100)
+    )
+    assert_allclose(huge.predict_proba(X), unit.predict_proba(X), rtol=1e-5)
+    assert np.isfinite(huge.loss_curve_).all()
+
+
+def test_targets_and_inputs_too_large_for_the_dtype_are_refused():
+    X, y = regression_data()
+    with pytest.raises(ValueError, match="too large for float32"):
+        LSTMRegressor(max_iter=1).fit(X.astype(np.float32), 1e300 * y)
+    with pytest.raises(ValueError, match="too large to train on"):
+        LSTMRegressor(max_iter=1).fit(X * 1e200, y)
+    with pytest.raises(ValueError, match="too large to train on"):
+        LSTMRegressor(max_iter=1).fit(X.astype(np.float32) * 1e30, y)
+    # Huge but finite targets train in float64 (they are standardised).
+    est = quietly(LSTMRegressor(max_iter=5, random_state=0).fit, X, 1e300 * y)
+    assert np.isfinite(est.predict(X)).all()
+
+
+# ---------------------------------------------------------------- validation
+def test_early_stopping_works_for_any_number_of_classes():
+    """10 classes in 50 samples: a 5-sample split cannot hold every class."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 4, 2), np.arange(50) % 10
+    est = quietly(
+        LSTMClassifier(early_stopping=True, max_iter=5, random_state=0).fit, X, y
+    )
+    assert len(est.validation_scores_) == est.n_iter_
+
+
+def test_early_stopping_with_multilabel_targets():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4, 2)
+    Y = np.column_stack([X[:, -1, 0] > 0, X[:, -1, 1] > 0, X[:, 0, 0] > 1])
+    est = quietly(
+        LSTMClassifier(early_stopping=True, max_iter=5, random_state=0).fit,
+        X,
+        Y.astype(int),
+    )
+    assert est.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize(
+    "labels, n_val",
+    [(None, 4), (np.arange(40) % 2, 4), (np.arange(40) % 30, 10)],
+    ids=["no-labels", "2-classes", "30-classes"],
+)
+def test_validation_split_is_stratified_and_weighted(labels, n_val):
+    keys = np.random.RandomState(0).randint(0, 2**62, size=40).astype(np.uint64)
+    train, val = validation_split(keys, labels, None, 0.1)
+    assert len(val) == n_val and len(train) == 40 - n_val
+    assert not set(train) & set(val)
+    if labels is not None:
+        # Every class with room for it is in both parts.
+        counts = np.bincount(labels)
+        assert set(labels[val]) == set(np.flatnonzero(counts >= 2))
+        assert set(labels[train]) == set(labels)
+    # Weight 2 splits as a sequence repeated, weight 0 as one left out.
+    weights = np.arange(40) % 3
+    repeated = np.repeat(np.arange(40), weights)
+    train_w, val_w = validation_split(keys, labels, weights.astype(float), 0.1)
+    train_r, val_r = validation_split(
+        keys[repeated], None if labels is None else labels[repeated], None, 0.1
+    )
+    weighing = lambda index: set(index[weights[index] > 0])  # noqa: E731
+    assert weighing(val_w) == set(repeated[val_r])
+    assert weighing(train_w) == set(repeated[train_r])
+
+
+def test_a_validation_split_too_small_names_validation_fraction():
+    X, y = classification_data(n_samples=3, n_classes=3)  # one sequence a class
+    with pytest.raises(ValueError, match="validation_fraction"):
+        LSTMClassifier(early_stopping=True).fit(X, y)
+
+
+@pytest.mark.parametrize("estimator_class", [LSTMClassifier, LSTMRegressor])
+def test_explicit_validation_data(estimator_class):
+    X, y_class = classification_data(200)
+    y = y_class if estimator_class is LSTMClassifier else X[:, -1, 0]
+    est = estimator_class(
+        hidden_layer_sizes=(6,), early_stopping=True, max_iter=8, random_state=0
+    )
+    quietly(est.fit, X[:150], y[:150], X_val=X[150:], y_val=y[150:])
+    # With scoring="loss" the scores are the negative validation loss.
+    network = est._network()
+    data = est._check_sequences(X[150:], reset=False)
+    Y_val = est._encode_targets(y[150:], first_pass=False)
+    logits = est._logits(data)
+    if estimator_class is LSTMRegressor:  # the loss of the standardised targets
+        logits = (logits - est._target_mean) / est._target_scale
+    loss = network.mean_loss(logits, Y_val)
+    assert est.best_validation_score_ == pytest.approx(-loss, rel=1e-9)
+    assert est.best_validation_score_ == max(est.validation_scores_) or (
+        est.best_iter_ == 0
+    )
+    weights = np.linspace(0.5, 2, 50)
+    quietly(
+        est.fit,
+        X[:150],
+        y[:150],
+        X_val=X[150:],
+        y_val=y[150:],
+        sample_weight_val=weights,
+    )
+    with pytest.raises(ValueError, match="y_val was not provided"):
+        est.fit(X, y, X_val=X)
+    with pytest.raises(ValueError, match="early_stopping is False"):
+        est.set_params(early_stopping=False).fit(X, y, X_val=X, y_val=y)
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        est.set_params(early_stopping=True).fit(X, y, X_val=X[:, :, :2], y_val=y)
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "neg_log_loss", None])
+def test_early_stopping_scoring(scoring):
+    X, y = classification_data(200)
+    est = LSTMClassifier(
+        hidden_layer_sizes=(6,),
+        early_stopping=True,
+        scoring=scoring,
+        max_iter=6,
+        random_state=0,
+    )
+    quietly(est.fit, X, y)
+    scores = np.array(est.validation_scores_)
+    if scoring in ("accuracy", None):
+        assert ((scores >= 0) & (scores <= 1)).all()
+    else:
+        assert (scores < 0).all()
+
+
+def test_auto_batch_size():
+    from sklstm._lstm import _auto_batch_size
+
+    assert _auto_batch_size(20) == 20
+    assert _auto_batch_size(50) == 32
+    assert _auto_batch_size(1600) == 32
+    assert _auto_batch_size(5000) == 100
+    assert _auto_batch_size(100_000) == 200
+
+
+# ---------------------------------------------------------- Keras' habits
+def test_one_hot_targets_warn_with_the_fix():
+    X, y = classification_data()
+    one_hot = np.eye(3)[y]
+    with pytest.warns(OneHotTargetWarning, match=r"y.argmax\(axis=1\)"):
+        quietly(LSTMClassifier(max_iter=1).fit, X, one_hot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OneHotTargetWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LSTMClassifier(max_iter=1).fit(X, y)  # labels: no warning
+        # A real multilabel target (rows with 0 or 2 labels) does not warn.
+        multi = one_hot.copy()
+        multi[0] = [1, 1, 0]
+        multi[1] = 0
+        LSTMClassifier(max_iter=1).fit(X, multi)
+
+
+def test_soft_targets_are_refused_with_the_fix():
+    X, y = classification_data()
+    soft = np.full((len(y), 3), 0.1)
+    soft[np.arange(len(y)), y] = 0.8
+    with pytest.raises(ValueError, match=r"class probabilities.*argmax"):
+        LSTMClassifier(max_iter=1).fit(X, soft)
+
+
+# ---------------------------------------------------------------- messages
+def test_a_list_of_1d_sequences_of_different_lengths_names_the_fix():
+    X = [np.arange(5.0), np.arange(7.0), np.arange(3.0)]
+    with pytest.raises(ValueError, match=r"1-D sequences of different lengths.*None"):
+        LSTMRegressor(max_iter=1).fit(X, [0.0, 1.0, 2.0])
+
+
+def test_time_series_library_layouts_get_a_hint():
+    rng = np.random.RandomState(0)
+    X = rng.randn(20, 1, 50)  # aeon's (n, channels, time) of a univariate series
+    with pytest.warns(UserWarning, match=r"transpose\(0, 2, 1\)"):
+        quietly(LSTMRegressor(max_iter=1).fit, X, rng.randn(20))
+    ragged = [rng.randn(2, n) for n in (30, 40, 50)]  # (channels, time) each
+    with pytest.raises(ValueError, match=r"\[x.T for x in X\]"):
+        LSTMRegressor(max_iter=1).fit(ragged, [0.0, 1.0, 2.0])
+
+
+def test_docstrings_show_no_runs_of_spaces():
+    """help() shows what the docstrings say, without line-continuation gaps."""
+    for obj in [sklstm.LSTMClassifier, sklstm.LSTMRegressor, sklstm.SequenceScaler]:
+        for name, member in [("", obj)] + inspect.getmembers(obj):
+            module = getattr(inspect.getmodule(member), "__name__", "")
+            if name.startswith("_") and name or not module.startswith("sklstm"):
+                continue  # private, or scikit-learn's
+            doc = inspect.getdoc(member) or ""
+            for line in doc.splitlines():
+                if re.match(r"\s*\w+ : ", line):  # a parameter's type line
+                    assert "   " not in line.strip(), (obj.__name__, name, line)
+
+
+def test_the_source_tree_without_kernels_says_what_to_do(tmp_path):
+    package = Path(sklstm.__file__).parent
+    shutil.copytree(
+        package, tmp_path / "sklstm", ignore=shutil.ignore_patterns("*.so", "*.pyd")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import sklstm"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "compiled kernels" in result.stderr
+    assert "pip install" in result.stderr
