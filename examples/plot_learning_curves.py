@@ -3,11 +3,13 @@ Learning curves and early stopping on sequences of different lengths
 ====================================================================
 
 With ``early_stopping=True`` an LSTM estimator holds out ``validation_fraction``
-of the training sequences, scores them after every epoch and stops once the
-score has not improved for ``n_iter_no_change`` epochs, keeping the weights of
-the best epoch. ``loss_curve_`` records the training loss of each epoch,
-``validation_scores_`` the held-out score and ``best_validation_score_`` the best
-of them.
+of the training sequences (or takes ``X_val``, ``y_val`` passed to ``fit``),
+scores them after every epoch and stops once the score has not improved for
+``n_iter_no_change`` epochs, keeping the weights of the best epoch
+(``best_iter_``). ``scoring`` says what is monitored: the validation loss by
+default, here the accuracy. ``loss_curve_`` records the training loss of each
+epoch, ``validation_scores_`` the held-out score and ``best_validation_score_``
+that of the weights kept.
 
 The task: tell a slow noisy sine from a fast one. The sequences are 20 to 80
 steps long and go into the estimator as they are, a list of 2-D arrays
@@ -57,10 +59,11 @@ clf = LSTMClassifier(
     early_stopping=True,
     validation_fraction=0.2,
     n_iter_no_change=10,
+    scoring="accuracy",
     random_state=0,
 )
 clf.fit(X_train, y_train)
-best_epoch = int(np.argmax(clf.validation_scores_)) + 1
+best_epoch = clf.best_iter_
 print(
     f"stopped after {clf.n_iter_} epochs; best validation accuracy "
     f"{clf.best_validation_score_:.3f} at epoch {best_epoch}"

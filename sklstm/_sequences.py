@@ -136,11 +136,20 @@ def is_sequence_list(X):
 
 
 def check_not_ragged_rows(X):
-    """Refuse a list of 1-D sequences of different lengths with the fix.
+    """Refuse inputs that are no sequences at all, naming what was passed.
 
-    NumPy's own message for it ("inhomogeneous shape") names neither the problem
+    None, a dict, a string or a set would otherwise fail inside NumPy with a
+    message about NaN or float conversion; a list of 1-D sequences of different
+    lengths with NumPy's "inhomogeneous shape", which names neither the problem
     nor the layout sklstm wants.
     """
+    if X is None or (
+        isinstance(X, (dict, str, bytes, set, frozenset)) and not hasattr(X, "tocsr")
+    ):  # (scipy's dok sparse format is a dict: scikit-learn refuses it by name)
+        raise TypeError(
+            f"X must be a 3-D array (n_samples, n_timesteps, n_features), a 2-D "
+            f"array or a list of 2-D arrays, got {type(X).__name__}."
+        )
     if not isinstance(X, (list, tuple)) or len(X) < 2:
         return
     lengths = set()
@@ -180,6 +189,11 @@ def check_sequence_list(X, dtype=None):
         except ValueError as error:  # a nested list of rows of different lengths
             raise ValueError(f"X[{i}] is not a 2-D array: {error}") from error
     for i, x in enumerate(sequences):
+        if x.ndim == 0:
+            raise ValueError(
+                f"X[{i}] is {X[i]!r}, not a sequence: each sequence in a list must "
+                "be a 2-D array (n_timesteps_i, n_features)."
+            )
         if x.ndim != 2:
             raise ValueError(
                 f"Each sequence in a list must be a 2-D array (n_timesteps_i, "

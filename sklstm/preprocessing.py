@@ -8,7 +8,11 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from sklstm._sequences import check_sequence_list, is_sequence_list
+from sklstm._sequences import (
+    check_not_ragged_rows,
+    check_sequence_list,
+    is_sequence_list,
+)
 
 __all__ = ["SequenceScaler", "make_windows"]
 
@@ -218,6 +222,7 @@ array-like of shape (n_samples, n_features), list of array-like}
         scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
         the time axis, so it is done on the last axis here.
         """
+        check_not_ragged_rows(X)
         if is_sequence_list(X):
             values, lengths = check_sequence_list(X)
             X = np.split(values, np.cumsum(lengths)[:-1])

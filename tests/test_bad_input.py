@@ -432,7 +432,7 @@ BAD_SEQUENCE = {
     ),
     "1-D": (np.zeros(4), ValueError, r"X\[1\] has shape \(4,\)"),
     "3-D": (np.zeros((2, 2, 3)), ValueError, r"X\[1\] has shape \(2, 2, 3\)"),
-    "None": (None, ValueError, r"X\[1\] has shape \(\)"),
+    "None": (None, ValueError, r"X\[1\] is None, not a sequence"),
     "strings": (
         np.full((2, 3), "a"),
         ValueError,

@@ -486,3 +486,27 @@ def test_the_source_tree_without_kernels_says_what_to_do(tmp_path):
     assert result.returncode != 0
     assert "compiled kernels" in result.stderr
     assert "pip install" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "X, error, message",
+    [
+        (None, TypeError, "got NoneType"),
+        ({"a": 1}, TypeError, "got dict"),
+        ("abc", TypeError, "got str"),
+        ([np.ones((3, 2)), None, np.ones((4, 2))], ValueError, r"X\[1\] is None"),
+        ([np.arange(3.0), np.arange(4.0), np.arange(5.0)], ValueError, "1-D sequences"),
+    ],
+    ids=["None", "dict", "str", "None-in-list", "1-D-ragged"],
+)
+@pytest.mark.parametrize("method", ["fit", "predict", "scaler"])
+def test_inputs_that_are_no_sequences_are_named(X, error, message, method):
+    if method == "scaler":
+        call = sklstm.SequenceScaler().fit
+    elif method == "fit":
+        call = LSTMClassifier(max_iter=1).fit
+    else:
+        Xf, yf = classification_data(n_samples=20)
+        call = quietly(LSTMClassifier(max_iter=1).fit, Xf[:, :, :2], yf).predict
+    with pytest.raises(error, match=message):
+        call(X, [0, 1, 2]) if method == "fit" else call(X)
