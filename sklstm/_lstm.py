@@ -220,9 +220,10 @@ _COMMON_PARAMETERS_DOC = """
     n_iter_no_change : int, default=20
         Training stops once more than this many epochs in a row have not improved
         by ``tol`` (MLP's 10 stopped too soon on small real data sets, whose
-        losses improve in noisy steps: see ``benchmarks/bench_real_data.py``). Epochs of a new network's initial plateau (before the
-        monitored quantity has improved by 10% on its starting value) do not
-        count, so training never stops before it has started to learn.
+        losses improve in noisy steps: see ``benchmarks/bench_real_data.py``).
+        Epochs of a new network's initial plateau (before the monitored quantity
+        has improved by 10% on its starting value) do not count, so training
+        never stops before it has started to learn.
 
     max_grad_norm : float or None, default=None
         If set, rescale each minibatch's gradient so that its global L2 norm is at
@@ -925,7 +926,6 @@ class _BaseLSTM(BaseEstimator, ABC):
             batches,
             self._params,
             self._optimizer,
-            self._make_optimizer,
             checkpoint,
             self.max_iter,
             validation_score,

@@ -274,7 +274,6 @@ def run_epochs(
     batches,
     params,
     optimizer,
-    new_optimizer,
     checkpoint,
     max_iter,
     validation_score=None,
@@ -288,9 +287,9 @@ def run_epochs(
     weights whatever stops it. One call of ``partial_fit`` (``incremental``) is one
     epoch: it keeps its weights unless the epoch diverges or is interrupted, when
     the weights go back to the checkpoint's best or to those of the call's start.
-    The optimizer starts afresh after a divergence or an interruption (its state
-    holds the blow-up, or is mid-epoch): the returned History says so, and
-    ``new_optimizer()`` makes the next one.
+    After a divergence or an interruption the optimizer's state holds the blow-up,
+    or is mid-epoch: the returned History says so, for the caller to start a
+    fresh one.
     """
     history = History()
     network = batches.network
