@@ -340,6 +340,30 @@ _NOTES_DOC = """
 """
 
 
+_VALIDATION_DATA_DOC = """X_val : array-like or list of arrays, default=None
+            Validation sequences for ``early_stopping`` (Keras'
+            ``validation_data``), instead of a split of X. In a Pipeline, with
+            metadata routing enabled, ``Pipeline(..., transform_input=["X_val"])``
+            transforms them as X.
+
+        y_val : array-like of shape (n_val,) or (n_val, n_{y_columns}), default=None
+            {y_what} of ``X_val``.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation sequences."""
+
+
+def _validation_data_doc(y_columns, y_what):
+    """Fill the fit docstring's validation-data parameters (shared by both)."""
+
+    def decorate(method):
+        block = _VALIDATION_DATA_DOC.format(y_columns=y_columns, y_what=y_what)
+        method.__doc__ = method.__doc__.replace("{validation_data}", block)
+        return method
+
+    return decorate
+
+
 def _docstring(template):
     """Fill the shared parameter, attribute and notes sections of a docstring."""
 
@@ -1503,6 +1527,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             return self._label_binarizer.inverse_transform((logits > 0).astype(int))
         return self.classes_[np.argmax(logits, axis=1)]
 
+    @_validation_data_doc("labels", "Labels")
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self,
@@ -1530,17 +1555,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             Weight of each sequence in the mean loss; multiplied by the weights
             that ``class_weight`` implies.
 
-        X_val : array-like or list of arrays, default=None
-            Validation sequences for ``early_stopping`` (Keras'
-            ``validation_data``), instead of a split of X. In a Pipeline, with
-            metadata routing enabled, ``Pipeline(..., transform_input=["X_val"])``
-            transforms them as X.
-
-        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
-            Labels of ``X_val``.
-
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation sequences.
+        {validation_data}
 
         Returns
         -------
@@ -1781,6 +1796,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
             state["_y_scale"] = state["_target_scale"] = np.ones(n_outputs)
         super().__setstate__(state)
 
+    @_validation_data_doc("outputs", "Targets")
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self,
@@ -1808,17 +1824,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence in the mean loss.
 
-        X_val : array-like or list of arrays, default=None
-            Validation sequences for ``early_stopping`` (Keras'
-            ``validation_data``), instead of a split of X. In a Pipeline, with
-            metadata routing enabled, ``Pipeline(..., transform_input=["X_val"])``
-            transforms them as X.
-
-        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
-            Targets of ``X_val``.
-
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation sequences.
+        {validation_data}
 
         Returns
         -------
