@@ -628,15 +628,21 @@ class _BaseLSTM(BaseEstimator, ABC):
         """(scale, offset) of the targets the network is trained on, or None."""
         return None
 
-    def _rescale_head(self, scale, offset):
-        """Re-express the head's weights so that y = output * scale + offset."""
+    def _rescaled_head(self, kernel, bias, scale, offset):
+        """The head's kernel and bias re-expressed for y = output * scale + offset."""
         old_scale, old_offset = self._head_scaling()
-        dtype = self._params.dtype
-        views = self._network().unpack(self._params)
-        kernel, bias = views[-2], views[-1]
         ratio = old_scale / scale
-        kernel[...] = kernel * ratio.astype(dtype)
-        bias[...] = (bias * ratio + (old_offset - offset) / scale).astype(dtype)
+        return (
+            (kernel * ratio).astype(kernel.dtype),
+            (bias * ratio + (old_offset - offset) / scale).astype(bias.dtype),
+        )
+
+    def _rescale_head(self, scale, offset):
+        """Re-express the stored head's weights so that y = output * scale + offset."""
+        views = self._network().unpack(self._params)
+        views[-2][...], views[-1][...] = self._rescaled_head(
+            views[-2], views[-1], scale, offset
+        )
         self._y_scale, self._y_mean = scale, offset
         self._y_scale_active = bool((scale != 1).any() or (offset != 0).any())
 
@@ -879,10 +885,11 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.t_ += history.samples_seen
         self.loss_curve_ += history.loss_curve
         self.loss_ = float(history.kept_loss)
-        if self.best_loss_ is not None and np.isfinite(self.loss_):
-            self.best_loss_ = min(self.best_loss_, self.loss_, *history.loss_curve)
-        elif self.best_loss_ is not None and history.loss_curve:
-            self.best_loss_ = min(self.best_loss_, *history.loss_curve)
+        if self.best_loss_ is not None:
+            # The start's loss counts too when no epoch finished (a divergence in
+            # the first), so that best_loss_ is finite after any returning fit.
+            kept = [self.loss_] if np.isfinite(self.loss_) else []
+            self.best_loss_ = min([self.best_loss_, *history.loss_curve, *kept])
         if history.diverged or history.interrupted:
             # Its state holds the blow-up, or is mid-epoch.
             self._optimizer = self._make_optimizer()
@@ -1147,9 +1154,10 @@ class _BaseLSTM(BaseEstimator, ABC):
         weights = [w.copy() for w in self._network().unpack(self._params)]
         if getattr(self, "_y_scale_active", False):
             # Mid-training (a scorer's call): the head is in training units.
-            scale, offset = self._head_scaling()
-            weights[-1] = (weights[-1] * scale + offset).astype(weights[-1].dtype)
-            weights[-2] = (weights[-2] * scale).astype(weights[-2].dtype)
+            identity = np.ones(self.n_outputs_), np.zeros(self.n_outputs_)
+            weights[-2], weights[-1] = self._rescaled_head(
+                weights[-2], weights[-1], *identity
+            )
         return weights
 
     def set_weights(self, weights):
