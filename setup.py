@@ -23,20 +23,24 @@ COMPILER_DIRECTIVES = {
     "cdivision": True,
 }
 
+# One extension a kernel module; they share declarations through .pxd files and
+# the C of sklstm/_kernels/src (included by the generated C files, next to them).
+KERNEL_MODULES = ("_layout", "_parallel", "_train", "_predict", "_optim", "_array")
+
+# -fno-math-errno lets GCC vectorise the optimizers' square roots, and
+# -fno-trapping-math the elementwise loops; the kernels never rely on FP traps
+# or errno.
+OPTIMIZE = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
+
 extensions = [
     Extension(
-        "sklstm._lstm_fast",
-        ["sklstm/_lstm_fast.pyx"],
+        f"sklstm._kernels.{name}",
+        [f"sklstm/_kernels/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-        # -fno-math-errno lets GCC vectorise the optimizers' square roots;
-        # -fno-trapping-math was for the float activations' clamps and division,
-        # now written in vector types (with or without it: within 3%, measured).
-        # The kernels never rely on FP traps or errno.
-        extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno"]
-        if not DEBUG
-        else ["-O0", "-g"],
+        extra_compile_args=["-O0", "-g"] if DEBUG else list(OPTIMIZE),
     )
+    for name in KERNEL_MODULES
 ]
 
 

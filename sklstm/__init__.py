@@ -1,12 +1,12 @@
 """LSTM networks as scikit-learn estimators, with Cython kernels calling BLAS."""
 
 try:
-    from sklstm import _lstm_fast  # noqa: F401
+    from sklstm._kernels import _train  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on how sklstm was found
     import os as _os
 
     raise ImportError(
-        "sklstm's compiled kernels (sklstm._lstm_fast) are missing from "
+        "sklstm's compiled kernels (sklstm._kernels) are missing from "
         f"{_os.path.dirname(__file__)}. This is usually a source tree that is "
         "not built: Python imported it instead of the installed sklstm because "
         "it was started from the root of a clone. Run from another directory "

@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklstm._lstm_fast import all_finite
+from sklstm._kernels._array import all_finite
 from sklstm._network import activate, aligned_params, network_for, pooled_buffer
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (

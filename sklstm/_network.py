@@ -14,15 +14,14 @@ import weakref
 import numpy as np
 from scipy.special import expit, log_expit
 
-from sklstm._lstm_fast import (
+from sklstm._kernels._array import softmax_rows
+from sklstm._kernels._layout import STATE_PARTS, cell_weight_shapes, stack_layout
+from sklstm._kernels._predict import lstm_stack_logits, lstm_stack_work_size
+from sklstm._kernels._train import (
     lstm_backward,
     lstm_forward,
     lstm_stack_backward,
     lstm_stack_forward,
-    lstm_stack_layout,
-    lstm_stack_logits,
-    lstm_stack_work_size,
-    softmax_rows,
 )
 
 #: Output activation of the head and the loss it is paired with. Each pair is the
@@ -88,7 +87,7 @@ class LSTMNetwork:
         # then (bidirectional) the backward three; then the head.
         shapes = []
         for n_in, units in zip(self.layer_inputs, self.hidden_layer_sizes):
-            shapes += [(n_in, 4 * units), (units, 4 * units), (4 * units,)] * d
+            shapes += list(cell_weight_shapes(n_in, units)) * d
         shapes += [(d * self.hidden_layer_sizes[-1], self.n_outputs), (self.n_outputs,)]
         self.shapes = tuple(shapes)
         sizes = [int(np.prod(shape)) for shape in shapes]
@@ -138,7 +137,12 @@ class LSTMNetwork:
     def dense_work_size(self, n_steps, batch):
         """Elements of work space :meth:`dense_logits` needs for such a batch."""
         return lstm_stack_work_size(
-            n_steps, batch, self.n_features, self._units, self.n_directions == 2
+            n_steps,
+            batch,
+            self.n_features,
+            self._units,
+            self.n_directions == 2,
+            self.dtype == np.float64,
         )
 
     def dense_logits(self, params, X, work, n_threads=1, out=None):
@@ -192,9 +196,10 @@ class LSTMNetwork:
         step whose state the head reads for sequence ``b``.
         """
         views = self.unpack(params)
-        return self._forward(
+        logits, _ = self._forward(
             params, views, X_tm, batch_sizes, last_step, workspace, None
         )
+        return logits
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
@@ -238,7 +243,7 @@ class LSTMNetwork:
         if total_weight is None:
             total_weight = n_samples if sample_weight is None else sample_weight.sum()
         views = self.unpack(params)
-        logits = self._forward(
+        logits, layer_inputs = self._forward(
             params, views, X_tm, batch_sizes, last_step, workspace, masks
         )
         losses, delta = self._losses(logits, Y, gradient=True)
@@ -275,7 +280,9 @@ class LSTMNetwork:
                 n_threads=workspace.n_threads,
             )
         else:
-            self._backward_layers(views, grad_views, batch_sizes, workspace)
+            self._backward_layers(
+                views, grad_views, batch_sizes, workspace, layer_inputs
+            )
 
         if alpha:
             penalty = 0.0
@@ -317,8 +324,12 @@ class LSTMNetwork:
             return float(np.mean(losses))
         return float(np.dot(sample_weight, losses) / sample_weight.sum())
 
-    def _backward_layers(self, views, grad_views, batch_sizes, workspace):
-        """The backward of each layer and direction in turn, top first."""
+    def _backward_layers(self, views, grad_views, batch_sizes, workspace, inputs):
+        """The backward of each layer and direction in turn, top first.
+
+        ``inputs`` is what :meth:`_forward_layers` returned: per layer and
+        direction, the input its kernel read and the masks it applied.
+        """
         top = self.n_layers - 1
         reverse = workspace.reverse
         for layer in range(top, -1, -1):
@@ -333,6 +344,7 @@ class LSTMNetwork:
                 workspace.no_d_input if layer == 0 else workspace.d_outputs[layer - 1]
             )
             for direction, cell in enumerate(cells):
+                kernel_input, input_mask, recurrent_mask = inputs[layer][direction]
                 kernel, recurrent, _ = self._cell_weights(views, layer, direction)
                 grad = self._cell_weights(grad_views, layer, direction)
                 if direction == 0:
@@ -342,7 +354,7 @@ class LSTMNetwork:
                         d_input if layer == 0 else workspace.d_reversed_inputs[layer]
                     )
                 lstm_backward(
-                    cell.kernel_input,
+                    kernel_input,
                     kernel,
                     recurrent,
                     batch_sizes,
@@ -356,11 +368,13 @@ class LSTMNetwork:
                     grad[1],
                     grad[2],
                     d_cell_input,
-                    *workspace.recurrent_dropout_args(cell, backward=True),
+                    *workspace.recurrent_dropout_args(
+                        cell, recurrent_mask, backward=True
+                    ),
                     n_threads=workspace.n_threads,
                 )
-                if cell.input_mask is not None and layer > 0:
-                    d_cell_input *= cell.input_mask
+                if input_mask is not None and layer > 0:
+                    d_cell_input *= input_mask
             if layer > 0 and self.n_directions == 2:
                 d_input += reverse(workspace.d_reversed_inputs[layer])
 
@@ -368,17 +382,22 @@ class LSTMNetwork:
         """Whether the stack kernels run every layer (one direction, no dropout).
 
         One call each way instead of one per layer: less Python per minibatch,
-        and each thread keeps its rows through all the layers.
+        and each thread keeps its rows through all the layers. The route of
+        every training minibatch is chosen here.
         """
-        return self.n_directions == 1 and masks is None and self.whole_stack
-
-    #: Set to False to run the layer kernels one layer at a time (for tests).
-    whole_stack = True
+        return self.n_directions == 1 and masks is None
 
     def _forward(self, params, views, X_tm, batch_sizes, last_step, workspace, masks):
+        """Head pre-activations, and what the layer-by-layer backward needs.
+
+        Returns ``(logits, layer_inputs)``: ``layer_inputs`` is
+        :meth:`_forward_layers`' result, or None after the stack kernels (which
+        leave all they need in the workspace's buffers).
+        """
         if self.n_directions == 2:
             workspace.set_packing(last_step)
         batch_index = np.arange(X_tm.shape[1])
+        layer_inputs = None
         if self._whole_stack(masks):
             lstm_stack_forward(
                 X_tm,
@@ -389,7 +408,9 @@ class LSTMNetwork:
                 n_threads=workspace.n_threads,
             )
         else:
-            self._forward_layers(views, X_tm, batch_sizes, workspace, masks)
+            layer_inputs = self._forward_layers(
+                views, X_tm, batch_sizes, workspace, masks
+            )
         # The forward state at each sequence's last step; the backward direction's
         # state after its last step, i.e. at the sequence's first.
         head_input = workspace.head_input
@@ -398,28 +419,35 @@ class LSTMNetwork:
             head_input[:, direction * top_units : (direction + 1) * top_units] = (
                 cell.hidden[last_step, batch_index]
             )
-        return head_input @ views[-2] + views[-1]
+        return head_input @ views[-2] + views[-1], layer_inputs
 
     def _forward_layers(self, views, X_tm, batch_sizes, workspace, masks):
-        """The forward of each layer and direction in turn, bottom first."""
+        """The forward of each layer and direction in turn, bottom first.
+
+        Returns, per layer and direction, ``(kernel_input, input_mask,
+        recurrent_mask)``: the input its kernel read (masked with dropout), and
+        the masks (None without), which the backward needs again.
+        """
         layer_input = X_tm
+        inputs = []
         for layer in range(self.n_layers):
             cells = workspace.cells[layer]
+            inputs.append([])
             for direction, cell in enumerate(cells):
                 if direction == 0:
                     cell_input = layer_input
                 else:
                     cell_input = workspace.reversed_inputs[layer]
                     workspace.reverse(layer_input, out=cell_input)
-                input_mask, cell.recurrent_mask = (
+                input_mask, recurrent_mask = (
                     (None, None) if masks is None else masks[layer][direction]
                 )
-                cell.input_mask = None if input_mask is None else input_mask[None]
                 if input_mask is not None:
+                    input_mask = input_mask[None]
                     cell_input = np.multiply(
-                        cell_input, cell.input_mask, out=cell.masked_input
+                        cell_input, input_mask, out=cell.masked_input
                     )
-                cell.kernel_input = cell_input
+                inputs[layer].append((cell_input, input_mask, recurrent_mask))
                 lstm_forward(
                     cell_input,
                     *self._cell_weights(views, layer, direction),
@@ -428,7 +456,7 @@ class LSTMNetwork:
                     cell.cells,
                     cell.cells_tanh,
                     cell.hidden,
-                    *workspace.recurrent_dropout_args(cell),
+                    *workspace.recurrent_dropout_args(cell, recurrent_mask),
                     n_threads=workspace.n_threads,
                 )
             if layer < self.n_layers - 1:
@@ -438,6 +466,7 @@ class LSTMNetwork:
                     output[..., :units] = cells[0].hidden
                     workspace.reverse(cells[1].hidden, out=output[..., units:])
                 layer_input = workspace.outputs[layer]
+        return inputs
 
     def workspace(self, n_steps, batch, dropout=False, n_threads=1):
         """Buffers for minibatches of up to ``batch`` sequences of ``n_steps``.
@@ -532,6 +561,11 @@ def activate(head, logits, log=False):
     return logits
 
 
+#: A layer's per-step buffers, with their widths in units: its state as the kernels
+#: lay it out, then dL/dh.
+_CELL_PARTS = STATE_PARTS + (("d_hidden", 1),)
+
+
 class _CellBuffers:
     """One layer and direction: what the forward keeps for the backward."""
 
@@ -546,10 +580,6 @@ class _CellBuffers:
         "masked_input",
         "hidden_masked",
         "d_work",
-        # Per minibatch: what the kernels read, and the masks drawn for it.
-        "kernel_input",
-        "input_mask",
-        "recurrent_mask",
     )
 
 
@@ -591,7 +621,7 @@ class Workspace:
         # One direction: every layer's forward state, and its dL/dh, in one
         # buffer each, laid out as the stack kernels address them (prepare).
         if net.n_directions == 1:
-            _, activations, d_hiddens = lstm_stack_layout(net.n_features, net._units, 1)
+            _, activations, d_hiddens = stack_layout(net.n_features, net._units, 1)
             flat("activations", activations[-1])
             flat("d_hiddens", d_hiddens[-1])
         for layer, (n_in, units) in enumerate(
@@ -600,9 +630,8 @@ class Workspace:
             for direction in range(net.n_directions):
                 key = (layer, direction)
                 if net.n_directions == 2:
-                    flat(key + ("gates",), 4 * units)
-                    for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
-                        flat(key + (name,), units)
+                    for name, width in _CELL_PARTS:
+                        flat(key + (name,), width * units)
                 flat(key + ("d_cell",), units, per_step=False)
                 if self.dropout:
                     flat(key + ("masked_input",), n_in)
@@ -645,19 +674,14 @@ class Workspace:
                     key = (layer, direction)
                     cell = _CellBuffers()
                     if net.n_directions == 1:
-                        names = ("gates", "cells", "cells_tanh", "hidden", "d_hidden")
-                        for name, view in zip(names, stacked[layer]):
-                            setattr(cell, name, view)
+                        views = stacked[layer]
                     else:
-                        cell.gates = self._view(
-                            key + ("gates",), n_steps, batch, 4 * units
-                        )
-                        for name in ("cells", "cells_tanh", "hidden", "d_hidden"):
-                            setattr(
-                                cell,
-                                name,
-                                self._view(key + (name,), n_steps, batch, units),
-                            )
+                        views = [
+                            self._view(key + (name,), n_steps, batch, width * units)
+                            for name, width in _CELL_PARTS
+                        ]
+                    for (name, _), view in zip(_CELL_PARTS, views):
+                        setattr(cell, name, view)
                     cell.d_cell = self._view(key + ("d_cell",), None, batch, units)
                     if self.dropout:
                         cell.masked_input = self._view(
@@ -667,7 +691,6 @@ class Workspace:
                             key + ("hidden_masked",), n_steps, batch, units
                         )
                         cell.d_work = self._view(key + ("d_work",), None, batch, units)
-                    cell.input_mask = cell.recurrent_mask = None
                     directions.append(cell)
                 self.cells.append(directions)
                 if net.n_directions == 2:
@@ -696,19 +719,18 @@ class Workspace:
         """Per layer, (gates, cells, cells_tanh, hidden, d_hidden) of a minibatch.
 
         Views of ``activations`` and ``d_hiddens`` where the stack kernels
-        address them for ``n_steps * batch`` rows (see ``lstm_stack_layout``).
+        address them for ``n_steps * batch`` rows (see ``stack_layout``).
         """
         net = self.network
         rows = n_steps * batch
-        _, starts, d_starts = lstm_stack_layout(net.n_features, net._units, rows)
+        _, starts, d_starts = stack_layout(net.n_features, net._units, rows)
+        part_ends = np.cumsum([width for _, width in STATE_PARTS])[:-1]
         self.activations = self._flat["activations"][: starts[-1]]
         self.d_hiddens = self._flat["d_hiddens"][: d_starts[-1]]
         layers = []
         for layer, units in enumerate(net.hidden_layer_sizes):
             state = self.activations[starts[layer] : starts[layer + 1]]
-            parts = np.split(
-                state, [4 * rows * units, 5 * rows * units, 6 * rows * units]
-            )
+            parts = np.split(state, part_ends * rows * units)
             d_hidden = self.d_hiddens[d_starts[layer] : d_starts[layer + 1]]
             layers.append(
                 [part.reshape(n_steps, batch, -1) for part in parts]
@@ -716,12 +738,12 @@ class Workspace:
             )
         return layers
 
-    def recurrent_dropout_args(self, cell, backward=False):
+    def recurrent_dropout_args(self, cell, recurrent_mask, backward=False):
         """The kernels' trailing recurrent-dropout arguments for ``cell``."""
-        if cell.recurrent_mask is None:
+        if recurrent_mask is None:
             args = (self.no_mask, self.no_d_input)
             return args + (self.no_mask,) if backward else args
-        args = (cell.recurrent_mask, cell.hidden_masked)
+        args = (recurrent_mask, cell.hidden_masked)
         return args + (cell.d_work,) if backward else args
 
     def set_packing(self, last_step):

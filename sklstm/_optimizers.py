@@ -9,7 +9,7 @@ follow scikit-learn's MLP (``sgd``, ``adam``, learning-rate schedules,
 
 import numpy as np
 
-from sklstm._lstm_fast import adam_update, rmsprop_update
+from sklstm._kernels._optim import adam_update, rmsprop_update
 
 
 class _Optimizer:

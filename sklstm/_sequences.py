@@ -11,7 +11,7 @@ state stops at its own last step.
 
 import numpy as np
 
-from sklstm._lstm_fast import gather_time_major
+from sklstm._kernels._array import gather_time_major
 
 
 class DenseSequences:

@@ -13,7 +13,7 @@ import threading
 
 from threadpoolctl import ThreadpoolController
 
-from sklstm._lstm_fast import openmp_max_threads
+from sklstm._kernels._parallel import openmp_max_threads
 
 # One BLAS limit shared by every thread that runs kernels (concurrent predict calls
 # from several threads): the first in sets it, the last out restores the original.

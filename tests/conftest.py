@@ -2,7 +2,7 @@
 
 import pytest
 
-from sklstm._lstm_fast import _tuning
+from sklstm._kernels._parallel import _tuning
 
 
 @pytest.fixture

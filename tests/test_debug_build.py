@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent(
     """
     import numpy as np
-    import sklstm._lstm_fast as fast
+    import sklstm._kernels._train as fast
+    from sklstm._kernels._parallel import _tuning
     from sklstm._network import LSTMNetwork
 
     assert fast.__file__.startswith(BUILD), fast.__file__
@@ -48,21 +49,22 @@ SCRIPT = textwrap.dedent(
             )
             assert np.isfinite(loss) and np.isfinite(grads).all()
         # The whole-stack prediction kernel, split between threads.
-        fast._tuning(min_chunk_flops=0.0, backoff_seconds=0.0)
+        _tuning(min_chunk_flops=0.0, backoff_seconds=0.0)
         X_dense = rng.normal(size=(5, 4, 3))
         work = np.empty(net.dense_work_size(4, 5))
         for n_threads in (1, 2):
             logits = net.dense_logits(params, X_dense, work, n_threads)
             assert np.isfinite(logits).all()
-        # A float32 sequence alone: its own kernel, the input check and the
-        # softmax in the same call.
-        net32 = LSTMNetwork(3, (4, 20), 2, "softmax", np.float32, bidirectional)
-        params32 = net32.initialize(rng)
-        one = rng.normal(size=(1, 4, 3)).astype(np.float32)
-        proba = net32.sequence_outputs(params32, one, softmax=True)
-        assert np.isfinite(proba).all() and abs(proba.sum() - 1) < 1e-5
-        one[0, -1, -1] = np.nan
-        assert net32.sequence_outputs(params32, one) is None
+        # A sequence alone: its own kernel, the input check and the softmax in
+        # the same call.
+        for dtype in (np.float32, np.float64):
+            single = LSTMNetwork(3, (4, 20), 2, "softmax", dtype, bidirectional)
+            weights = single.initialize(rng)
+            one = rng.normal(size=(1, 4, 3)).astype(dtype)
+            proba = single.sequence_outputs(weights, one, softmax=True)
+            assert np.isfinite(proba).all() and abs(proba.sum() - 1) < 1e-5
+            one[0, -1, -1] = np.nan
+            assert single.sequence_outputs(weights, one) is None
 
     # A packing that claims more running sequences than the batch holds, and a
     # buffer of the wrong shape: refused before any GEMM writes out of bounds.

@@ -1,27 +1,34 @@
 """The Cython kernels against a NumPy reference and against finite differences."""
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from reference import packed_batch, reference_lstm, reference_network
 
-from sklstm._lstm_fast import (
-    _limit_kernels,
-    _tuning,
+from sklstm._kernels._array import (
     all_finite,
+    cell_activations,
     gather_time_major,
+    softmax_rows,
+)
+from sklstm._kernels._layout import stack_layout
+from sklstm._kernels._parallel import _tuning, openmp_max_threads
+from sklstm._kernels._train import (
     lstm_backward,
     lstm_forward,
     lstm_stack_backward,
     lstm_stack_forward,
-    lstm_stack_layout,
-    openmp_max_threads,
-    softmax_rows,
 )
 from sklstm._network import LSTMNetwork
 from sklstm._sequences import DenseSequences
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_problem(
@@ -246,6 +253,14 @@ def draw_masks(network, batch, rate, rng):
     ]
 
 
+def masks_of_ones(network, batch):
+    """Dropout masks that keep everything: the layer-by-layer route, unchanged."""
+    return [
+        [tuple(mask.astype(network.dtype) for mask in pair) for pair in layer]
+        for layer in draw_masks(network, batch, 0.0, np.random.RandomState(0))
+    ]
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
 def test_gradient_with_dropout_masks_matches_finite_differences(head, bidirectional):
@@ -387,12 +402,28 @@ def test_threads_split_the_work_without_changing_results(
             assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
 
 
-@pytest.fixture(params=[2, 1, 0], ids=["avx512", "avx2", "baseline"])
-def widest_kernel(request):
-    """Run the per-step product's kernel for each instruction set (capped)."""
-    old = _limit_kernels(request.param)
-    yield request.param
-    _limit_kernels(old)
+#: The tests whose code paths depend on the instruction set: the packed product,
+#: the single-sequence recurrence, the cell's activations, and every route.
+ISA_SENSITIVE = "packed_product or single_sequence or routes_agree or activations"
+
+
+@pytest.mark.skipif("SKLSTM_MAX_ISA" in os.environ, reason="already capped")
+@pytest.mark.parametrize("isa", ["avx2", "baseline"])
+def test_narrower_instruction_sets(isa):
+    # Each machine runs the widest kernels it supports; SKLSTM_MAX_ISA, read once
+    # per process, caps the choice, so the narrower kernels run in a process of
+    # their own (where they are the only ones of their kind, as in production).
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pyproject.toml"), "-k", ISA_SENSITIVE, __file__],
+        cwd=ROOT / "tests",
+        env={**os.environ, "SKLSTM_MAX_ISA": isa},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -406,11 +437,9 @@ def widest_kernel(request):
         ((6, 2), 64),  # a single row for most steps; whole panels only
     ],
 )
-def test_packed_product_kernels_are_exact(
-    dtype, recurrent_dropout, lengths, units, widest_kernel
-):
+def test_packed_product_kernels_are_exact(dtype, recurrent_dropout, lengths, units):
     # Every instruction set's kernel (the machine runs its widest; the others
-    # run when capped) must give the textbook forward and a gradient that agrees
+    # run in test_narrower_instruction_sets) must give the textbook forward and a gradient that agrees
     # with central differences of loss = sum(hidden * d_hidden_in) along random
     # directions.
     X, weights, batch_sizes, d_hidden_in, mask = random_layer(
@@ -482,25 +511,26 @@ def test_stack_kernel_equals_the_layer_by_layer_forward(
         assert_allclose(logits, expected, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize(
     "n_features, sizes, n_steps",
     [
-        (8, (64,), 30),  # one group of four 16-unit blocks, read in place
+        (8, (64,), 30),  # whole groups of unit blocks, read in place
         (1, (80, 48), 7),  # a group and a block left; three blocks
         (5, (112,), 4),  # a group and three blocks left
-        (33, (130, 20), 9),  # units off the 16 grid: gates from a padded copy
+        (33, (130, 20), 9),  # units off the vector grid: gates from a padded copy
         (3, (16, 16, 16), 1),  # a single step
     ],
 )
 def test_single_sequence_kernel_equals_float64(
-    n_features, sizes, n_steps, bidirectional, widest_kernel
+    n_features, sizes, n_steps, bidirectional, dtype
 ):
-    # A float32 sequence alone runs its recurrence in registers, reading the
-    # recurrent kernels where they are (units a multiple of 16) or from a padded
-    # copy, every other step in reverse row order: against the float64 per-layer
-    # forward, for each instruction set, with the work space given or allocated,
-    # and with parameters off the 64-byte boundary a model keeps them on.
+    # A sequence alone runs its recurrence in registers, reading the recurrent
+    # kernels where they are (units a multiple of the vector's lanes) or from a
+    # padded copy, every other step in reverse row order: against the float64
+    # per-layer forward, with the work space given or allocated, and with
+    # parameters off the 64-byte boundary a model keeps them on.
     rng = np.random.RandomState(0)
     network = LSTMNetwork(n_features, sizes, 3, "softmax", np.float64, bidirectional)
     params = network.initialize(rng)
@@ -509,14 +539,94 @@ def test_single_sequence_kernel_equals_float64(
     workspace = network.workspace(n_steps, 1)
     X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
     expected = network.logits(params, X_tm, batch_sizes, last_step, workspace)
-    single = LSTMNetwork(n_features, sizes, 3, "softmax", np.float32, bidirectional)
-    X32, params32 = X.astype(np.float32), params.astype(np.float32)
-    unaligned = np.empty(params32.size + 1, np.float32)[1:]
-    unaligned[...] = params32
-    work = np.empty(single.dense_work_size(n_steps, 1), np.float32)
-    for weights, space in [(params32, work), (params32, None), (unaligned, None)]:
-        logits = single.dense_logits(weights, X32, space)
-        assert_allclose(logits, expected, rtol=2e-5, atol=2e-5)
+    single = LSTMNetwork(n_features, sizes, 3, "softmax", dtype, bidirectional)
+    X_single, params_single = X.astype(dtype), params.astype(dtype)
+    unaligned = np.empty(params_single.size + 1, dtype)[1:]
+    unaligned[...] = params_single
+    work = np.empty(single.dense_work_size(n_steps, 1), dtype)
+    tolerance = 2e-5 if dtype == np.float32 else 1e-12
+    for weights, space in [(params_single, work), (params_single, None), (unaligned, None)]:
+        logits = single.dense_logits(weights, X_single, space)
+        assert_allclose(logits, expected, rtol=tolerance, atol=tolerance)
+
+
+def route_logits(network, params, X, n_threads):
+    """The head pre-activations of dense ``X`` by every route that computes them."""
+    batch, n_steps, _ = X.shape
+    ones = masks_of_ones(network, batch)
+    routes = {}
+    for name, masks, dropout in [("training", None, False), ("layers", ones, True)]:
+        workspace = network.workspace(n_steps, batch, dropout, n_threads)
+        X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
+        routes[name], _ = network._forward(
+            params, network.unpack(params), X_tm, batch_sizes, last_step,
+            workspace, masks,
+        )
+    work = np.empty(network.dense_work_size(n_steps, batch), network.dtype)
+    routes["batch prediction"] = network.dense_logits(params, X, work, n_threads)
+    routes["single sequence"] = np.concatenate(
+        [network.dense_logits(params, X[b : b + 1], None) for b in range(batch)]
+    )
+    return routes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("sizes", [(20,), (16, 9), (37, 24, 8)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_routes_agree(dtype, bidirectional, sizes, n_threads, split_any_work):
+    # Every route through the cell (training's stack kernels or its layer
+    # kernels, the batch prediction, the single-sequence recurrence) gives the
+    # same logits on the same inputs, whatever the split between threads.
+    rng = np.random.RandomState(3)
+    network = LSTMNetwork(5, sizes, 3, "softmax", dtype, bidirectional)
+    params = network.initialize(rng)
+    params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
+    X = rng.normal(size=(6, 7, 5)).astype(dtype)
+    routes = route_logits(network, params, X, n_threads)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-12
+    reference = routes.pop("training")
+    for name, logits in routes.items():
+        assert_allclose(logits, reference, rtol=tolerance, atol=tolerance, err_msg=name)
+
+
+@pytest.mark.parametrize("sigmoid", [False, True])
+def test_double_activations_keep_double_precision(sigmoid):
+    # The cells' vectorised float64 tanh and sigmoid against libm's (NumPy's),
+    # densely over [-50, 50] and near zero, where tanh(x) ~ x.
+    x = np.concatenate(
+        [np.linspace(-50, 50, 400_001), np.geomspace(1e-300, 1, 2001)]
+    )
+    x = np.concatenate([x, -x])
+    out = np.empty_like(x)
+    cell_activations(x, out, sigmoid)
+    if sigmoid:
+        # 1 / (1 + exp(-x)) without cancellation for either sign.
+        e = np.exp(-np.abs(x))
+        expected = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    else:
+        expected = np.tanh(x)
+    assert_allclose(out, expected, rtol=1e-14, atol=0)
+    assert_allclose(cell_activations_of(np.float32, x, sigmoid), expected, atol=3e-7)
+
+
+def cell_activations_of(dtype, x, sigmoid):
+    values = x.astype(dtype)
+    out = np.empty_like(values)
+    cell_activations(values, out, sigmoid)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_of_special_values(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, big, -big], dtype=dtype)
+    tanh, sigmoid = (cell_activations_of(dtype, x, s) for s in (False, True))
+    assert np.isnan(tanh[0]) and np.isnan(sigmoid[0])
+    # float32's rational tanh saturates within its 2.4e-7 of +-1.
+    atol = 3e-7 if dtype == np.float32 else 0
+    assert_allclose(tanh[1:], [1, -1, 0, 0, 1, -1], rtol=0, atol=atol)
+    assert_allclose(sigmoid[1:], [1, 0, 0.5, 0.5, 1, 0], rtol=0, atol=atol)
 
 
 def test_stack_kernel_refuses_mismatched_buffers():
@@ -537,23 +647,26 @@ def test_stack_kernel_refuses_mismatched_buffers():
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("n_features", [3, 9])
 def test_whole_stack_training_equals_layer_by_layer(
-    dtype, lengths, n_threads, n_features, split_any_work, monkeypatch
+    dtype, lengths, n_threads, n_features, split_any_work
 ):
     # One call through every layer each way (lstm_stack_forward/backward), or one
-    # call per layer: the same loss and gradient, also with the rows split, and
-    # with inputs wider or narrower than the layers (units 4, then 3).
+    # call per layer (the route of dropout: masks of ones change nothing): the
+    # same loss and gradient, also with the rows split, and with inputs wider or
+    # narrower than the layers (units 4, then 3).
     network, params, X, Y = make_problem(
         "softmax", dtype=dtype, lengths=lengths, n_features=n_features, seed=1
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
+    ones = masks_of_ones(network, len(lengths))
     results = []
-    for whole_stack in (True, False):
-        monkeypatch.setattr(LSTMNetwork, "whole_stack", whole_stack)
-        workspace = network.workspace(*X_tm.shape[:2], n_threads=n_threads)
+    for masks in (None, ones):
+        workspace = network.workspace(
+            *X_tm.shape[:2], dropout=masks is not None, n_threads=n_threads
+        )
         grads = np.full_like(params, np.nan)
         loss = network.loss_and_gradient(
-            params, X_tm, batch_sizes, last_step, Y, 0.3, grads, workspace
+            params, X_tm, batch_sizes, last_step, Y, 0.3, grads, workspace, masks=masks
         )
         results.append((loss, grads))
     (loss, grads), (expected_loss, expected) = results
@@ -567,7 +680,7 @@ def test_whole_stack_kernels_refuse_mismatched_buffers():
     params = network.initialize(np.random.RandomState(0))
     X = np.zeros((5, 2, 3))
     batch_sizes = np.full(5, 2, dtype=np.intc)
-    weights, activations, d_hiddens = lstm_stack_layout(3, network._units, 10)
+    weights, activations, d_hiddens = stack_layout(3, network._units, 10)
     # kernel, recurrent kernel and bias per layer; 7 and 1 units-wide rows each
     assert weights == [0, (3 + 4 + 1) * 16, (3 + 4 + 1) * 16 + (4 + 2 + 1) * 8]
     assert weights[-1] == params.size - (2 * 2 + 2)  # all but the head

@@ -24,7 +24,7 @@ from reference import reference_lstm
 from sklearn.exceptions import ConvergenceWarning
 
 from sklstm import LSTMClassifier, LSTMRegressor
-from sklstm import _lstm_fast as fast
+from sklstm._kernels import _train as fast
 
 try:
     # On a failure, hypothesis writes the failing example as a patch with libcst,

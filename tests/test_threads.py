@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklstm import LSTMClassifier
-from sklstm._lstm_fast import _back_off_now, _tuning, openmp_max_threads
+from sklstm._kernels._parallel import _back_off_now, _tuning, openmp_max_threads
 from sklstm._network import LSTMNetwork
 from sklstm._threads import kernel_threads
 

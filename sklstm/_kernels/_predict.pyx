@@ -1,0 +1,480 @@
+"""Prediction kernels: a stack's head pre-activations, for a batch or one sequence.
+
+One call does the whole prediction, for the latency of small batches. A batch of
+equal-length sequences (``_stack_logits_rows``) is split between threads by rows,
+each thread taking its sequences through every layer, both directions and the
+head, reading nothing another core wrote. A single sequence (``_sequence_logits``)
+runs each layer's recurrence in vector registers (``recurrence`` in ``_cells``):
+its product with one row is bound by reading the recurrent kernel, so each step
+keeps its gate sums in registers and reads the weights where they are, unpacked.
+``_stack_logits`` chooses between the two.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+from sklstm._kernels._array cimport all_finite_values, softmax_row
+from sklstm._kernels._cells cimport (
+    forward_rows,
+    layer_packed_size,
+    pack_layer,
+    padded_units,
+    project,
+    recurrence,
+    stack_chunks,
+)
+from sklstm._kernels._layout cimport (
+    LSTM_GATES,
+    LSTM_STATE_WIDTH,
+    bias_at,
+    check,
+    gate_width,
+    recurrent_at,
+    weights_size,
+)
+from sklstm._kernels._parallel cimport (
+    MAX_CHUNKS,
+    check_contention,
+    clock_if_split,
+    team_for,
+    thread_clock_if_split,
+)
+from sklstm._kernels._products cimport (
+    allocate,
+    aligned,
+    gemm,
+    pack,
+    packed_product,
+    packed_size,
+)
+
+
+cdef void _stack_extents(int n_features, const int[::1] units, int d,
+                         int *max_input, int *max_units) noexcept nogil:
+    """Widest layer input and most units over a stack: its buffers' widths."""
+    cdef int layer
+    max_input[0], max_units[0] = n_features, 0
+    for layer in range(units.shape[0]):
+        max_units[0] = max(max_units[0], units[layer])
+        if layer + 1 < units.shape[0]:
+            max_input[0] = max(max_input[0], d * units[layer])
+
+
+cdef inline long _row_work(int n_steps, int max_input, int max_units, int d,
+                           int top_units) noexcept nogil:
+    """Elements of _stack_logits_rows' work space per row of the batch.
+
+    A layer's input and output (ping-pong) and its input reversed in time, its
+    state (gates, cells, tanh of the cells, hidden states); the head's input.
+    """
+    return (<long> n_steps * (3 * max_input + LSTM_STATE_WIDTH * max_units)
+            + <long> d * top_units)
+
+
+# A single sequence's input projection reads a kernel of up to this many bytes
+# (half of L1) where it is, step by step; a larger one is packed and multiplied
+# by blocks of steps.
+cdef long SEQUENCE_KERNEL_IN_PLACE_BYTES = 16384
+
+
+cdef enum:
+    # The pieces of _sequence_logits' work space, in order: input projections;
+    # two layers' outputs; a layer's kernel, packed per input part and gate; its
+    # kernel (if small) or recurrent kernel, and its bias, with gates padded to
+    # whole vectors; h_{-1}; c.
+    SEQUENCE_PROJECTIONS, SEQUENCE_OUTPUT, SEQUENCE_OTHER_OUTPUT, SEQUENCE_PACKED,
+    SEQUENCE_PADDED_WEIGHTS, SEQUENCE_PADDED_BIAS, SEQUENCE_H0, SEQUENCE_CELLS,
+    SEQUENCE_PIECES
+
+
+cdef long _sequence_layout(floating *kind, int n_steps, int n_features,
+                           const int[::1] units, int d, long *offsets) noexcept nogil:
+    """Offsets (elements) of _sequence_logits' work pieces; returns their total."""
+    cdef int layer, part_width = n_features, n_parts = 1, most = 0, widest = 0
+    cdef long packed = 0, total = 0
+    cdef long sizes[<int> SEQUENCE_PIECES]
+    cdef int piece
+    for layer in range(units.shape[0]):
+        most = max(most, units[layer])
+        widest = max(widest, padded_units(kind, units[layer]))
+        packed = max(packed, <long> LSTM_GATES * n_parts
+                     * packed_size(kind, part_width, units[layer]))
+        part_width, n_parts = units[layer], d
+    sizes[<int> SEQUENCE_PROJECTIONS] = <long> n_steps * LSTM_GATES * widest
+    sizes[<int> SEQUENCE_OUTPUT] = <long> n_steps * d * widest
+    sizes[<int> SEQUENCE_OTHER_OUTPUT] = <long> n_steps * d * widest
+    sizes[<int> SEQUENCE_PACKED] = packed
+    sizes[<int> SEQUENCE_PADDED_WEIGHTS] = max(
+        <long> most * LSTM_GATES * widest,
+        SEQUENCE_KERNEL_IN_PLACE_BYTES // <long> sizeof(floating))
+    sizes[<int> SEQUENCE_PADDED_BIAS] = LSTM_GATES * widest
+    sizes[<int> SEQUENCE_H0] = widest
+    sizes[<int> SEQUENCE_CELLS] = widest
+    # Every size is a multiple of a 64-byte vector: each piece stays aligned.
+    for piece in range(<int> SEQUENCE_PIECES):
+        offsets[piece] = total
+        total += sizes[piece]
+    return total
+
+
+cdef void _pad_gates(int n_rows, int units, int padded, const floating *rows,
+                     floating *out) noexcept nogil:
+    """Rows of the gates ``units`` apart -> ``padded`` apart, zeros between."""
+    cdef int r, gate
+    for r in range(n_rows):
+        for gate in range(LSTM_GATES):
+            memcpy(out + (<long> r * LSTM_GATES + gate) * padded,
+                   rows + <long> r * gate_width(units) + gate * units,
+                   units * sizeof(floating))
+            memset(out + (<long> r * LSTM_GATES + gate) * padded + units, 0,
+                   (padded - units) * sizeof(floating))
+
+
+cdef void _sequence_logits(
+    int n_steps,
+    int n_features,
+    const int[::1] units,
+    int d,
+    int n_outputs,
+    const floating *x,                   # IN  (T, D): one sequence
+    const floating *params,              # IN  every weight, Keras' order
+    floating *work,                      # WORK _logits_work(T, 1, ...)
+    floating *logits,                    # OUT (n_outputs,)
+) noexcept nogil:
+    """Head pre-activations of one sequence: _stack_logits_rows for a batch of one.
+
+    Each layer projects the sequence's inputs for all steps (a small kernel read
+    step by step, a larger one packed and multiplied by blocks of steps), then
+    runs the recurrence in registers. Weights are read where they are when the
+    units fill whole vectors, else from copies whose gates are padded. Outputs of
+    a layer are rows of d * padded(units), the directions side by side.
+    """
+    cdef int layer, direction, part, gate, k, o, t
+    cdef int H = 0, P = 0, n_in
+    cdef int part_width = n_features, n_parts = 1
+    cdef long part_stride = 0, lda = n_features, packed_part
+    cdef long offsets[<int> SEQUENCE_PIECES]
+    cdef floating *base = <floating *> aligned(work)
+    cdef floating *swap
+    cdef const floating *layer_input = x
+    cdef const floating *kernel
+    cdef const floating *recurrent
+    cdef const floating *bias
+    cdef const floating *weights = params
+    cdef const floating *last
+    _sequence_layout(base, n_steps, n_features, units, d, offsets)
+    cdef floating *proj = base + offsets[<int> SEQUENCE_PROJECTIONS]
+    cdef floating *layer_output = base + offsets[<int> SEQUENCE_OUTPUT]
+    cdef floating *other_output = base + offsets[<int> SEQUENCE_OTHER_OUTPUT]
+    cdef floating *packed = base + offsets[<int> SEQUENCE_PACKED]
+    cdef floating *padded_weights = base + offsets[<int> SEQUENCE_PADDED_WEIGHTS]
+    cdef floating *padded_bias = base + offsets[<int> SEQUENCE_PADDED_BIAS]
+    cdef floating *h0 = base + offsets[<int> SEQUENCE_H0]
+    cdef floating *c = base + offsets[<int> SEQUENCE_CELLS]
+    memset(h0, 0, (offsets[<int> SEQUENCE_CELLS] - offsets[<int> SEQUENCE_H0])
+           * sizeof(floating))
+    for layer in range(units.shape[0]):
+        H = units[layer]
+        P = padded_units(base, H)
+        n_in = n_parts * part_width
+        packed_part = packed_size(base, part_width, H)
+        for direction in range(d):
+            kernel = weights
+            recurrent = weights + recurrent_at(n_in, H)
+            bias = weights + bias_at(n_in, H)
+            # proj[t, gate * P + j] = bias + x_t @ kernel, 0 past H.
+            if (<long> n_in * LSTM_GATES * P * sizeof(floating)
+                    <= SEQUENCE_KERNEL_IN_PLACE_BYTES):
+                if P != H:
+                    _pad_gates(n_in, H, P, kernel, padded_weights)
+                    _pad_gates(1, H, P, bias, padded_bias)
+                    kernel, bias = padded_weights, padded_bias
+                project(n_steps, n_parts, part_width, layer_input, lda, part_stride,
+                        kernel, bias, P, proj)
+            else:
+                _pad_gates(1, H, P, bias, proj)
+                for t in range(1, n_steps):
+                    memcpy(proj + <long> t * LSTM_GATES * P, proj,
+                           LSTM_GATES * P * sizeof(floating))
+                for part in range(n_parts):
+                    for gate in range(LSTM_GATES):
+                        pack(part_width, H,
+                             kernel + <long> part * part_width * gate_width(H)
+                             + gate * H, gate_width(H), 1,
+                             packed + (part * LSTM_GATES + gate) * packed_part)
+                        packed_product(n_steps, H, part_width,
+                                       layer_input + part * part_stride, lda, 1,
+                                       packed + (part * LSTM_GATES + gate)
+                                       * packed_part, part_width,
+                                       proj + gate * P, LSTM_GATES * P, True)
+            if P != H:
+                _pad_gates(H, H, P, recurrent, padded_weights)
+                recurrent = padded_weights
+            recurrence(n_steps, H, P, proj, recurrent, direction == 1,
+                       layer_output + direction * P, d * P, h0, c)
+            weights += weights_size(n_in, H)
+        layer_input = layer_output
+        lda = d * P
+        part_stride = P
+        part_width, n_parts = H, d
+        swap = layer_output
+        layer_output = other_output
+        other_output = swap
+    # logits = bias + [h_{T-1} forward, h_0 backward] @ head kernel
+    memcpy(logits, weights + <long> d * H * n_outputs, n_outputs * sizeof(floating))
+    for direction in range(d):
+        last = layer_input + (0 if direction == 1 else <long> (n_steps - 1) * lda) \
+            + direction * P
+        for k in range(H):
+            for o in range(n_outputs):
+                logits[o] += (last[k]
+                              * weights[<long> (direction * H + k) * n_outputs + o])
+
+
+cdef void _stack_logits_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int n_features,
+    const int[::1] units,
+    int d,
+    int n_outputs,
+    const floating *X,                   # IN  (B, T, D) batch-major
+    const floating *params,              # IN  every weight, Keras' order
+    const int *batch_sizes,              # IN  (T,) all >= r1 - r0
+    floating *work,                      # WORK _row_work(...) * (r1 - r0)
+    int max_input,
+    int max_units,
+    floating *logits,                    # OUT (B, n_outputs), rows r0:r1
+    floating *packed,                    # WORK layer_packed_size(widest, most)
+) noexcept nogil:
+    """Rows ``r0:r1`` of the logits, touching no others.
+
+    The rows run as a batch of their own, time-major in their own part of the
+    work space, layer by layer and direction by direction; the backward
+    direction reads each sequence from its last step and hands the head its
+    state at the first, as ``LSTMNetwork`` does.
+    """
+    cdef int t, b, layer, direction, n_in, H = 0, source_t
+    cdef int n_rows = r1 - r0
+    cdef long per_step = <long> n_steps * n_rows
+    cdef floating *layer_input = work
+    cdef floating *layer_output = layer_input + per_step * max_input
+    cdef floating *reversed_input = layer_output + per_step * max_input
+    cdef floating *gates = reversed_input + per_step * max_input
+    cdef floating *cells = gates + per_step * gate_width(max_units)
+    cdef floating *cells_tanh = cells + per_step * max_units
+    cdef floating *hidden = cells_tanh + per_step * max_units
+    cdef floating *head_input = hidden + per_step * max_units
+    cdef floating *swap
+    cdef floating *packed_kernel
+    cdef const floating *source
+    cdef const floating *weights = params
+    # Batch-major to time-major, the layout of the layer recurrence.
+    for t in range(n_steps):
+        for b in range(r0, r1):
+            memcpy(layer_input + (<long> t * n_rows + b - r0) * n_features,
+                   X + (<long> b * n_steps + t) * n_features,
+                   n_features * sizeof(floating))
+    for layer in range(units.shape[0]):
+        n_in = n_features if layer == 0 else d * units[layer - 1]
+        H = units[layer]
+        for direction in range(d):
+            source = layer_input
+            if direction == 1:
+                for t in range(n_steps):
+                    memcpy(reversed_input + <long> t * n_rows * n_in,
+                           layer_input + <long> (n_steps - 1 - t) * n_rows * n_in,
+                           n_rows * n_in * sizeof(floating))
+                source = reversed_input
+            packed_kernel = pack_layer(n_in, H, weights,
+                                       weights + recurrent_at(n_in, H), packed)
+            forward_rows(0, n_rows, n_steps, n_rows, H, batch_sizes, packed,
+                         weights + bias_at(n_in, H), n_in, source, packed_kernel,
+                         gates, cells, cells_tanh, hidden, NULL, NULL)
+            weights += weights_size(n_in, H)
+            if layer + 1 < units.shape[0]:
+                # This direction's part of the next layer's input, in the
+                # original time order.
+                for t in range(n_steps):
+                    source_t = n_steps - 1 - t if direction == 1 else t
+                    for b in range(n_rows):
+                        memcpy(layer_output + (<long> t * n_rows + b) * d * H
+                               + direction * H,
+                               hidden + (<long> source_t * n_rows + b) * H,
+                               H * sizeof(floating))
+            else:
+                # The state after the last step this direction reads.
+                for b in range(n_rows):
+                    memcpy(head_input + <long> b * d * H + direction * H,
+                           hidden + (<long> (n_steps - 1) * n_rows + b) * H,
+                           H * sizeof(floating))
+        swap = layer_input
+        layer_input = layer_output
+        layer_output = swap
+    # logits = head_input @ head_kernel + head_bias, for these rows
+    for b in range(r0, r1):
+        memcpy(logits + <long> b * n_outputs, weights + <long> d * H * n_outputs,
+               n_outputs * sizeof(floating))
+    gemm(False, False, n_rows, n_outputs, d * H, <floating> 1, head_input, d * H,
+         weights, n_outputs, <floating> 1, logits + <long> r0 * n_outputs, n_outputs)
+
+
+cdef long _logits_work(floating *kind, int n_steps, int batch, int n_features,
+                       const int[::1] units, int d) noexcept nogil:
+    """Elements of work space :func:`lstm_stack_logits` needs (units not empty)."""
+    cdef int max_input, max_units
+    cdef long offsets[<int> SEQUENCE_PIECES]
+    if batch == 1:
+        # Its 64-byte slack: the caller's buffer may start anywhere.
+        return (_sequence_layout(kind, n_steps, n_features, units, d, offsets)
+                + 64 // sizeof(floating))
+    _stack_extents(n_features, units, d, &max_input, &max_units)
+    return batch * _row_work(n_steps, max_input, max_units, d,
+                             units[units.shape[0] - 1])
+
+
+def lstm_stack_work_size(int n_steps, int batch, int n_features, const int[::1] units,
+                         bint bidirectional, bint double_precision):
+    """Elements of ``work`` that :func:`lstm_stack_logits` needs for a batch."""
+    check(units.shape[0] > 0, "units must name at least one layer")
+    cdef int d = 2 if bidirectional else 1
+    if double_precision:
+        return _logits_work(<double *> NULL, n_steps, batch, n_features, units, d)
+    return _logits_work(<float *> NULL, n_steps, batch, n_features, units, d)
+
+
+def lstm_stack_logits(
+    const floating[:, :, ::1] X,                 # IN  (B, T, D), batch-major
+    const floating[::1] params,                  # IN  every weight, Keras' order
+    const int[::1] units,                        # IN  (L,) units of each layer
+    bint bidirectional,                          # IN  both directions per layer
+    floating[::1] work,                          # WORK lstm_stack_work_size(...), or
+                                                 #      None: allocated here
+    floating[:, ::1] logits,                     # OUT (B, n_outputs)
+    int n_threads=1,                             # IN  threads to split the work over
+    bint softmax=False,                          # IN  softmax of each row instead
+    bint take_log=False,                         # IN  (softmax) its logarithm
+    bint check_finite=False,                     # IN  first check X
+):
+    """Head pre-activations of a stack of LSTM layers on equal-length sequences.
+
+    ``params`` is the flat parameter buffer of ``LSTMNetwork`` (per layer the
+    forward kernel, recurrent kernel and bias, then the backward direction's,
+    then the head's kernel and bias). Every sequence runs all ``T`` steps, so the
+    backward direction reads each sequence from its last step and hands the head
+    its state at the first, as in ``LSTMNetwork``.
+
+    With ``softmax``, ``logits`` receives the softmax of each row (``take_log``:
+    its log), as :func:`~sklstm._kernels._array.softmax_rows`; with
+    ``check_finite``, an ``X`` holding NaN or infinity is left to the caller's
+    validation, uncomputed. A single sequence's prediction is this one call.
+
+    Returns
+    -------
+    computed : bool
+        False if ``check_finite`` found a value that is not finite.
+    """
+    cdef Py_ssize_t row
+    cdef long n_values = X.shape[0] * X.shape[1] * X.shape[2]
+    if check_finite and n_values > 0 and not all_finite_values(n_values,
+                                                               &X[0, 0, 0]):
+        return False
+    _stack_logits(X, params, units, bidirectional, work, logits, n_threads)
+    if softmax and logits.shape[1] > 0:
+        for row in range(logits.shape[0]):
+            softmax_row(logits.shape[1], &logits[row, 0], &logits[row, 0], take_log)
+    return True
+
+
+cdef int _stack_logits(
+    const floating[:, :, ::1] X,
+    const floating[::1] params,
+    const int[::1] units,
+    bint bidirectional,
+    floating[::1] work,
+    floating[:, ::1] logits,
+    int n_threads,
+) except -1:
+    """The body of :func:`lstm_stack_logits`: checks, then the route's choice."""
+    cdef int batch = X.shape[0]
+    cdef int n_steps = X.shape[1]
+    cdef int n_features = X.shape[2]
+    cdef int n_layers = units.shape[0]
+    cdef int n_outputs = logits.shape[1]
+    cdef int d = 2 if bidirectional else 1
+    cdef int layer, n_in, t, c, n_chunks, team, max_input, max_units
+    cdef long offset = 0
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
+    cdef int *batch_sizes = NULL
+    cdef void *own_work = NULL
+    cdef void *own_packed = NULL
+    cdef floating *space
+    cdef floating *packed
+    cdef long row_work, packed_copy
+
+    check(n_layers > 0, "units must name at least one layer")
+    for layer in range(n_layers):
+        check(units[layer] > 0, "units must be positive")
+        n_in = n_features if layer == 0 else d * units[layer - 1]
+        offset += d * weights_size(n_in, units[layer])
+    _stack_extents(n_features, units, d, &max_input, &max_units)
+    offset += <long> d * units[n_layers - 1] * n_outputs + n_outputs
+    check(params.shape[0] == offset, "params do not match the layer sizes")
+    check(logits.shape[0] == batch, "logits must have one row a sequence")
+    cdef long needed = _logits_work(<floating *> NULL, n_steps,
+                                    batch, n_features, units, d)
+    check(work is None or work.shape[0] >= needed,
+          "work is too small: see lstm_stack_work_size")
+    check(n_threads >= 1, "n_threads must be at least 1")
+    if batch == 0:
+        return 0
+    check(n_steps > 0, "sequences need at least one step")
+    # A single sequence's prediction may leave its few hundred KiB to malloc (a
+    # buffer pool cost it 1 us of 28).
+    if work is None:
+        own_work = allocate(needed, sizeof(floating))
+        space = <floating *> aligned(own_work)
+    else:
+        space = &work[0]
+    try:
+        if batch == 1:
+            with nogil:
+                _sequence_logits(n_steps, n_features, units, d, n_outputs,
+                                 &X[0, 0, 0], &params[0], space, &logits[0, 0])
+            return 0
+        # Every sequence runs every step.
+        batch_sizes = <int *> malloc(n_steps * sizeof(int))
+        if batch_sizes == NULL:
+            raise MemoryError()
+        for t in range(n_steps):
+            batch_sizes[t] = batch
+        n_chunks = stack_chunks(n_features, units, d, batch_sizes, n_steps, batch,
+                                n_threads, bounds)
+        # Each thread packs each layer in turn into its own copy.
+        packed_copy = layer_packed_size(space, max_input, max_units)
+        own_packed = allocate(n_chunks * packed_copy, sizeof(floating))
+        packed = <floating *> aligned(own_packed)
+        row_work = _row_work(n_steps, max_input, max_units, d, units[n_layers - 1])
+        with nogil:
+            team = team_for(n_chunks)
+            started = clock_if_split(team)
+            for c in prange(n_chunks, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = thread_clock_if_split(team)
+                _stack_logits_rows(
+                    bounds[c], bounds[c + 1], n_steps, n_features, units, d,
+                    n_outputs, &X[0, 0, 0], &params[0], batch_sizes,
+                    space + bounds[c] * row_work, max_input, max_units,
+                    &logits[0, 0], packed + c * packed_copy)
+                busy[c] = thread_clock_if_split(team) - thread_started
+            check_contention(busy, n_chunks, team, started)
+    finally:
+        free(batch_sizes)
+        free(own_packed)
+        free(own_work)
+    return 0

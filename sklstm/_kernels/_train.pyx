@@ -1,0 +1,881 @@
+"""Training kernels: a minibatch's forward pass and backpropagation through time.
+
+Only numeric loops live here: the caller allocates every buffer, checks every
+shape and owns all state; what the backward needs, the forward leaves in the
+caller's buffers. Buffers are time-major, ``(n_timesteps, batch, width)``, so that
+the rows of one step form one contiguous block. Products with the weights (the
+per-step recurrent product, the input projection, the weight gradients, the
+gradient passed to the layer below) go through the packed-weight product of
+``_products``; the cell is ``_cells``'.
+
+Threads split a minibatch by rows (sequences, see ``_parallel``), and each keeps
+its rows through every step, every layer and the backward pass, summing its own
+rows' share of the weight gradients. ``lstm_forward``/``lstm_backward`` run one
+layer (and serve bidirectional layers and dropout); ``lstm_stack_forward``/
+``lstm_stack_backward`` run a one-directional stack in one call each way.
+
+Sequences of different lengths are packed as PyTorch's ``PackedSequence`` does: the
+batch is sorted by decreasing length and ``batch_sizes[t]`` is the number of sequences
+still running at step ``t``, so step ``t`` touches only the first ``batch_sizes[t]``
+rows. Rows past a sequence's end hold zeros in ``hidden`` and in the gate gradients,
+which keeps the all-steps products exact. A dense batch is ``batch_sizes[:] = batch``.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport free
+from libc.string cimport memcpy, memset
+
+from sklstm._kernels._cells cimport (
+    cells_backward,
+    forward_rows,
+    layer_packed_size,
+    pack_layer,
+    recurrent_flops,
+    stack_chunks,
+)
+from sklstm._kernels._layout cimport (
+    LSTM_CELLS_AT,
+    LSTM_CELLS_TANH_AT,
+    LSTM_HIDDEN_AT,
+    bias_at,
+    check,
+    check_packing,
+    check_steps,
+    gate_width,
+    recurrent_at,
+    stack_offsets,
+    state_at,
+)
+from sklstm._kernels._parallel cimport (
+    MAX_CHUNKS,
+    check_contention,
+    clock_if_split,
+    even_chunk,
+    n_chunks_for,
+    row_chunks,
+    team_for,
+    thread_clock_if_split,
+)
+from sklstm._kernels._products cimport (
+    PANEL_BYTES,
+    allocate,
+    aligned,
+    column_sums,
+    pack,
+    packed_product,
+    packed_size,
+    rounded,
+)
+
+
+cdef enum:
+    # Column blocks of the weight gradients start at multiples of this many
+    # elements (whole panels of the packed product, for floats and doubles).
+    COLUMN_ALIGN = 32
+    # Rows of dL/dz the weight gradients take at a time (a 16 KiB panel of floats).
+    ROW_BLOCK = 128
+
+
+cdef inline long _forward_work(floating *kind, int n_inputs, int units,
+                               int n_threads) noexcept nogil:
+    """Elements of _layer_forward's work space: a packed layer per thread."""
+    return (<long> min(max(n_threads, 1), <int> MAX_CHUNKS)
+            * layer_packed_size(kind, n_inputs, units))
+
+
+cdef void _backward_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int batch,
+    int units,
+    const int *batch_sizes,
+    const floating *packed_transposed,   # (4H, H) recurrent kernel.T, packed
+    floating *gates,                     # (T, B, 4H) activated; OUT dL/dz
+    const floating *cells,               # (T, B, H)
+    const floating *cells_tanh,          # (T, B, H)
+    floating *d_hidden,                  # (T, B, H)
+    floating *d_cell,                    # (B, H)
+    const floating *recurrent_mask,      # (B, H) or NULL
+    floating *d_work,                    # (B, H) or NULL
+    int n_inputs,
+    const floating *packed_kernel_t,     # (4H, D) kernel.T, packed; NULL: no d_X
+    floating *d_X,                       # (T, B, D) OUT dL/dz @ kernel.T, or NULL
+) noexcept nogil:
+    """Backpropagation through time of rows ``r0:r1``, independent of the others.
+
+    With ``packed_kernel_t`` each step also passes its gradient down to its rows
+    of the layer's input, while that step's dL/dz is in cache.
+    """
+    cdef int width = gate_width(units)
+    cdef int t, s, j, n_active, n_next, stop, next_stop, n_rows
+    cdef long step
+    for t in range(n_steps - 1, -1, -1):
+        step = <long> t * batch
+        n_active = batch_sizes[t]
+        n_next = batch_sizes[t + 1] if t + 1 < n_steps else 0
+        stop = n_active if n_active < r1 else r1
+        next_stop = n_next if n_next < r1 else r1
+        # Sequences still running at t + 1 pass gradient back through h_t
+        # (through h_t * mask with recurrent dropout).
+        n_rows = next_stop - r0
+        if n_rows > 0:
+            if recurrent_mask == NULL:
+                packed_product(n_rows, units, width,
+                                gates + (step + batch + r0) * width, width, 1,
+                                packed_transposed, width,
+                                d_hidden + (step + r0) * units, units, True)
+            else:
+                packed_product(n_rows, units, width,
+                                gates + (step + batch + r0) * width, width, 1,
+                                packed_transposed, width, d_work + r0 * units, units,
+                                False)
+                for s in range(r0, next_stop):
+                    for j in range(units):
+                        d_hidden[(step + s) * units + j] += (
+                            d_work[s * units + j] * recurrent_mask[s * units + j]
+                        )
+        # Sequences that end at t get no cell gradient from t + 1.
+        s = next_stop if next_stop > r0 else r0
+        if s < stop:
+            memset(d_cell + s * units, 0, (stop - s) * units * sizeof(floating))
+        if stop > r0:
+            cells_backward(stop - r0, units, gates + (step + r0) * width,
+                            cells + (step - batch + r0) * units if t > 0 else NULL,
+                            cells_tanh + (step + r0) * units,
+                            d_hidden + (step + r0) * units, d_cell + r0 * units)
+            if packed_kernel_t != NULL:
+                packed_product(stop - r0, n_inputs, width,
+                                gates + (step + r0) * width, width, 1,
+                                packed_kernel_t, width,
+                                d_X + (step + r0) * n_inputs, n_inputs, False)
+        s = stop if stop > r0 else r0
+        if s < r1:
+            memset(gates + (step + s) * width, 0, (r1 - s) * width * sizeof(floating))
+            if packed_kernel_t != NULL:
+                memset(d_X + (step + s) * n_inputs, 0,
+                       (r1 - s) * n_inputs * sizeof(floating))
+
+
+cdef void _weight_gradient_columns(
+    int c0,
+    int c1,
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const floating *X,                   # (T, B, D)
+    const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
+    const floating *gates,               # (T, B, 4H) dL/dz
+    floating *d_kernel,                  # (D, 4H)
+    floating *d_recurrent_kernel,        # (H, 4H)
+    floating *d_bias,                    # (4H,)
+    floating *block,                     # WORK packed_size(ROW_BLOCK, c1 - c0)
+) noexcept nogil:
+    """Columns ``c0:c1`` of the weight gradients, summed over every step.
+
+    dL/dz is taken ``ROW_BLOCK`` rows at a time: its columns are packed (and
+    summed into ``d_bias``) once, then multiplied by the same rows of X and of
+    the previous step's recurrent input while the block is in cache. (BLAS
+    packed dL/dz for each of the two products: 40% of their time.)
+    """
+    cdef int width = gate_width(units)
+    cdef int n_cols = c1 - c0
+    cdef int panel = PANEL_BYTES // sizeof(floating)
+    cdef int s, rows
+    cdef long k0, first, n_rows = <long> n_steps * batch
+    cdef bint recurrent_started = False
+    if n_cols <= 0:
+        return
+    memset(d_bias + c0, 0, n_cols * sizeof(floating))
+    k0 = 0
+    while k0 < n_rows:
+        rows = <int> min(<long> ROW_BLOCK, n_rows - k0)
+        pack(rows, n_cols, gates + k0 * width + c0, width, 1, block)
+        column_sums(rows, n_cols, gates + k0 * width + c0, width, d_bias + c0)
+        # d_kernel[:, c0:c1] (+)= X[rows].T @ dL/dz[rows]
+        packed_product(n_inputs, n_cols, rows, X + k0 * n_inputs, 1, n_inputs,
+                        block, rows, d_kernel + c0, width, k0 > 0)
+        # d_recurrent_kernel[:, c0:c1] (+)= h_{t-1}.T @ dL/dz_t: from the second
+        # step on, row r of dL/dz pairs with row r - batch of the recurrent input.
+        first = max(k0, <long> batch)
+        if first < k0 + rows:
+            packed_product(units, n_cols, <int> (k0 + rows - first),
+                            recurrent_input + (first - batch) * units, 1, units,
+                            block + (first - k0) * panel, rows,
+                            d_recurrent_kernel + c0, width, recurrent_started)
+            recurrent_started = True
+        k0 += rows
+    if not recurrent_started:            # a single step: no recurrent term
+        for s in range(units):
+            memset(d_recurrent_kernel + s * width + c0, 0, n_cols * sizeof(floating))
+
+
+cdef inline long _rows_gradient_work(floating *kind, int n_inputs,
+                                     int units) noexcept nogil:
+    """Elements of work space one chunk of _weight_gradient_rows needs."""
+    return (rounded(<long> ROW_BLOCK * (n_inputs + units + gate_width(units)))
+            + packed_size(kind, ROW_BLOCK, gate_width(units)))
+
+
+cdef void _weight_gradient_rows(
+    int r0,
+    int r1,
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const int *batch_sizes,
+    const floating *X,                   # (T, B, D)
+    const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
+    const floating *gates,               # (T, B, 4H) dL/dz
+    floating *d_kernel,                  # (D, 4H) OUT rows r0:r1's sum
+    floating *d_recurrent_kernel,        # (H, 4H) OUT
+    floating *d_bias,                    # (4H,) OUT
+    floating *work,                      # WORK _rows_gradient_work(D, H), aligned
+) noexcept nogil:
+    """The weight gradients summed over rows ``r0:r1`` of every step.
+
+    The rows' running steps are gathered ``ROW_BLOCK`` at a time (the input, the
+    previous step's recurrent input, zero at the first step, and dL/dz), then
+    multiplied as in _weight_gradient_columns. Only rows this thread wrote are
+    read: threads sum their own rows, and the caller adds the sums up. All the
+    rows are contiguous already: no gathering then.
+    """
+    cdef int width = gate_width(units)
+    cdef floating *xs = work
+    cdef floating *hs = xs + ROW_BLOCK * n_inputs
+    cdef floating *zs = hs + ROW_BLOCK * units
+    cdef floating *block = work + rounded(<long> ROW_BLOCK * (n_inputs + 5 * units))
+    cdef int t, r, stop, take, rows = 0
+    cdef long at
+    cdef bint started = False
+    if r0 == 0 and r1 == batch:
+        _weight_gradient_columns(0, width, n_steps, batch, n_inputs, units, X,
+                                 recurrent_input, gates, d_kernel,
+                                 d_recurrent_kernel, d_bias, block)
+        return
+    for t in range(n_steps):
+        stop = min(batch_sizes[t], r1)
+        r = r0
+        while r < stop:
+            take = min(stop - r, ROW_BLOCK - rows)
+            at = <long> t * batch + r
+            memcpy(xs + rows * n_inputs, X + at * n_inputs,
+                   take * n_inputs * sizeof(floating))
+            if t > 0:
+                memcpy(hs + rows * units, recurrent_input + (at - batch) * units,
+                       take * units * sizeof(floating))
+            else:                        # h_{-1} = 0
+                memset(hs + rows * units, 0, take * units * sizeof(floating))
+            memcpy(zs + rows * width, gates + at * width,
+                   take * width * sizeof(floating))
+            rows += take
+            r += take
+            if rows == ROW_BLOCK:
+                _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
+                                   d_kernel, d_recurrent_kernel, d_bias, started)
+                started = True
+                rows = 0
+    if rows > 0 or not started:          # the last rows; zeros if there were none
+        _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
+                           d_kernel, d_recurrent_kernel, d_bias, started)
+
+
+cdef inline void _gathered_gradient(
+    int rows,
+    int n_inputs,
+    int units,
+    const floating *xs,                  # (rows, D)
+    const floating *hs,                  # (rows, H)
+    const floating *zs,                  # (rows, 4H) dL/dz
+    floating *block,                     # WORK packed_size(rows, 4H)
+    floating *d_kernel,                  # (D, 4H) (+)= xs.T @ zs
+    floating *d_recurrent_kernel,        # (H, 4H) (+)= hs.T @ zs
+    floating *d_bias,                    # (4H,) (+)= column sums of zs
+    bint accumulate,
+) noexcept nogil:
+    """One gathered block's share of the weight gradients (none: zeros)."""
+    cdef int width = gate_width(units)
+    if not accumulate:
+        memset(d_bias, 0, width * sizeof(floating))
+        if rows == 0:
+            memset(d_kernel, 0, <long> n_inputs * width * sizeof(floating))
+            memset(d_recurrent_kernel, 0, <long> units * width * sizeof(floating))
+            return
+    pack(rows, width, zs, width, 1, block)
+    column_sums(rows, width, zs, width, d_bias)
+    packed_product(n_inputs, width, rows, xs, 1, n_inputs, block, rows,
+                    d_kernel, width, accumulate)
+    packed_product(units, width, rows, hs, 1, units, block, rows,
+                    d_recurrent_kernel, width, accumulate)
+
+
+
+cdef void _layer_forward(
+    int n_steps,
+    int batch,
+    int n_inputs,
+    int units,
+    const int *batch_sizes,              # (T,)
+    const floating *X,                   # (T, B, D)
+    const floating *kernel,              # (D, 4H)
+    const floating *recurrent_kernel,    # (H, 4H)
+    const floating *bias,                # (4H,)
+    floating *gates,                     # (T, B, 4H)
+    floating *cells,                     # (T, B, H)
+    floating *cells_tanh,                # (T, B, H)
+    floating *hidden,                    # (T, B, H)
+    const floating *recurrent_mask,      # (B, H) or NULL
+    floating *hidden_masked,             # (T, B, H) or NULL
+    floating *packed,                    # WORK _forward_work(D, H, n_threads)
+    int n_threads,
+) noexcept nogil:
+    """One layer's forward (see :func:`lstm_forward`), on checked buffers."""
+    cdef int width = gate_width(units)
+    cdef long n_rows = <long> n_steps * batch
+    cdef int c, n_chunks, n_projection
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef long start, stop
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
+    cdef double projection_flops = 2.0 * n_rows * width * n_inputs
+    cdef int team
+    # Each thread packs its own copy of the weights (see _pack_layer), from the
+    # weights it already holds after the previous call, rather than read one
+    # packed on another core. (The packed kernel also saves BLAS's zeroing of
+    # the gates before adding the projection.)
+    cdef long copy = layer_packed_size(packed, n_inputs, units)
+    cdef floating *packed_kernel
+    # Sequences do not interact: each thread projects the input of its own rows
+    # and runs their whole recurrence, with no synchronisation between steps.
+    # Memory written on one core and read on the other crosses between them a
+    # cache line at a time, and on a VM whose two vCPUs sit far apart that is a
+    # third of a microsecond a line: a projection split by steps, then a
+    # recurrence split by sequences, made a stacked layer's forward slower on two
+    # threads than on one (measured: 119 against 108 us).
+    n_chunks = row_chunks(
+        batch_sizes, n_steps, batch,
+        n_chunks_for(n_threads,
+                  recurrent_flops(batch_sizes, n_steps, units) + projection_flops,
+                  batch),
+        bounds,
+    )
+    if n_chunks > 1:
+        team = team_for(n_chunks)
+        started = clock_if_split(team)
+        for c in prange(n_chunks, num_threads=team, schedule="static",
+                        chunksize=1):
+            thread_started = thread_clock_if_split(team)
+            packed_kernel = pack_layer(n_inputs, units, kernel, recurrent_kernel,
+                                        packed + c * copy)
+            forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                          batch_sizes, packed + c * copy, bias, n_inputs, X,
+                          packed_kernel, gates, cells, cells_tanh, hidden,
+                          recurrent_mask, hidden_masked)
+            busy[c] = thread_clock_if_split(team) - thread_started
+        check_contention(busy, n_chunks, team, started)
+        return
+
+    # One sequence, or little work: the input projection of every step at once
+    # (a long single sequence may still split it), then the recurrence.
+    packed_kernel = pack_layer(n_inputs, units, kernel, recurrent_kernel, packed)
+    n_projection = n_chunks_for(n_threads, projection_flops, n_rows)
+    team = team_for(n_projection)
+    started = clock_if_split(team)
+    for c in prange(n_projection, num_threads=team, schedule="static",
+                    chunksize=1):
+        thread_started = thread_clock_if_split(team)
+        start = n_rows * c // n_projection
+        stop = n_rows * (c + 1) // n_projection
+        packed_product(<int> (stop - start), width, n_inputs,
+                        X + start * n_inputs, n_inputs, 1, packed_kernel,
+                        n_inputs, gates + start * width, width, False)
+        busy[c] = thread_clock_if_split(team) - thread_started
+    check_contention(busy, n_projection, team, started)
+    forward_rows(0, batch, n_steps, batch, units, batch_sizes, packed, bias,
+                  n_inputs, X, NULL, gates, cells, cells_tanh, hidden,
+                  recurrent_mask, hidden_masked)
+
+
+
+def lstm_forward(
+    const floating[:, :, ::1] X,                 # IN  (T, B, D)
+    const floating[:, ::1] kernel,               # IN  (D, 4H)
+    const floating[:, ::1] recurrent_kernel,     # IN  (H, 4H)
+    const floating[::1] bias,                    # IN  (4H,)
+    const int[::1] batch_sizes,                  # IN  (T,) non-increasing, <= B
+    floating[:, :, ::1] gates,                   # OUT (T, B, 4H) activated i, f, g, o
+    floating[:, :, ::1] cells,                   # OUT (T, B, H)  c_t
+    floating[:, :, ::1] cells_tanh,              # OUT (T, B, H)  tanh(c_t)
+    floating[:, :, ::1] hidden,                  # OUT (T, B, H)  h_t, 0 past the end
+    const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0): no dropout
+    floating[:, :, ::1] hidden_masked,           # OUT (T, B, H) h_t * mask, or empty
+    int n_threads=1,                             # IN  threads to split the work over
+):
+    """Run one LSTM layer over a packed minibatch, from a zero initial state.
+
+    ``gates``, ``cells`` and ``cells_tanh`` are what :func:`lstm_backward` needs;
+    ``hidden`` is the layer's output sequence. With a ``recurrent_mask`` (Keras'
+    recurrent dropout: one mask per sequence, the same at every step) the
+    recurrent kernel sees ``h_{t-1} * mask``, kept in ``hidden_masked``.
+
+    With ``n_threads > 1`` the rows of the batch are split between OpenMP
+    threads: sequences do not interact, so each thread runs the whole recurrence
+    of its rows with no synchronisation between steps. BLAS must then be
+    single-threaded (the caller limits it), or its threads would oversubscribe.
+    """
+    cdef int n_steps = X.shape[0]
+    cdef int batch = X.shape[1]
+    cdef int n_inputs = X.shape[2]
+    cdef int units = recurrent_kernel.shape[0]
+    cdef int width = gate_width(units)
+    cdef bint masked = recurrent_mask.shape[0] > 0
+
+    # Raw-pointer GEMMs write whole blocks: check every extent they rely on.
+    check_packing(batch_sizes, n_steps, batch)
+    check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
+           and recurrent_kernel.shape[1] == width and bias.shape[0] == width,
+           "weights do not match the input width and units")
+    check_steps(gates.shape, n_steps, batch, width, "gates")
+    check_steps(cells.shape, n_steps, batch, units, "cells")
+    check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
+    check_steps(hidden.shape, n_steps, batch, units, "hidden")
+    if masked:
+        check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units,
+               "recurrent_mask has the wrong shape")
+        check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
+    check(n_threads >= 1, "n_threads must be at least 1")
+    if n_steps == 0 or batch == 0:
+        return
+    cdef void *raw = allocate(_forward_work(&gates[0, 0, 0], n_inputs, units,
+                                             n_threads),
+                               sizeof(floating))
+    try:
+        with nogil:
+            _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0],
+                           &X[0, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
+                           &bias[0], &gates[0, 0, 0], &cells[0, 0, 0],
+                           &cells_tanh[0, 0, 0], &hidden[0, 0, 0],
+                           &recurrent_mask[0, 0] if masked else NULL,
+                           &hidden_masked[0, 0, 0] if masked else NULL,
+                           <floating *> aligned(raw), n_threads)
+    finally:
+        free(raw)
+
+
+def lstm_backward(
+    const floating[:, :, ::1] X,                 # IN  (T, B, D) as in the forward
+    const floating[:, ::1] kernel,               # IN  (D, 4H)
+    const floating[:, ::1] recurrent_kernel,     # IN  (H, 4H)
+    const int[::1] batch_sizes,                  # IN  (T,)
+    floating[:, :, ::1] gates,                   # IN  activated gates; OUT dL/dz
+    const floating[:, :, ::1] cells,             # IN  (T, B, H)
+    const floating[:, :, ::1] cells_tanh,        # IN  (T, B, H)
+    const floating[:, :, ::1] hidden,            # IN  (T, B, H)
+    floating[:, :, ::1] d_hidden,                # IN  dL/dh_t from above; clobbered
+    floating[:, ::1] d_cell,                     # WORK (B, H)
+    floating[:, ::1] d_kernel,                   # OUT (D, 4H)
+    floating[:, ::1] d_recurrent_kernel,         # OUT (H, 4H)
+    floating[::1] d_bias,                        # OUT (4H,)
+    floating[:, :, ::1] d_X,                     # OUT (T, B, D), or (0, 0, 0): skip
+    const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0), as forward
+    const floating[:, :, ::1] hidden_masked,     # IN  (T, B, H) from the forward
+    floating[:, ::1] d_work,                     # WORK (B, H) with a mask
+    int n_threads=1,                             # IN  threads to split the work over
+):
+    """Backpropagate through one LSTM layer after :func:`lstm_forward`.
+
+    ``d_hidden`` holds the gradient of the loss with respect to each output
+    ``h_t`` (rows past a sequence's end are ignored). The gate buffer is overwritten
+    by the gradients with respect to the gate pre-activations, so a forward must be
+    run again before another backward. Weight gradients are overwritten, not added.
+
+    Threads split the rows, as in the forward: each runs the recurrence, ``d_X``
+    and the weight gradients of its own rows, whose sums are then added up.
+    """
+    cdef int n_steps = X.shape[0]
+    cdef int batch = X.shape[1]
+    cdef int n_inputs = X.shape[2]
+    cdef int units = recurrent_kernel.shape[0]
+    cdef int width = gate_width(units)
+    cdef bint want_d_X = d_X.shape[0] > 0
+    cdef bint masked = recurrent_mask.shape[0] > 0
+    cdef long n_rows = <long> n_steps * batch
+    cdef int c, n_chunks, n_columns
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
+    cdef int team
+
+    check_packing(batch_sizes, n_steps, batch)
+    check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
+           and recurrent_kernel.shape[1] == width
+           and d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
+           and d_recurrent_kernel.shape[0] == units
+           and d_recurrent_kernel.shape[1] == width and d_bias.shape[0] == width,
+           "weights or their gradients do not match the input width and units")
+    check_steps(gates.shape, n_steps, batch, width, "gates")
+    check_steps(cells.shape, n_steps, batch, units, "cells")
+    check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
+    check_steps(hidden.shape, n_steps, batch, units, "hidden")
+    check_steps(d_hidden.shape, n_steps, batch, units, "d_hidden")
+    check(d_cell.shape[0] >= batch and d_cell.shape[1] == units,
+           "d_cell has the wrong shape")
+    if want_d_X:
+        check_steps(d_X.shape, n_steps, batch, n_inputs, "d_X")
+    if masked:
+        check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units
+               and d_work.shape[0] >= batch and d_work.shape[1] == units,
+               "recurrent_mask or d_work has the wrong shape")
+        check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
+    check(n_threads >= 1, "n_threads must be at least 1")
+    if n_steps == 0 or batch == 0:
+        # No steps to sum over: the gradients are zero (overwritten, as always).
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:] = 0
+        return
+    cdef double recurrence_flops = recurrent_flops(&batch_sizes[0], n_steps, units)
+    cdef const floating *mask_ptr = &recurrent_mask[0, 0] if masked else NULL
+    cdef floating *d_work_ptr = &d_work[0, 0] if masked else NULL
+    cdef const floating *recurrent_input = (
+        &hidden_masked[0, 0, 0] if masked else &hidden[0, 0, 0]
+    )
+    # Each thread takes the same rows as in the forward, through the recurrence,
+    # d_X and its rows' share of the weight gradients, then the shares are added
+    # up in chunk order (the same sums however many threads run the chunks): only
+    # the gradients, not the activations, cross between cores (see _layer_forward).
+    cdef double gradient_flops = 2.0 * n_rows * width * (2 * n_inputs + units)
+    n_chunks = row_chunks(
+        &batch_sizes[0], n_steps, batch,
+        n_chunks_for(n_threads, recurrence_flops + gradient_flops, batch), bounds)
+    cdef long gradient_size = (<long> n_inputs + units + 1) * width
+    # One chunk splits the weight gradients by columns instead (a single long
+    # sequence still uses two threads).
+    n_columns = 1 if n_chunks > 1 else n_chunks_for(n_threads, gradient_flops,
+                                                 width // COLUMN_ALIGN)
+    # Per chunk, the recurrent kernel's and the kernel's transposes, packed by
+    # the thread that uses them (see _layer_forward); then each chunk's work
+    # space (whole panels: every part stays 64-byte aligned) and the other
+    # chunks' shares.
+    cdef long transposed_size = packed_size(&gates[0, 0, 0], width, units)
+    cdef long copy = transposed_size + packed_size(&gates[0, 0, 0], width, n_inputs)
+    cdef long chunk_work = (
+        _rows_gradient_work(&gates[0, 0, 0], n_inputs, units) if n_chunks > 1
+        else packed_size(&gates[0, 0, 0], ROW_BLOCK, width))
+    cdef void *raw = allocate(
+        n_chunks * copy + max(n_chunks, n_columns) * chunk_work
+        + (n_chunks - 1) * rounded(gradient_size),
+        sizeof(floating))
+    cdef floating *packed = <floating *> aligned(raw)
+    cdef floating *chunk_works = packed + n_chunks * copy
+    cdef floating *shares = chunk_works + max(n_chunks, n_columns) * chunk_work
+    cdef floating *share
+    cdef long i
+    try:
+        with nogil:
+            team = team_for(n_chunks)
+            started = clock_if_split(team)
+            for c in prange(n_chunks, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = thread_clock_if_split(team)
+                # Every step multiplies by both transposes: pack them once.
+                pack(width, units, &recurrent_kernel[0, 0], 1, width,
+                      packed + c * copy)
+                if want_d_X:
+                    pack(width, n_inputs, &kernel[0, 0], 1, width,
+                          packed + c * copy + transposed_size)
+                _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                               &batch_sizes[0], packed + c * copy,
+                               &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
+                               &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr,
+                               n_inputs,
+                               packed + c * copy + transposed_size if want_d_X
+                               else NULL,
+                               &d_X[0, 0, 0] if want_d_X else NULL)
+                if n_chunks > 1:
+                    share = shares + (c - 1) * rounded(gradient_size)
+                    _weight_gradient_rows(
+                        bounds[c], bounds[c + 1], n_steps, batch, n_inputs, units,
+                        &batch_sizes[0], &X[0, 0, 0], recurrent_input,
+                        &gates[0, 0, 0],
+                        &d_kernel[0, 0] if c == 0 else share,
+                        &d_recurrent_kernel[0, 0] if c == 0
+                        else share + <long> n_inputs * width,
+                        &d_bias[0] if c == 0
+                        else share + (<long> n_inputs + units) * width,
+                        chunk_works + c * chunk_work)
+                busy[c] = thread_clock_if_split(team) - thread_started
+            check_contention(busy, n_chunks, team, started)
+            for c in range(1, n_chunks):
+                share = shares + (c - 1) * rounded(gradient_size)
+                for i in range(<long> n_inputs * width):
+                    (&d_kernel[0, 0])[i] += share[i]
+                share += <long> n_inputs * width
+                for i in range(<long> units * width):
+                    (&d_recurrent_kernel[0, 0])[i] += share[i]
+                share += <long> units * width
+                for i in range(width):
+                    d_bias[i] += share[i]
+            if n_chunks == 1:
+                team = team_for(n_columns)
+                started = clock_if_split(team)
+                for c in prange(n_columns, num_threads=team, schedule="static",
+                                chunksize=1):
+                    thread_started = thread_clock_if_split(team)
+                    _weight_gradient_columns(
+                        even_chunk(width, n_columns, c, COLUMN_ALIGN),
+                        even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
+                        n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
+                        &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
+                        &d_bias[0], chunk_works + c * chunk_work)
+                    busy[c] = thread_clock_if_split(team) - thread_started
+                check_contention(busy, n_columns, team, started)
+    finally:
+        free(raw)
+
+
+
+cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units,
+                            bint backward) noexcept nogil:
+    """Elements of one chunk's work space in the stack kernels: the most any layer
+    needs (its weights packed; backward, their transposes and the work space of
+    its weight gradients)."""
+    cdef long most = 0, need
+    cdef int layer, n_in, H
+    for layer in range(units.shape[0]):
+        n_in = n_features if layer == 0 else units[layer - 1]
+        H = units[layer]
+        if backward:
+            need = (packed_size(kind, gate_width(H), H) + packed_size(kind, gate_width(H), n_in)
+                    + _rows_gradient_work(kind, n_in, H))
+        else:
+            need = layer_packed_size(kind, n_in, H)
+        most = max(most, need)
+    return most
+
+
+cdef int _most_units(const int[::1] units) noexcept nogil:
+    """The most units of any layer in a stack."""
+    cdef int layer, most = 0
+    for layer in range(units.shape[0]):
+        most = max(most, units[layer])
+    return most
+
+
+def lstm_stack_forward(
+    const floating[:, :, ::1] X,                 # IN  (T, B, D) time-major
+    const floating[::1] params,                  # IN  LSTMNetwork's flat weights
+    const int[::1] units,                        # IN  (L,) units of each layer
+    const int[::1] batch_sizes,                  # IN  (T,) as for lstm_forward
+    floating[::1] activations,                   # OUT every layer's forward state
+    int n_threads=1,                             # IN  threads to split the work over
+):
+    """Run a stack of one-directional LSTM layers over a packed minibatch.
+
+    What :func:`lstm_forward` does for each layer in turn, in one call: each
+    thread takes its rows through every layer (a layer's rows read only the same
+    rows of the layer below), with no synchronisation between layers and one
+    parallel region in all. For each layer ``activations`` holds, from the
+    offset that :func:`~sklstm._kernels._layout.stack_layout` gives, its gates, cells, tanh of the
+    cells and hidden states, each ``(T, B, width)``: the next layer's input, and
+    what :func:`lstm_stack_backward` needs. ``params`` starts with the layers'
+    weights in Keras' order (kernel, recurrent kernel, bias of each layer); what
+    follows them (the head) is not read.
+    """
+    cdef int n_steps = X.shape[0]
+    cdef int batch = X.shape[1]
+    cdef int n_features = X.shape[2]
+    cdef long n_rows = <long> n_steps * batch
+    cdef int L = units.shape[0]
+    cdef long *offsets = stack_offsets(n_features, units, n_rows)
+    cdef long *at_weights = offsets
+    cdef long *at_activations = offsets + L + 1
+    cdef int c, layer, n_in, H, n_chunks, team
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
+    cdef const floating *weights
+    cdef const floating *layer_input
+    cdef floating *own
+    cdef floating *packed_kernel
+    cdef floating *state
+    cdef long copy
+    cdef void *raw = NULL
+    try:
+        check_packing(batch_sizes, n_steps, batch)
+        check(params.shape[0] >= at_weights[L], "params do not match the layers")
+        check(activations.shape[0] >= at_activations[L],
+               "activations is too small: see stack_layout")
+        check(n_threads >= 1, "n_threads must be at least 1")
+        if n_steps == 0 or batch == 0:
+            return
+        n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
+                                 n_threads, bounds)
+        copy = _stack_chunk_work(&activations[0], n_features, units, False)
+        raw = allocate(n_chunks * copy, sizeof(floating))
+        with nogil:
+            team = team_for(n_chunks)
+            started = clock_if_split(team)
+            for c in prange(n_chunks, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = thread_clock_if_split(team)
+                own = <floating *> aligned(raw) + c * copy
+                for layer in range(L):
+                    n_in = n_features if layer == 0 else units[layer - 1]
+                    H = units[layer]
+                    weights = &params[0] + at_weights[layer]
+                    state = &activations[0] + at_activations[layer]
+                    if layer == 0:
+                        layer_input = &X[0, 0, 0]
+                    else:                # the hidden states of the layer below
+                        layer_input = (&activations[0] + at_activations[layer - 1]
+                                       + state_at(LSTM_HIDDEN_AT, n_rows, n_in))
+                    # Each thread packs its own copy (see _layer_forward).
+                    packed_kernel = pack_layer(n_in, H, weights,
+                                               weights + recurrent_at(n_in, H), own)
+                    forward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
+                                  &batch_sizes[0], own,
+                                  weights + bias_at(n_in, H), n_in,
+                                  layer_input, packed_kernel, state,
+                                  state + state_at(LSTM_CELLS_AT, n_rows, H),
+                                  state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
+                                  state + state_at(LSTM_HIDDEN_AT, n_rows, H),
+                                  NULL, NULL)
+                busy[c] = thread_clock_if_split(team) - thread_started
+            check_contention(busy, n_chunks, team, started)
+    finally:
+        free(offsets)
+        free(raw)
+
+
+def lstm_stack_backward(
+    const floating[:, :, ::1] X,                 # IN  (T, B, D) as in the forward
+    const floating[::1] params,                  # IN  as in the forward
+    const int[::1] units,                        # IN  (L,)
+    const int[::1] batch_sizes,                  # IN  (T,)
+    floating[::1] activations,                   # IN  the forward's; gates -> dL/dz
+    floating[::1] d_hiddens,                     # IN  top layer's dL/dh; clobbered
+    floating[::1] grads,                         # OUT the layers' weight gradients
+    int n_threads=1,                             # IN  threads to split the work over
+):
+    """Backpropagate through a stack after :func:`lstm_stack_forward`.
+
+    ``d_hiddens`` holds each layer's dL/dh at the offsets that
+    :func:`~sklstm._kernels._layout.stack_layout` gives; the caller fills the top layer's (the
+    gradient from the head; rows past a sequence's end are ignored), the others
+    are work space. The layers' part of ``grads`` (the same layout as
+    ``params``) is overwritten with the gradient; what follows it is left alone.
+
+    Each thread takes the rows it took in the forward down through every layer:
+    the recurrence, the gradient passed to the layer below, and its rows' share
+    of each layer's weight gradients; the shares are added up after the one
+    parallel region, in chunk order (the same sums however many threads run the
+    chunks).
+    """
+    cdef int n_steps = X.shape[0]
+    cdef int batch = X.shape[1]
+    cdef int n_features = X.shape[2]
+    cdef long n_rows = <long> n_steps * batch
+    cdef int L = units.shape[0]
+    cdef long *offsets = stack_offsets(n_features, units, n_rows)
+    cdef long *at_weights = offsets
+    cdef long *at_activations = offsets + L + 1
+    cdef long *at_d_hiddens = offsets + 2 * (L + 1)
+    cdef int c, layer, n_in, H, n_chunks, team, widest
+    cdef int bounds[MAX_CHUNKS + 1]
+    cdef double busy[MAX_CHUNKS]
+    cdef double started, thread_started
+    cdef const floating *weights
+    cdef const floating *layer_input
+    cdef floating *own
+    cdef floating *state
+    cdef floating *out
+    cdef floating *d_cell
+    cdef floating *packed_input_t
+    cdef int width
+    cdef long copy, share_size, i
+    cdef void *raw = NULL
+    try:
+        check_packing(batch_sizes, n_steps, batch)
+        check(params.shape[0] >= at_weights[L] and grads.shape[0] >= at_weights[L],
+               "params or grads do not match the layers")
+        check(activations.shape[0] >= at_activations[L]
+               and d_hiddens.shape[0] >= at_d_hiddens[L],
+               "activations or d_hiddens is too small: see stack_layout")
+        check(n_threads >= 1, "n_threads must be at least 1")
+        if n_steps == 0 or batch == 0:
+            grads[:at_weights[L]] = 0
+            return
+        n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
+                                 n_threads, bounds)
+        widest = _most_units(units)
+        # Per chunk: both transposes packed, the weight-gradient work space, and
+        # (all but the first chunk, which writes grads) its share of the
+        # gradients, laid out like grads. Then dL/dc, (B, widest): a chunk's rows
+        # start at bounds[c] * widest whatever the layer's units, since threads
+        # run through the layers at their own pace.
+        copy = _stack_chunk_work(&activations[0], n_features, units, True)
+        share_size = rounded(at_weights[L])
+        raw = allocate(n_chunks * copy + (n_chunks - 1) * share_size
+                        + rounded(<long> batch * widest), sizeof(floating))
+        with nogil:
+            d_cell = (<floating *> aligned(raw) + n_chunks * copy
+                      + (n_chunks - 1) * share_size)
+            team = team_for(n_chunks)
+            started = clock_if_split(team)
+            for c in prange(n_chunks, num_threads=team, schedule="static",
+                            chunksize=1):
+                thread_started = thread_clock_if_split(team)
+                own = <floating *> aligned(raw) + c * copy
+                out = (&grads[0] if c == 0 else <floating *> aligned(raw)
+                       + n_chunks * copy + (c - 1) * share_size)
+                for layer in range(L - 1, -1, -1):
+                    n_in = n_features if layer == 0 else units[layer - 1]
+                    H = units[layer]
+                    width = gate_width(H)
+                    weights = &params[0] + at_weights[layer]
+                    state = &activations[0] + at_activations[layer]
+                    if layer == 0:
+                        layer_input = &X[0, 0, 0]
+                    else:                # the hidden states of the layer below
+                        layer_input = (&activations[0] + at_activations[layer - 1]
+                                       + state_at(LSTM_HIDDEN_AT, n_rows, n_in))
+                    # Each thread packs its own transposes (see _layer_forward).
+                    packed_input_t = own + packed_size(own, width, H)
+                    pack(width, H, weights + recurrent_at(n_in, H), 1, width, own)
+                    if layer > 0:
+                        pack(width, n_in, weights, 1, width, packed_input_t)
+                    # _backward_rows finds row s of dL/dc at (pointer) + s * H.
+                    _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
+                                   &batch_sizes[0], own, state,
+                                   state + state_at(LSTM_CELLS_AT, n_rows, H),
+                                   state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
+                                   &d_hiddens[0] + at_d_hiddens[layer],
+                                   d_cell + <long> bounds[c] * (widest - H),
+                                   NULL, NULL, n_in,
+                                   packed_input_t if layer > 0 else NULL,
+                                   &d_hiddens[0] + at_d_hiddens[layer - 1]
+                                   if layer > 0 else NULL)
+                    _weight_gradient_rows(
+                        bounds[c], bounds[c + 1], n_steps, batch, n_in, H,
+                        &batch_sizes[0], layer_input,
+                        state + state_at(LSTM_HIDDEN_AT, n_rows, H), state,
+                        out + at_weights[layer],
+                        out + at_weights[layer] + recurrent_at(n_in, H),
+                        out + at_weights[layer] + bias_at(n_in, H),
+                        packed_input_t + packed_size(own, width, n_in))
+                busy[c] = thread_clock_if_split(team) - thread_started
+            check_contention(busy, n_chunks, team, started)
+            for c in range(1, n_chunks):
+                out = (<floating *> aligned(raw) + n_chunks * copy
+                       + (c - 1) * share_size)
+                for i in range(at_weights[L]):
+                    grads[i] += out[i]
+    finally:
+        free(offsets)
+        free(raw)
+
+

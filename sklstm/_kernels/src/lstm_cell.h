@@ -1,0 +1,133 @@
+/* The LSTM cell: its forward on vectors (the one definition every route uses)
+   and its backward, for float (S = f) and double (S = d).
+
+   Gate order is Keras' (and PyTorch's): input, forget, cell candidate, output.
+   c_t = f * c_{t-1} + i * g and h_t = o * tanh(c_t) (Hochreiter & Schmidhuber
+   1997, with the forget gate of Gers et al. 2000). */
+#ifndef SKLSTM_LSTM_CELL_H
+#define SKLSTM_LSTM_CELL_H
+
+#include "simd.h"
+#include "vmath.h"
+
+#define SKLSTM_LSTM_CELL(T, S)                                                  \
+/* A vector of units: gates[q] holds gate q's pre-activations (bias            \
+   included) and leaves activated; c_prev is c_{t-1} (zeros at the first       \
+   step). */                                                                    \
+SKLSTM_INLINE void sklstm_lstm_cell_##S(sklstm_v_##S gates[4],                  \
+                                        sklstm_v_##S c_prev, sklstm_v_##S *c,   \
+                                        sklstm_v_##S *c_tanh, sklstm_v_##S *h)  \
+{                                                                               \
+    gates[0] = sklstm_sigmoid_v_##S(gates[0]);                                  \
+    gates[1] = sklstm_sigmoid_v_##S(gates[1]);                                  \
+    gates[2] = sklstm_tanh_v_##S(gates[2]);                                     \
+    gates[3] = sklstm_sigmoid_v_##S(gates[3]);                                  \
+    *c = gates[1] * c_prev + gates[0] * gates[2];                               \
+    *c_tanh = sklstm_tanh_v_##S(*c);                                            \
+    *h = gates[3] * *c_tanh;                                                    \
+}                                                                               \
+/* One vector of units of one row: z holds the four gates `units` apart (in    \
+   place), bias likewise; c_prev is NULL at the first step. */                  \
+SKLSTM_INLINE void sklstm_cells_chunk_##S(int units, T *z, const T *bias,       \
+                                          const T *c_prev, T *c, T *c_tanh,     \
+                                          T *h)                                 \
+{                                                                               \
+    sklstm_v_##S gates[4], cell, tc, out;                                       \
+    for (int q = 0; q < 4; ++q)                                                 \
+        gates[q] = SKLSTM_LOAD(S, z + q * units)                                \
+                   + SKLSTM_LOAD(S, bias + q * units);                          \
+    sklstm_lstm_cell_##S(gates, c_prev ? SKLSTM_LOAD(S, c_prev)                 \
+                                       : (sklstm_v_##S){0}, &cell, &tc, &out);  \
+    for (int q = 0; q < 4; ++q)                                                 \
+        SKLSTM_STORE(S, z + q * units, gates[q]);                               \
+    SKLSTM_STORE(S, c, cell);                                                   \
+    SKLSTM_STORE(S, c_tanh, tc);                                                \
+    SKLSTM_STORE(S, h, out);                                                    \
+}                                                                               \
+/* The cells of one step over n_rows contiguous rows. z: pre-activations less  \
+   bias (rows of 4H) -> activated gates; c_prev: c_{t-1} rows, NULL at the     \
+   first step. Whole vectors of units in place; the last units % LANES of a    \
+   row through the same code on zero-padded copies. */                          \
+SKLSTM_CLONES static void sklstm_cells_forward_##S(                             \
+    int n_rows, int units, T *restrict z, const T *restrict bias,               \
+    const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
+    T *restrict h)                                                              \
+{                                                                               \
+    enum { L = SKLSTM_LANES_##S };                                              \
+    const int whole = units - units % L, rest = units % L;                      \
+    /* Gates and bias L apart, then the previous cell; the outputs after. */    \
+    T zt[4 * L], bt[4 * L], pt[L], ct[L], tt[L], ht[L];                         \
+    for (int q = 0; q < 4; ++q)                                                 \
+        for (int j = 0; j < L; ++j)                                             \
+            bt[L * q + j] = j < rest ? bias[q * units + whole + j] : 0;         \
+    for (int s = 0; s < n_rows; ++s) {                                          \
+        T *restrict zs = z + (long)s * 4 * units;                               \
+        const T *restrict cp = c_prev ? c_prev + (long)s * units : NULL;        \
+        T *restrict cs = c + (long)s * units;                                   \
+        T *restrict ts = c_tanh + (long)s * units;                              \
+        T *restrict hs = h + (long)s * units;                                   \
+        for (int j = 0; j < whole; j += L)                                      \
+            sklstm_cells_chunk_##S(units, zs + j, bias + j, cp ? cp + j : NULL, \
+                                   cs + j, ts + j, hs + j);                     \
+        if (rest == 0)                                                          \
+            continue;                                                           \
+        for (int q = 0; q < 4; ++q)                                             \
+            for (int j = 0; j < L; ++j)                                         \
+                zt[L * q + j] = j < rest ? zs[q * units + whole + j] : 0;       \
+        for (int j = 0; j < L; ++j)                                             \
+            pt[j] = cp && j < rest ? cp[whole + j] : 0;                         \
+        sklstm_cells_chunk_##S(L, zt, bt, cp ? pt : NULL, ct, tt, ht);          \
+        for (int j = 0; j < rest; ++j) {                                        \
+            for (int q = 0; q < 4; ++q)                                         \
+                zs[q * units + whole + j] = zt[L * q + j];                      \
+            cs[whole + j] = ct[j];                                              \
+            ts[whole + j] = tt[j];                                              \
+            hs[whole + j] = ht[j];                                              \
+        }                                                                       \
+    }                                                                           \
+}                                                                               \
+/* The backward of one step's cells. z: activated gates -> gradients with      \
+   respect to their pre-activations; c_prev: c_{t-1} rows, NULL at the first   \
+   step; dc: dL/dc_t from step t + 1 -> dL/dc_{t-1}. One gate block per loop,  \
+   each over contiguous memory with no branch, so that GCC vectorises them. */  \
+SKLSTM_CLONES static void sklstm_cells_backward_##S(                            \
+    int n_rows, int units, T *restrict z, const T *restrict c_prev,             \
+    const T *restrict c_tanh, const T *restrict dh, T *restrict dc)             \
+{                                                                               \
+    for (int s = 0; s < n_rows; ++s) {                                          \
+        T *restrict zi = z + (long)s * 4 * units;                               \
+        T *restrict zf = zi + units;                                            \
+        T *restrict zg = zi + 2 * units;                                        \
+        T *restrict zo = zi + 3 * units;                                        \
+        const T *restrict ct = c_tanh + (long)s * units;                        \
+        const T *restrict dhs = dh + (long)s * units;                           \
+        T *restrict dcs = dc + (long)s * units;                                 \
+        for (int j = 0; j < units; ++j) {                                       \
+            const T o = zo[j], tc = ct[j];                                      \
+            dcs[j] = dcs[j] + dhs[j] * o * (1 - tc * tc); /* dL/dc_t */         \
+            zo[j] = dhs[j] * tc * o * (1 - o);                                  \
+        }                                                                       \
+        for (int j = 0; j < units; ++j) {                                       \
+            const T i = zi[j], g = zg[j];                                       \
+            zi[j] = dcs[j] * g * i * (1 - i);                                   \
+            zg[j] = dcs[j] * i * (1 - g * g);                                   \
+        }                                                                       \
+        if (c_prev != NULL) {                                                   \
+            const T *restrict cp = c_prev + (long)s * units;                    \
+            for (int j = 0; j < units; ++j) {                                   \
+                const T f = zf[j];                                              \
+                zf[j] = dcs[j] * cp[j] * f * (1 - f);                           \
+                dcs[j] = dcs[j] * f;                                            \
+            }                                                                   \
+        } else {                  /* c_{-1} = 0: no forget-gate gradient */     \
+            for (int j = 0; j < units; ++j) {                                   \
+                dcs[j] = dcs[j] * zf[j];                                        \
+                zf[j] = 0;                                                      \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+}
+SKLSTM_LSTM_CELL(float, f)
+SKLSTM_LSTM_CELL(double, d)
+
+#endif

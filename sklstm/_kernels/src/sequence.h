@@ -1,0 +1,165 @@
+/* One sequence predicted alone: its recurrence in vector registers.
+
+   The product of one row h_{t-1} with the recurrent kernel U is bound by reading
+   U (64 KiB for 64 float units) from L2 at every step. Here each step keeps its
+   gate sums in registers: G blocks of LANES units take their four gates' sums
+   (the step's input projection and bias to start with) down the rows of U in
+   Keras' layout, unpacked, and update their cells on the spot through
+   sklstm_lstm_cell; no pre-activation goes through memory. Every other step
+   reads U's rows in reverse order, starting on those the previous step left in
+   L1. Gates are `padded` (units rounded up to LANES) apart: U, proj and out have
+   zero columns past `units`, which keep zero cells and outputs. */
+#ifndef SKLSTM_SEQUENCE_H
+#define SKLSTM_SEQUENCE_H
+
+#include "lstm_cell.h"
+
+#define SKLSTM_SEQUENCE(T, S, ISA, TARGET, G)                                   \
+/* acc[q][g] += x[k] * rows[k][q * padded + LANES g] over the n rows k (ld     \
+   apart), from the last row backwards if asked. */                            \
+TARGET SKLSTM_INLINE void                                                       \
+sklstm_gate_sums_##ISA##_##S(const int NB, int n, const T *restrict x,          \
+                             const T *restrict rows, long ld, int padded,       \
+                             int backwards, sklstm_v_##S acc[4][G])             \
+{                                                                               \
+    enum { L = SKLSTM_LANES_##S };                                              \
+    /* A pointer a gate: offsets from one base took more registers than GCC    \
+       had, and it reloaded them from the stack at every row. */                \
+    const T *restrict r0 = backwards ? rows + (long)(n - 1) * ld : rows;        \
+    const T *restrict r1 = r0 + padded, *restrict r2 = r0 + 2 * padded;         \
+    const T *restrict r3 = r0 + 3 * padded;                                     \
+    const T *restrict xk = backwards ? x + n - 1 : x;                           \
+    const long row_step = backwards ? -ld : ld, x_step = backwards ? -1 : 1;    \
+    for (int k = 0; k < n; ++k) {                                               \
+        const T a = *xk;                                                        \
+        for (int g = 0; g < NB; ++g) {                                          \
+            acc[0][g] += a * SKLSTM_LOAD(S, r0 + L * g);                        \
+            acc[1][g] += a * SKLSTM_LOAD(S, r1 + L * g);                        \
+            acc[2][g] += a * SKLSTM_LOAD(S, r2 + L * g);                        \
+            acc[3][g] += a * SKLSTM_LOAD(S, r3 + L * g);                        \
+        }                                                                       \
+        r0 += row_step;                                                         \
+        r1 += row_step;                                                         \
+        r2 += row_step;                                                         \
+        r3 += row_step;                                                         \
+        xk += x_step;                                                           \
+    }                                                                           \
+}                                                                               \
+/* NB blocks of LANES units from unit u: the four gates' sums, from `init`     \
+   plus x @ rows (n_parts runs of part_width values of x, part_stride apart,   \
+   against consecutive runs of rows); then either stored to out (PROJECT) or   \
+   taken through the cell (c, and h to out). */                                 \
+TARGET SKLSTM_INLINE void                                                       \
+sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           \
+                              int padded, const T *restrict init, int n_parts,  \
+                              int part_width, const T *restrict x,              \
+                              long part_stride, const T *restrict rows,         \
+                              int backwards, T *restrict c, T *restrict out)    \
+{                                                                               \
+    enum { L = SKLSTM_LANES_##S };                                              \
+    sklstm_v_##S acc[4][G], cell, c_tanh, h;                                    \
+    const long ld = 4L * padded;                                                \
+    for (int q = 0; q < 4; ++q)                                                 \
+        for (int g = 0; g < NB; ++g)                                            \
+            acc[q][g] = SKLSTM_LOAD(S, init + q * padded + u + L * g);          \
+    for (int p = 0; p < n_parts; ++p)                                           \
+        sklstm_gate_sums_##ISA##_##S(NB, part_width, x + p * part_stride,       \
+                                     rows + p * part_width * ld + u, ld,        \
+                                     padded, backwards, acc);                   \
+    for (int g = 0; g < NB; ++g) {                                              \
+        if (PROJECT) {                                                          \
+            for (int q = 0; q < 4; ++q)                                         \
+                SKLSTM_STORE(S, out + q * padded + u + L * g, acc[q][g]);       \
+            continue;                                                           \
+        }                                                                       \
+        sklstm_v_##S gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};   \
+        sklstm_lstm_cell_##S(gates, SKLSTM_LOAD(S, c + u + L * g), &cell,       \
+                             &c_tanh, &h);                                      \
+        SKLSTM_STORE(S, c + u + L * g, cell);                                   \
+        SKLSTM_STORE(S, out + u + L * g, h);                                    \
+    }                                                                           \
+}                                                                               \
+/* Every unit block, G at a time: NB is a constant in each call, so that the   \
+   sums stay in registers. */                                                   \
+TARGET SKLSTM_INLINE void                                                       \
+sklstm_unit_groups_##ISA##_##S(const int PROJECT, int padded, const T *init,    \
+                               int n_parts, int part_width, const T *x,         \
+                               long part_stride, const T *rows, int backwards,  \
+                               T *c, T *out)                                    \
+{                                                                               \
+    enum { L = SKLSTM_LANES_##S };                                              \
+    int u = 0;                                                                  \
+    for (; u + L * G <= padded; u += L * G)                                     \
+        sklstm_unit_group_##ISA##_##S(G, PROJECT, u, padded, init, n_parts,     \
+                                      part_width, x, part_stride, rows,         \
+                                      backwards, c, out);                       \
+    const int rest = (padded - u) / L;     /* fewer than G blocks */            \
+    if (rest == 3)                                                              \
+        sklstm_unit_group_##ISA##_##S(G > 3 ? 3 : 1, PROJECT, u, padded, init,  \
+                                      n_parts, part_width, x, part_stride,      \
+                                      rows, backwards, c, out);                 \
+    else if (rest == 2)                                                         \
+        sklstm_unit_group_##ISA##_##S(G > 2 ? 2 : 1, PROJECT, u, padded, init,  \
+                                      n_parts, part_width, x, part_stride,      \
+                                      rows, backwards, c, out);                 \
+    else if (rest == 1)                                                         \
+        sklstm_unit_group_##ISA##_##S(1, PROJECT, u, padded, init, n_parts,     \
+                                      part_width, x, part_stride, rows,         \
+                                      backwards, c, out);                       \
+}                                                                               \
+TARGET static void sklstm_recurrence_##ISA##_##S(                               \
+    int n_steps, int units, int padded, const T *proj, const T *U,              \
+    int reverse, T *out, long ldo, const T *h0, T *c)                           \
+{                                                                               \
+    const T *h = h0;                                                            \
+    for (int j = 0; j < padded; ++j) c[j] = 0;                                  \
+    for (int s = 0; s < n_steps; ++s) {                                         \
+        const int t = reverse ? n_steps - 1 - s : s;                            \
+        sklstm_unit_groups_##ISA##_##S(0, padded, proj + (long)t * 4 * padded,  \
+                                       1, units, h, 0, U, s & 1, c,             \
+                                       out + (long)t * ldo);                    \
+        h = out + (long)t * ldo;                                                \
+    }                                                                           \
+}                                                                               \
+/* proj[t] = bias + the step's input @ W for every step, W's rows 4 padded     \
+   apart: for a W that stays in L1 from step to step, read where it is. */     \
+TARGET static void sklstm_project_##ISA##_##S(                                  \
+    int n_steps, int n_parts, int part_width, const T *x, long ldx,             \
+    long part_stride, const T *W, const T *bias, int padded, T *proj)           \
+{                                                                               \
+    for (int t = 0; t < n_steps; ++t)                                           \
+        sklstm_unit_groups_##ISA##_##S(1, padded, bias, n_parts, part_width,    \
+                                       x + (long)t * ldx, part_stride, W, 0,    \
+                                       NULL, proj + (long)t * 4 * padded);      \
+}
+
+/* G unit blocks a group, 4 G sums in registers: AVX-512 4 blocks (16 of its
+   32 registers), AVX2 one (8 of its 16: a 64-byte vector takes two). */
+#define SKLSTM_SEQUENCE_KERNELS(T, S)                                           \
+SKLSTM_SEQUENCE_WIDE(T, S)                                                      \
+SKLSTM_SEQUENCE(T, S, base, , 1)                                                \
+static void sklstm_recurrence_##S(int n_steps, int units, int padded,           \
+                                  const T *proj, const T *U, int reverse,       \
+                                  T *out, long ldo, const T *h0, T *c)          \
+{                                                                               \
+    SKLSTM_DISPATCH(sklstm_recurrence, S, (n_steps, units, padded, proj, U,     \
+                    reverse, out, ldo, h0, c))                                  \
+}                                                                               \
+static void sklstm_project_##S(int n_steps, int n_parts, int part_width,        \
+                               const T *x, long ldx, long part_stride,          \
+                               const T *W, const T *bias, int padded, T *proj)  \
+{                                                                               \
+    SKLSTM_DISPATCH(sklstm_project, S, (n_steps, n_parts, part_width, x, ldx,   \
+                    part_stride, W, bias, padded, proj))                        \
+}
+#if SKLSTM_X86_DISPATCH
+#define SKLSTM_SEQUENCE_WIDE(T, S)                                              \
+SKLSTM_SEQUENCE(T, S, avx512, SKLSTM_AVX512, 4)                                 \
+SKLSTM_SEQUENCE(T, S, avx2, SKLSTM_AVX2, 1)
+#else
+#define SKLSTM_SEQUENCE_WIDE(T, S)
+#endif
+SKLSTM_SEQUENCE_KERNELS(float, f)
+SKLSTM_SEQUENCE_KERNELS(double, d)
+
+#endif
