@@ -1,5 +1,6 @@
 """Build the Cython kernels; all other metadata lives in pyproject.toml."""
 
+import glob
 import os
 import sys
 import tempfile
@@ -39,6 +40,9 @@ extensions = [
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=["-O0", "-g"] if DEBUG else list(OPTIMIZE),
+        # The C headers and declarations it includes: a change rebuilds it.
+        depends=glob.glob("sklstm/_kernels/src/*.h")
+        + glob.glob("sklstm/_kernels/*.pxd"),
     )
     for name in KERNEL_MODULES
 ]

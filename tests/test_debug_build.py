@@ -102,7 +102,7 @@ def test_kernels_under_bounds_checking(tmp_path):
     shutil.copy(ROOT / "setup.py", tmp_path)
     env = {**os.environ, "SKLSTM_DEBUG_CYTHON": "1"}
     build = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-j", "2"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -23,8 +23,8 @@ cdef extern from "src/sequence.h":
     void _cells_backward_d "sklstm_cells_backward_d"(
         int n_rows, int units, double *z, const double *c_prev,
         const double *c_tanh, const double *dh, double *dc) noexcept nogil
-    int LANES_F "SKLSTM_LANES_f"
-    int LANES_D "SKLSTM_LANES_d"
+    int PAD_F "SKLSTM_PAD_f"
+    int PAD_D "SKLSTM_PAD_d"
     void _recurrence_f "sklstm_recurrence_f"(
         int n_steps, int units, int padded, const float *proj, const float *U,
         bint reverse, float *out, long ldo, const float *h0, float *c) noexcept nogil
@@ -75,7 +75,7 @@ cdef inline void cells_backward(
 
 cdef inline int padded_units(floating *kind, int units) noexcept nogil:
     """Units rounded up to a whole vector: the gate spacing of ``recurrence``."""
-    cdef int lanes = LANES_F if floating is float else LANES_D
+    cdef int lanes = PAD_F if floating is float else PAD_D
     return (units + lanes - 1) // lanes * lanes
 
 

@@ -25,7 +25,7 @@ SKLSTM_CLONES static int sklstm_all_finite_##S(long n, const T *restrict x)     
 SKLSTM_ALL_FINITE(float, uint32_t, 0x7f800000u, f)
 SKLSTM_ALL_FINITE(double, uint64_t, 0x7ff0000000000000ull, d)
 
-SKLSTM_ACTIVATIONS_ALL(float, f)
-SKLSTM_ACTIVATIONS_ALL(double, d)
+SKLSTM_ACTIVATIONS_ALL(float, f, vf)
+SKLSTM_ACTIVATIONS_ALL(double, d, vd)
 
 #endif

@@ -10,39 +10,49 @@
 #include "simd.h"
 #include "vmath.h"
 
-#define SKLSTM_LSTM_CELL(T, S)                                                  \
-/* A vector of units: gates[q] holds gate q's pre-activations (bias            \
-   included) and leaves activated; c_prev is c_{t-1} (zeros at the first       \
-   step). */                                                                    \
-SKLSTM_INLINE void sklstm_lstm_cell_##S(sklstm_v_##S gates[4],                  \
-                                        sklstm_v_##S c_prev, sklstm_v_##S *c,   \
-                                        sklstm_v_##S *c_tanh, sklstm_v_##S *h)  \
+/* The cell on a vector of units (V: vf_64, vd_32, ...): gates[q] holds gate q's
+   pre-activations (bias included) and leaves activated; c_prev is c_{t-1}
+   (zeros at the first step). Every route's forward goes through it. */
+#define SKLSTM_LSTM_CELL(V)                                                     \
+SKLSTM_INLINE void sklstm_lstm_cell_##V(sklstm_##V gates[4],                    \
+                                        sklstm_##V c_prev, sklstm_##V *c,       \
+                                        sklstm_##V *c_tanh, sklstm_##V *h)      \
 {                                                                               \
-    gates[0] = sklstm_sigmoid_v_##S(gates[0]);                                  \
-    gates[1] = sklstm_sigmoid_v_##S(gates[1]);                                  \
-    gates[2] = sklstm_tanh_v_##S(gates[2]);                                     \
-    gates[3] = sklstm_sigmoid_v_##S(gates[3]);                                  \
+    gates[0] = sklstm_sigmoid_##V(gates[0]);                                    \
+    gates[1] = sklstm_sigmoid_##V(gates[1]);                                    \
+    gates[2] = sklstm_tanh_##V(gates[2]);                                       \
+    gates[3] = sklstm_sigmoid_##V(gates[3]);                                    \
     *c = gates[1] * c_prev + gates[0] * gates[2];                               \
-    *c_tanh = sklstm_tanh_v_##S(*c);                                            \
+    *c_tanh = sklstm_tanh_##V(*c);                                              \
     *h = gates[3] * *c_tanh;                                                    \
-}                                                                               \
+}
+SKLSTM_LSTM_CELL(vf_64)
+SKLSTM_LSTM_CELL(vf_32)
+SKLSTM_LSTM_CELL(vf_16)
+SKLSTM_LSTM_CELL(vd_64)
+SKLSTM_LSTM_CELL(vd_32)
+SKLSTM_LSTM_CELL(vd_16)
+
+/* The rows of one step, forward and backward, for float (S = f) and double
+   (S = d); V is the vector of the forward (GCC's clones vectorise the rest). */
+#define SKLSTM_CELL_ROWS(T, S, V)                                               \
 /* One vector of units of one row: z holds the four gates `units` apart (in    \
    place), bias likewise; c_prev is NULL at the first step. */                  \
 SKLSTM_INLINE void sklstm_cells_chunk_##S(int units, T *z, const T *bias,       \
                                           const T *c_prev, T *c, T *c_tanh,     \
                                           T *h)                                 \
 {                                                                               \
-    sklstm_v_##S gates[4], cell, tc, out;                                       \
+    sklstm_##V gates[4], cell, tc, out;                                       \
     for (int q = 0; q < 4; ++q)                                                 \
-        gates[q] = SKLSTM_LOAD(S, z + q * units)                                \
-                   + SKLSTM_LOAD(S, bias + q * units);                          \
-    sklstm_lstm_cell_##S(gates, c_prev ? SKLSTM_LOAD(S, c_prev)                 \
-                                       : (sklstm_v_##S){0}, &cell, &tc, &out);  \
+        gates[q] = SKLSTM_LOAD(V, z + q * units)                                \
+                   + SKLSTM_LOAD(V, bias + q * units);                          \
+    sklstm_lstm_cell_##V(gates, c_prev ? SKLSTM_LOAD(V, c_prev)                 \
+                                       : (sklstm_##V){0}, &cell, &tc, &out);  \
     for (int q = 0; q < 4; ++q)                                                 \
-        SKLSTM_STORE(S, z + q * units, gates[q]);                               \
-    SKLSTM_STORE(S, c, cell);                                                   \
-    SKLSTM_STORE(S, c_tanh, tc);                                                \
-    SKLSTM_STORE(S, h, out);                                                    \
+        SKLSTM_STORE(V, z + q * units, gates[q]);                               \
+    SKLSTM_STORE(V, c, cell);                                                   \
+    SKLSTM_STORE(V, c_tanh, tc);                                                \
+    SKLSTM_STORE(V, h, out);                                                    \
 }                                                                               \
 /* The cells of one step over n_rows contiguous rows. z: pre-activations less  \
    bias (rows of 4H) -> activated gates; c_prev: c_{t-1} rows, NULL at the     \
@@ -53,7 +63,7 @@ SKLSTM_CLONES static void sklstm_cells_forward_##S(                             
     const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
     T *restrict h)                                                              \
 {                                                                               \
-    enum { L = SKLSTM_LANES_##S };                                              \
+    enum { L = SKLSTM_LANES(V) };                                              \
     const int whole = units - units % L, rest = units % L;                      \
     /* Gates and bias L apart, then the previous cell; the outputs after. */    \
     T zt[4 * L], bt[4 * L], pt[L], ct[L], tt[L], ht[L];                         \
@@ -127,7 +137,7 @@ SKLSTM_CLONES static void sklstm_cells_backward_##S(                            
         }                                                                       \
     }                                                                           \
 }
-SKLSTM_LSTM_CELL(float, f)
-SKLSTM_LSTM_CELL(double, d)
+SKLSTM_CELL_ROWS(float, f, vf_64)
+SKLSTM_CELL_ROWS(double, d, vd_64)
 
 #endif

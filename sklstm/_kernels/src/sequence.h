@@ -14,15 +14,16 @@
 
 #include "lstm_cell.h"
 
-#define SKLSTM_SEQUENCE(T, S, ISA, TARGET, G)                                   \
+
+#define SKLSTM_SEQUENCE(T, S, ISA, TARGET, G, V)                                   \
 /* acc[q][g] += x[k] * rows[k][q * padded + LANES g] over the n rows k (ld     \
    apart), from the last row backwards if asked. */                            \
 TARGET SKLSTM_INLINE void                                                       \
 sklstm_gate_sums_##ISA##_##S(const int NB, int n, const T *restrict x,          \
                              const T *restrict rows, long ld, int padded,       \
-                             int backwards, sklstm_v_##S acc[4][G])             \
+                             int backwards, sklstm_##V acc[4][G])             \
 {                                                                               \
-    enum { L = SKLSTM_LANES_##S };                                              \
+    enum { L = SKLSTM_LANES(V) };                                              \
     /* A pointer a gate: offsets from one base took more registers than GCC    \
        had, and it reloaded them from the stack at every row. */                \
     const T *restrict r0 = backwards ? rows + (long)(n - 1) * ld : rows;        \
@@ -33,10 +34,10 @@ sklstm_gate_sums_##ISA##_##S(const int NB, int n, const T *restrict x,          
     for (int k = 0; k < n; ++k) {                                               \
         const T a = *xk;                                                        \
         for (int g = 0; g < NB; ++g) {                                          \
-            acc[0][g] += a * SKLSTM_LOAD(S, r0 + L * g);                        \
-            acc[1][g] += a * SKLSTM_LOAD(S, r1 + L * g);                        \
-            acc[2][g] += a * SKLSTM_LOAD(S, r2 + L * g);                        \
-            acc[3][g] += a * SKLSTM_LOAD(S, r3 + L * g);                        \
+            acc[0][g] += a * SKLSTM_LOAD(V, r0 + L * g);                        \
+            acc[1][g] += a * SKLSTM_LOAD(V, r1 + L * g);                        \
+            acc[2][g] += a * SKLSTM_LOAD(V, r2 + L * g);                        \
+            acc[3][g] += a * SKLSTM_LOAD(V, r3 + L * g);                        \
         }                                                                       \
         r0 += row_step;                                                         \
         r1 += row_step;                                                         \
@@ -56,12 +57,12 @@ sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           
                               long part_stride, const T *restrict rows,         \
                               int backwards, T *restrict c, T *restrict out)    \
 {                                                                               \
-    enum { L = SKLSTM_LANES_##S };                                              \
-    sklstm_v_##S acc[4][G], cell, c_tanh, h;                                    \
+    enum { L = SKLSTM_LANES(V) };                                              \
+    sklstm_##V acc[4][G], cell, c_tanh, h;                                    \
     const long ld = 4L * padded;                                                \
     for (int q = 0; q < 4; ++q)                                                 \
         for (int g = 0; g < NB; ++g)                                            \
-            acc[q][g] = SKLSTM_LOAD(S, init + q * padded + u + L * g);          \
+            acc[q][g] = SKLSTM_LOAD(V, init + q * padded + u + L * g);          \
     for (int p = 0; p < n_parts; ++p)                                           \
         sklstm_gate_sums_##ISA##_##S(NB, part_width, x + p * part_stride,       \
                                      rows + p * part_width * ld + u, ld,        \
@@ -69,14 +70,14 @@ sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           
     for (int g = 0; g < NB; ++g) {                                              \
         if (PROJECT) {                                                          \
             for (int q = 0; q < 4; ++q)                                         \
-                SKLSTM_STORE(S, out + q * padded + u + L * g, acc[q][g]);       \
+                SKLSTM_STORE(V, out + q * padded + u + L * g, acc[q][g]);       \
             continue;                                                           \
         }                                                                       \
-        sklstm_v_##S gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};   \
-        sklstm_lstm_cell_##S(gates, SKLSTM_LOAD(S, c + u + L * g), &cell,       \
+        sklstm_##V gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};   \
+        sklstm_lstm_cell_##V(gates, SKLSTM_LOAD(V, c + u + L * g), &cell,       \
                              &c_tanh, &h);                                      \
-        SKLSTM_STORE(S, c + u + L * g, cell);                                   \
-        SKLSTM_STORE(S, out + u + L * g, h);                                    \
+        SKLSTM_STORE(V, c + u + L * g, cell);                                   \
+        SKLSTM_STORE(V, out + u + L * g, h);                                    \
     }                                                                           \
 }                                                                               \
 /* Every unit block, G at a time: NB is a constant in each call, so that the   \
@@ -87,7 +88,7 @@ sklstm_unit_groups_##ISA##_##S(const int PROJECT, int padded, const T *init,    
                                long part_stride, const T *rows, int backwards,  \
                                T *c, T *out)                                    \
 {                                                                               \
-    enum { L = SKLSTM_LANES_##S };                                              \
+    enum { L = SKLSTM_LANES(V) };                                              \
     int u = 0;                                                                  \
     for (; u + L * G <= padded; u += L * G)                                     \
         sklstm_unit_group_##ISA##_##S(G, PROJECT, u, padded, init, n_parts,     \
@@ -134,10 +135,10 @@ TARGET static void sklstm_project_##ISA##_##S(                                  
 }
 
 /* G unit blocks a group, 4 G sums in registers: AVX-512 4 blocks (16 of its
-   32 registers), AVX2 one (8 of its 16: a 64-byte vector takes two). */
-#define SKLSTM_SEQUENCE_KERNELS(T, S)                                           \
-SKLSTM_SEQUENCE_WIDE(T, S)                                                      \
-SKLSTM_SEQUENCE(T, S, base, , 1)                                                \
+   32 registers), AVX2 and SSE2 two (8 of their 16). */
+#define SKLSTM_SEQUENCE_KERNELS(T, S, P)                                         \
+SKLSTM_SEQUENCE_WIDE(T, S, P)                                                   \
+SKLSTM_SEQUENCE(T, S, base, , 2, P##_16)                                                \
 static void sklstm_recurrence_##S(int n_steps, int units, int padded,           \
                                   const T *proj, const T *U, int reverse,       \
                                   T *out, long ldo, const T *h0, T *c)          \
@@ -153,13 +154,13 @@ static void sklstm_project_##S(int n_steps, int n_parts, int part_width,        
                     part_stride, W, bias, padded, proj))                        \
 }
 #if SKLSTM_X86_DISPATCH
-#define SKLSTM_SEQUENCE_WIDE(T, S)                                              \
-SKLSTM_SEQUENCE(T, S, avx512, SKLSTM_AVX512, 4)                                 \
-SKLSTM_SEQUENCE(T, S, avx2, SKLSTM_AVX2, 1)
+#define SKLSTM_SEQUENCE_WIDE(T, S, P)                                           \
+SKLSTM_SEQUENCE(T, S, avx512, SKLSTM_AVX512, 4, P##_64)                                 \
+SKLSTM_SEQUENCE(T, S, avx2, SKLSTM_AVX2, 2, P##_32)
 #else
-#define SKLSTM_SEQUENCE_WIDE(T, S)
+#define SKLSTM_SEQUENCE_WIDE(T, S, P)
 #endif
-SKLSTM_SEQUENCE_KERNELS(float, f)
-SKLSTM_SEQUENCE_KERNELS(double, d)
+SKLSTM_SEQUENCE_KERNELS(float, f, vf)
+SKLSTM_SEQUENCE_KERNELS(double, d, vd)
 
 #endif

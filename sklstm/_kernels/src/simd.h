@@ -76,15 +76,34 @@ static int sklstm_widest_isa(void)
 #define SKLSTM_DISPATCH(NAME, S, ARGS) NAME##_base_##S ARGS;
 #endif
 
-/* One 64-byte vector of each type (16 floats, 8 doubles), with the integer
-   vector of the same lanes for bit tests; unaligned loads and stores. */
-typedef float sklstm_v_f __attribute__((vector_size(64), aligned(4)));
-typedef int sklstm_vi_f __attribute__((vector_size(64), aligned(4)));
-typedef double sklstm_v_d __attribute__((vector_size(64), aligned(8)));
-typedef long long sklstm_vi_d __attribute__((vector_size(64), aligned(8)));
-#define SKLSTM_LANES_f 16
-#define SKLSTM_LANES_d 8
-#define SKLSTM_LOAD(S, p) (*(const sklstm_v_##S *)(p))
-#define SKLSTM_STORE(S, p, v) (*(sklstm_v_##S *)(p) = (v))
+/* Vectors of 64, 32 and 16 bytes (AVX-512, AVX2 and SSE2 registers) of each
+   type, with the signed and unsigned integers of the same lanes for bit tests:
+   sklstm_vf_64 is 16 floats, sklstm_vd_16 two doubles. Each instruction set's
+   kernels work on vectors of its own width: GCC lowers wider generic vectors
+   through the stack (a scalar broadcast took 16 stores). Unaligned loads and
+   stores. */
+#define SKLSTM_VECTORS(BYTES)                                                   \
+typedef float sklstm_vf_##BYTES __attribute__((vector_size(BYTES), aligned(4)));\
+typedef int sklstm_vif_##BYTES __attribute__((vector_size(BYTES), aligned(4))); \
+typedef unsigned int sklstm_vuf_##BYTES                                         \
+    __attribute__((vector_size(BYTES), aligned(4)));                            \
+typedef double sklstm_vd_##BYTES __attribute__((vector_size(BYTES), aligned(8)));\
+typedef long long sklstm_vid_##BYTES                                            \
+    __attribute__((vector_size(BYTES), aligned(8)));                            \
+typedef unsigned long long sklstm_vud_##BYTES                                   \
+    __attribute__((vector_size(BYTES), aligned(8)));
+SKLSTM_VECTORS(64)
+SKLSTM_VECTORS(32)
+SKLSTM_VECTORS(16)
+#define SKLSTM_CAT_(a, b) a##b
+#define SKLSTM_CAT(a, b) SKLSTM_CAT_(a, b)
+/* A vector of type sklstm_V at p (V: vf_64, vd_32, ...), and its lanes. */
+#define SKLSTM_LOAD(V, p) (*(const sklstm_##V *)(p))
+#define SKLSTM_STORE(V, p, v) (*(sklstm_##V *)(p) = (v))
+#define SKLSTM_LANES(V) ((int)(sizeof(sklstm_##V) / sizeof((sklstm_##V){0}[0])))
+/* Lanes of the widest vector: a single sequence's gates are padded to whole
+   vectors of it, which every narrower vector divides. */
+#define SKLSTM_PAD_f 16
+#define SKLSTM_PAD_d 8
 
 #endif
