@@ -33,37 +33,36 @@ SKLSTM_LSTM_CELL(vd_64)
 SKLSTM_LSTM_CELL(vd_32)
 SKLSTM_LSTM_CELL(vd_16)
 
-/* The rows of one step, forward and backward, for float (S = f) and double
-   (S = d); V is the vector of the forward (GCC's clones vectorise the rest). */
-#define SKLSTM_CELL_ROWS(T, S, V)                                               \
+/* The cells of one step over rows, for float (S = f) and double (S = d): the
+   forward of each instruction set on vectors V of its width, then the backward
+   (loops GCC's clones vectorise). */
+#define SKLSTM_CELLS_FORWARD(T, S, ISA, TARGET, V)                              \
 /* One vector of units of one row: z holds the four gates `units` apart (in    \
    place), bias likewise; c_prev is NULL at the first step. */                  \
-SKLSTM_INLINE void sklstm_cells_chunk_##S(int units, T *z, const T *bias,       \
-                                          const T *c_prev, T *c, T *c_tanh,     \
-                                          T *h)                                 \
+TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       \
+    int units, T *z, const T *bias, const T *c_prev, T *c, T *c_tanh, T *h)     \
 {                                                                               \
-    sklstm_##V gates[4], cell, tc, out;                                       \
+    sklstm_##V gates[4], cell, tc, out;                                         \
     for (int q = 0; q < 4; ++q)                                                 \
         gates[q] = SKLSTM_LOAD(V, z + q * units)                                \
                    + SKLSTM_LOAD(V, bias + q * units);                          \
     sklstm_lstm_cell_##V(gates, c_prev ? SKLSTM_LOAD(V, c_prev)                 \
-                                       : (sklstm_##V){0}, &cell, &tc, &out);  \
+                                       : (sklstm_##V){0}, &cell, &tc, &out);    \
     for (int q = 0; q < 4; ++q)                                                 \
         SKLSTM_STORE(V, z + q * units, gates[q]);                               \
     SKLSTM_STORE(V, c, cell);                                                   \
     SKLSTM_STORE(V, c_tanh, tc);                                                \
     SKLSTM_STORE(V, h, out);                                                    \
 }                                                                               \
-/* The cells of one step over n_rows contiguous rows. z: pre-activations less  \
-   bias (rows of 4H) -> activated gates; c_prev: c_{t-1} rows, NULL at the     \
-   first step. Whole vectors of units in place; the last units % LANES of a    \
-   row through the same code on zero-padded copies. */                          \
-SKLSTM_CLONES static void sklstm_cells_forward_##S(                             \
+/* z: pre-activations less bias (rows of 4H) -> activated gates; c_prev:       \
+   c_{t-1} rows, NULL at the first step. Whole vectors of units in place; the  \
+   last units % LANES of a row through the same code on zero-padded copies. */ \
+TARGET static void sklstm_cells_forward_##ISA##_##S(                            \
     int n_rows, int units, T *restrict z, const T *restrict bias,               \
     const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
     T *restrict h)                                                              \
 {                                                                               \
-    enum { L = SKLSTM_LANES(V) };                                              \
+    enum { L = SKLSTM_LANES(V) };                                               \
     const int whole = units - units % L, rest = units % L;                      \
     /* Gates and bias L apart, then the previous cell; the outputs after. */    \
     T zt[4 * L], bt[4 * L], pt[L], ct[L], tt[L], ht[L];                         \
@@ -77,8 +76,9 @@ SKLSTM_CLONES static void sklstm_cells_forward_##S(                             
         T *restrict ts = c_tanh + (long)s * units;                              \
         T *restrict hs = h + (long)s * units;                                   \
         for (int j = 0; j < whole; j += L)                                      \
-            sklstm_cells_chunk_##S(units, zs + j, bias + j, cp ? cp + j : NULL, \
-                                   cs + j, ts + j, hs + j);                     \
+            sklstm_cells_chunk_##ISA##_##S(units, zs + j, bias + j,             \
+                                           cp ? cp + j : NULL, cs + j, ts + j,  \
+                                           hs + j);                             \
         if (rest == 0)                                                          \
             continue;                                                           \
         for (int q = 0; q < 4; ++q)                                             \
@@ -86,7 +86,7 @@ SKLSTM_CLONES static void sklstm_cells_forward_##S(                             
                 zt[L * q + j] = j < rest ? zs[q * units + whole + j] : 0;       \
         for (int j = 0; j < L; ++j)                                             \
             pt[j] = cp && j < rest ? cp[whole + j] : 0;                         \
-        sklstm_cells_chunk_##S(L, zt, bt, cp ? pt : NULL, ct, tt, ht);          \
+        sklstm_cells_chunk_##ISA##_##S(L, zt, bt, cp ? pt : NULL, ct, tt, ht);  \
         for (int j = 0; j < rest; ++j) {                                        \
             for (int q = 0; q < 4; ++q)                                         \
                 zs[q * units + whole + j] = zt[L * q + j];                      \
@@ -95,6 +95,23 @@ SKLSTM_CLONES static void sklstm_cells_forward_##S(                             
             hs[whole + j] = ht[j];                                              \
         }                                                                       \
     }                                                                           \
+}
+#if SKLSTM_X86_DISPATCH
+#define SKLSTM_CELLS_FORWARD_WIDE(T, S, P)                                      \
+SKLSTM_CELLS_FORWARD(T, S, avx512, SKLSTM_AVX512, P##_64)                       \
+SKLSTM_CELLS_FORWARD(T, S, avx2, SKLSTM_AVX2, P##_32)
+#else
+#define SKLSTM_CELLS_FORWARD_WIDE(T, S, P)
+#endif
+#define SKLSTM_CELL_ROWS(T, S, P)                                               \
+SKLSTM_CELLS_FORWARD_WIDE(T, S, P)                                              \
+SKLSTM_CELLS_FORWARD(T, S, base, , P##_16)                                      \
+static void sklstm_cells_forward_##S(int n_rows, int units, T *z,               \
+                                     const T *bias, const T *c_prev, T *c,      \
+                                     T *c_tanh, T *h)                           \
+{                                                                               \
+    SKLSTM_DISPATCH(sklstm_cells_forward, S, (n_rows, units, z, bias, c_prev,   \
+                    c, c_tanh, h))                                              \
 }                                                                               \
 /* The backward of one step's cells. z: activated gates -> gradients with      \
    respect to their pre-activations; c_prev: c_{t-1} rows, NULL at the first   \
@@ -137,7 +154,7 @@ SKLSTM_CLONES static void sklstm_cells_backward_##S(                            
         }                                                                       \
     }                                                                           \
 }
-SKLSTM_CELL_ROWS(float, f, vf_64)
-SKLSTM_CELL_ROWS(double, d, vd_64)
+SKLSTM_CELL_ROWS(float, f, vf)
+SKLSTM_CELL_ROWS(double, d, vd)
 
 #endif
