@@ -5,7 +5,7 @@ from numbers import Integral
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from sklstm._sequences import (
@@ -39,6 +39,12 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
         If True, scale each feature to unit variance (population standard
         deviation, as StandardScaler). A feature that is constant in the training
         data gets a scale of 1.
+
+    dtype : {None, "float32", "float64"} or numpy float type, default=None
+        Floating type of the output of ``transform``. None keeps the input's
+        (float32 stays float32, anything else becomes float64). ``np.float32``
+        in a Pipeline before an LSTM estimator makes it train and predict in
+        float32, up to twice as fast as in float64.
 
     Attributes
     ----------
@@ -80,8 +86,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
       shapes.
 
     float32 input gives float32 output; any other input is transformed in
-    float64. The statistics are always accumulated in float64. NaN and infinite
-    values are rejected.
+    float64, then cast to ``dtype`` if it is given. The statistics are always
+    accumulated in float64. NaN and infinite values are rejected.
 
     Examples
     --------
@@ -105,11 +111,13 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "with_mean": ["boolean"],
         "with_std": ["boolean"],
+        "dtype": [None, StrOptions({"float32", "float64"}), type, np.dtype],
     }
 
-    def __init__(self, *, with_mean=True, with_std=True):
+    def __init__(self, *, with_mean=True, with_std=True, dtype=None):
         self.with_mean = with_mean
         self.with_std = with_std
+        self.dtype = dtype
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -130,6 +138,7 @@ array-like of shape (n_samples, n_features), list of array-like}
         self : object
             Fitted scaler.
         """
+        self._output_dtype()
         X, _ = self._check_X(X, reset=True)
         # Pool every time step of every sequence: one row per (sample, step).
         if isinstance(X, list):
@@ -175,9 +184,21 @@ array-like of shape (n_samples, n_features), list of array-like}
         """
         check_is_fitted(self)
         X, is_list = self._check_X(X, reset=False)
+        dtype = self._output_dtype()
         if is_list:
-            return [self._scale(x) for x in X]
-        return self._scale(X)
+            return [self._scale(x).astype(dtype or x.dtype, copy=False) for x in X]
+        return self._scale(X).astype(dtype or X.dtype, copy=False)
+
+    def _output_dtype(self):
+        """``dtype`` as a NumPy dtype (None: the input's), refusing other types."""
+        if self.dtype is None:
+            return None
+        dtype = np.dtype(self.dtype)
+        if dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"dtype must be None, np.float32 or np.float64, got {self.dtype!r}."
+            )
+        return dtype
 
     def inverse_transform(self, X):
         """Undo the scaling: map standardised sequences back to the original units.
@@ -271,7 +292,14 @@ array-like of shape (n_samples, n_features), list of array-like}
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        dtype = None
+        try:
+            dtype = self._output_dtype()
+        except (TypeError, ValueError):  # reported by fit
+            pass
+        tags.transformer_tags.preserves_dtype = (
+            ["float64", "float32"] if dtype is None else [dtype.name]
+        )
         return tags
 
 

@@ -1,15 +1,18 @@
 """SequenceScaler and make_windows."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklstm import LSTMRegressor
+from sklstm import LSTMClassifier, LSTMRegressor
 from sklstm.preprocessing import SequenceScaler, make_windows
 
 
@@ -23,7 +26,13 @@ def _sequences(n_samples=20, n_timesteps=7, n_features=4, seed=0):
 # --- SequenceScaler ---------------------------------------------------------------
 
 
-@parametrize_with_checks([SequenceScaler(), SequenceScaler(with_mean=False)])
+@parametrize_with_checks(
+    [
+        SequenceScaler(),
+        SequenceScaler(with_mean=False),
+        SequenceScaler(dtype=np.float32),
+    ]
+)
 def test_sklearn_compatible_transformer(estimator, check):
     check(estimator)
 
@@ -132,6 +141,36 @@ def test_float32_stays_float32(three_d):
     X_list = [x.astype(np.float32) for x in _ragged(n_features=2)]
     assert all(x.dtype == np.float32 for x in scaler.transform(X_list))
     assert all(x.dtype == np.float32 for x in scaler.inverse_transform(X_list))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, "float32", np.dtype(np.float32)])
+def test_dtype_sets_the_output_type_and_the_model_follows(dtype):
+    # float64 data scaled into float32: the values of the float64 transform,
+    # cast, for arrays and lists; an LSTM after it in a Pipeline trains in float32.
+    X, X_list = _sequences(n_features=2), _ragged(n_features=2)
+    scaler = SequenceScaler(dtype=dtype).fit(X)
+    plain = SequenceScaler().fit(X)
+    Xt = scaler.transform(X)
+    assert Xt.dtype == np.float32
+    assert_array_equal(Xt, plain.transform(X).astype(np.float32))
+    for x, expected in zip(scaler.transform(X_list), plain.transform(X_list)):
+        assert x.dtype == np.float32
+        assert_array_equal(x, expected.astype(np.float32))
+    assert get_tags(scaler).transformer_tags.preserves_dtype == ["float32"]
+    y = (X[:, -1, 0] > 0).astype(int)
+    model = make_pipeline(
+        SequenceScaler(dtype=dtype), LSTMClassifier(hidden_layer_sizes=(4,), max_iter=2)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model[-1].get_weights()[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.int64, "float16", np.dtype("complex64")])
+def test_dtype_other_than_float32_or_float64_is_a_clear_error(dtype):
+    with pytest.raises((ValueError, TypeError), match="dtype"):
+        SequenceScaler(dtype=dtype).fit(_sequences())
 
 
 @pytest.mark.parametrize(
