@@ -14,6 +14,12 @@ Ratios are ``torch time / sklstm time``: above 1 means sklstm is faster. Before
 timing, sklstm's weights are copied into a PyTorch model, whose probabilities must
 match sklstm's, on sequences of one length and on sequences of varying lengths.
 
+Unless ``--no-float64`` is given, sklstm is also timed in float64 (the same data
+cast to float64, the same settings and seed: float64 is what users usually pass)
+as a third side in the same rotation, and reported as float64 / float32 (target
+at most ``FLOAT64_TARGET``) and torch / sklstm-float64; its weights go through the
+same check against PyTorch (float32 there, so to a float32 tolerance).
+
 The ``ragged`` configuration has sequences of varying lengths. sklstm gets them as
 a list of 2-D arrays; PyTorch as a zero-padded tensor and the lengths (built once,
 outside the timings): each minibatch and prediction runs on the padded sequences
@@ -31,7 +37,9 @@ Run from the repository root (torch is only needed here, not by sklstm)::
 
     pip install torch==2.13.0
     python benchmarks/bench_torch.py                   # all, ~8 min on 2 cores
+                                                       # without float64, more with
     python benchmarks/bench_torch.py --quick --configs stacked small
+    python benchmarks/bench_torch.py --no-float64      # float32 and torch only
     python benchmarks/bench_torch.py --memory-only     # peak RSS only, ~2 min
 
 Results go to ``benchmarks/results/bench_torch.json`` (every timing and memory
@@ -68,6 +76,12 @@ SETTLE_SECONDS = 0.2
 LATENCY_BLOCK = 10
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIDES = ("sklstm", "torch")
+# The timed sklstm sides: the name each has in the results, and its dtype. The
+# float32 one keeps the name "sklstm" of the runs that timed only it.
+SKLSTM_DTYPES = {"sklstm": np.float32, "sklstm_float64": np.float64}
+FLOAT64 = "sklstm_float64"
+# float64 / float32 of sklstm's epoch and 1-sample latency that the issue asks for.
+FLOAT64_TARGET = 2.0
 MEMORY_EPOCHS = 2
 FLOAT32_BYTES = 4
 MIB = 2**20
@@ -215,16 +229,29 @@ def latency_input(config, X):
     return [next(x for x in X if len(x) == config.middle_length)]
 
 
+def as_dtype(X, dtype):
+    """``X`` (an array or a list of arrays) in ``dtype``; ``X`` itself if it is."""
+    if isinstance(X, np.ndarray):
+        return X.astype(dtype, copy=False)
+    if all(x.dtype == dtype for x in X):
+        return X
+    return [x.astype(dtype) for x in X]
+
+
 # ------------------------------------------------------------------ contenders
 class SklstmModel:
-    """sklstm's LSTMClassifier; every ``train_epoch`` is one warm-started epoch."""
+    """sklstm's LSTMClassifier; every ``train_epoch`` is one warm-started epoch.
 
-    name = "sklstm"
+    ``side`` is a key of :data:`SKLSTM_DTYPES`. It trains and predicts in that
+    dtype (sklstm follows X's): ``X`` is cast once here, and each input to
+    ``predict_proba`` by ``prepare``, outside the timings.
+    """
 
-    def __init__(self, config, X, y):
+    def __init__(self, config, X, y, side="sklstm"):
         from sklstm import LSTMClassifier
 
-        self.X, self.y = X, y
+        self.name, self.dtype = side, SKLSTM_DTYPES[side]
+        self.X, self.y = as_dtype(X, self.dtype), y
         # alpha=0: the same loss as the PyTorch model, which has no L2 penalty.
         self.estimator = LSTMClassifier(
             hidden_layer_sizes=(config.units,) * config.n_layers,
@@ -246,8 +273,8 @@ class SklstmModel:
             self.estimator.fit(self.X, self.y)
 
     def prepare(self, X):
-        """``X`` as ``predict_proba`` takes it: as it is (an array or a list)."""
-        return X
+        """``X`` as ``predict_proba`` takes it: an array or a list, in ``dtype``."""
+        return as_dtype(X, self.dtype)
 
     def predict_proba(self, X):
         return self.estimator.predict_proba(X)
@@ -402,19 +429,25 @@ def settle():
     time.sleep(SETTLE_SECONDS)
 
 
-def check_weights_interchange(name):
-    """sklstm's weights in the timed PyTorch model give sklstm's probabilities."""
+def check_weights_interchange(name, side="sklstm"):
+    """sklstm's weights in the timed PyTorch model give sklstm's probabilities.
+
+    PyTorch's model is float32 whatever dtype sklstm's ``side`` trains in, so the
+    tolerance is a float32 one for both.
+    """
     config = CHECK_CONFIGS[name]
     X, y = make_data(config, config.n_samples)
-    model = SklstmModel(config, X, y)
+    model = SklstmModel(config, X, y, side)
     for _ in range(3):
         model.train_epoch()
     torch_model = TorchModel(config, X, y)
     load_sklstm_weights(torch_model.net, model.estimator.get_weights())
     torch_proba = torch_model.predict_proba(torch_model.prepare(X))
-    diff = float(np.max(np.abs(model.predict_proba(X) - torch_proba)))
-    assert diff < 1e-5, f"{name}: sklstm and torch probabilities differ by {diff:.2e}"
-    print(f"weights interchange with torch, {name}: OK (max abs diff {diff:.1e})")
+    proba = model.predict_proba(model.prepare(X))
+    diff = float(np.max(np.abs(proba - torch_proba)))
+    what = f"{name}, {np.dtype(model.dtype)}"
+    assert diff < 1e-5, f"{what}: sklstm and torch probabilities differ by {diff:.2e}"
+    print(f"weights interchange with torch, {what}: OK (max abs diff {diff:.1e})")
     return diff
 
 
@@ -474,49 +507,67 @@ def measure_throughput(models, X_many, n_repeats):
 
 
 def summarize(times):
-    """Medians per side and the ratio torch / sklstm."""
+    """Medians per side and the ratio torch / sklstm (float32).
+
+    With a float64 side, also ``float64_over_float32`` (sklstm float64 / float32)
+    and ``ratio_float64`` (torch / sklstm float64).
+    """
     median = {name: statistics.median(t) for name, t in times.items()}
-    return {
+    summary = {
         "times": times,
         "median": median,
         "ratio": median["torch"] / median["sklstm"],
     }
+    if FLOAT64 in median:
+        summary["float64_over_float32"] = median[FLOAT64] / median["sklstm"]
+        summary["ratio_float64"] = median["torch"] / median[FLOAT64]
+    return summary
 
 
-def run_config(name, config, n_repeats, n_latency_calls, gemm_rate):
+def print_summary(what, summary, scale=1.0, unit="s", digits=3):
+    """The medians of one measurement (times ``scale``, in ``unit``) on one line."""
+    median = summary["median"]
+    line = f"  {what}: sklstm {median['sklstm'] * scale:.{digits}f} {unit}, "
+    if FLOAT64 in median:
+        line += (
+            f"float64 {median[FLOAT64] * scale:.{digits}f} {unit} "
+            f"({summary['float64_over_float32']:.2f}x float32), "
+        )
+    print(line + f"torch {median['torch'] * scale:.{digits}f} {unit}", flush=True)
+
+
+def timed_models(config, X, y, sklstm_sides):
+    """The models of one configuration, in the order of their rotation.
+
+    ``[torch, sklstm]`` as in runs that timed float32 only; a float64 side goes
+    first, ``[sklstm_float64, torch, sklstm]``. As ``time_alternating`` reverses
+    the order every round, each sklstm side then follows torch in one round and
+    itself in the next, the float32 side exactly as without float64.
+    """
+    sklstm = [SklstmModel(config, X, y, side) for side in sklstm_sides]
+    return sklstm[1:] + [TorchModel(config, X, y), sklstm[0]]
+
+
+def run_config(name, config, n_repeats, n_latency_calls, gemm_rate, sklstm_sides):
     print(f"\n[{name}] {config.describe()}", flush=True)
     X, y = make_data(config, config.n_samples)
-    models = [TorchModel(config, X, y), SklstmModel(config, X, y)]
+    models = timed_models(config, X, y, sklstm_sides)
 
     training = summarize(measure_training(models, n_repeats))
-    print(
-        "  epoch: sklstm {sklstm:.3f} s, torch {torch:.3f} s".format(
-            **training["median"]
-        ),
-        flush=True,
-    )
+    print_summary("epoch", training)
     latency = summarize(
         measure_latency(models, latency_input(config, X), n_latency_calls)
     )
-    print(
-        "  1-sample latency: sklstm {:.0f} us, torch {:.0f} us".format(
-            latency["median"]["sklstm"] * 1e6, latency["median"]["torch"] * 1e6
-        ),
-        flush=True,
-    )
+    print_summary("1-sample latency", latency, scale=1e6, unit="us", digits=0)
     X_many, _ = make_data(config, THROUGHPUT_SAMPLES, seed=SEED + 1)
     throughput = summarize(measure_throughput(models, X_many, n_repeats))
-    print(
-        f"  {THROUGHPUT_SAMPLES} samples: sklstm "
-        "{sklstm:.3f} s, torch {torch:.3f} s".format(**throughput["median"]),
-        flush=True,
-    )
+    print_summary(f"{THROUGHPUT_SAMPLES} samples", throughput)
 
     gflops = {
         side: config.epoch_flops() / seconds / 1e9
         for side, seconds in training["median"].items()
     }
-    return {
+    result = {
         "config": asdict(config),
         "epoch_steps": config.total_steps(),
         "epoch_gflop": config.epoch_flops() / 1e9,
@@ -526,6 +577,12 @@ def run_config(name, config, n_repeats, n_latency_calls, gemm_rate):
         "training_gflops": gflops,
         "sklstm_fraction_of_gemm": gflops["sklstm"] / gemm_rate,
     }
+    if FLOAT64 in sklstm_sides:
+        result["float64_target_met"] = {
+            key: result[key]["float64_over_float32"] <= FLOAT64_TARGET
+            for key in ("training_s", "latency_1_sample_s")
+        }
+    return result
 
 
 # ---------------------------------------------------------------------- memory
@@ -729,6 +786,54 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
+def has_float64(results):
+    """Whether ``results`` (a timing run's, per configuration) timed float64."""
+    return all(FLOAT64 in r["training_s"]["median"] for r in results.values())
+
+
+def markdown_float64_table(results):
+    """sklstm in float64: times, float64 / float32 and torch / float64.
+
+    A float64 / float32 ratio above the target (epoch, 1-sample) is in bold.
+    """
+
+    def against_target(ratio):
+        return f"**{ratio:.2f}**" if ratio > FLOAT64_TARGET else f"{ratio:.2f}"
+
+    header = [
+        "config",
+        "sklstm f64 epoch s",
+        f"f64/f32 epoch (≤ {FLOAT64_TARGET:.1f})",
+        "torch/f64 epoch",
+        "sklstm f64 1-sample µs",
+        f"f64/f32 1-sample (≤ {FLOAT64_TARGET:.1f})",
+        "torch/f64 1-sample",
+        f"sklstm f64 {THROUGHPUT_SAMPLES // 1000}k s",
+        f"f64/f32 {THROUGHPUT_SAMPLES // 1000}k",
+        f"torch/f64 {THROUGHPUT_SAMPLES // 1000}k",
+        "sklstm f64 GFLOP/s",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in results.items():
+        train, latency = r["training_s"], r["latency_1_sample_s"]
+        throughput = r[f"predict_{THROUGHPUT_SAMPLES}_s"]
+        cells = [
+            name,
+            f"{train['median'][FLOAT64]:.3f}",
+            against_target(train["float64_over_float32"]),
+            f"{train['ratio_float64']:.2f}",
+            f"{latency['median'][FLOAT64] * 1e6:.0f}",
+            against_target(latency["float64_over_float32"]),
+            f"{latency['ratio_float64']:.2f}",
+            f"{throughput['median'][FLOAT64]:.3f}",
+            f"{throughput['float64_over_float32']:.2f}",
+            f"{throughput['ratio_float64']:.2f}",
+            f"{r['training_gflops'][FLOAT64]:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_memory_table(results):
     header = [
         "config",
@@ -846,6 +951,15 @@ def markdown_timing_report(report):
             f"1-sample latency: one sequence of the middle length ({middle}). FLOPs "
             "count the actual steps (the sum of the lengths)."
         )
+    float64 = has_float64(report["results"])
+    if float64:
+        how += (
+            " sklstm in float64 (the same data cast to float64, the same settings "
+            "and seed) is timed as a third side in the same rotation; the second "
+            "table gives its times, float64 / float32 of sklstm (in bold above the "
+            f"target of {FLOAT64_TARGET:.1f} for the epoch and the 1-sample latency) "
+            "and torch / sklstm-float64."
+        )
     configs = "\n".join(
         f"- {name}: {CONFIGS[name].describe()}" for name in report["results"]
     )
@@ -863,12 +977,10 @@ def markdown_timing_report(report):
             "a shared VM it can be 4-5x longer for a while, and two-thread work on "
             "small models with it)."
         )
-    sections = [
-        textwrap.fill(how, 88),
-        markdown_table(report["results"]),
-        configs,
-        textwrap.fill(machine_line, 88),
-    ]
+    sections = [textwrap.fill(how, 88), markdown_table(report["results"])]
+    if float64:
+        sections.append(markdown_float64_table(report["results"]))
+    sections += [configs, textwrap.fill(machine_line, 88)]
     return "\n\n".join(sections)
 
 
@@ -915,6 +1027,12 @@ def parse_args(argv=None):
         help="BLAS threads for sklstm and torch.set_num_threads (default 2)",
     )
     parser.add_argument("--quick", action="store_true", help="fast smoke run")
+    parser.add_argument(
+        "--float64",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time sklstm in float64, the same data cast (default: yes)",
+    )
     parser.add_argument(
         "--memory",
         action="store_true",
@@ -969,10 +1087,15 @@ def run_timed_configs(args):
     """The checks and timings of ``run_timing``, inside its thread limits."""
     from threadpoolctl import threadpool_limits
 
+    sklstm_sides = [side for side in SKLSTM_DTYPES if side != FLOAT64 or args.float64]
     # Limits every BLAS and OpenMP pool loaded (SciPy's, NumPy's, torch's).
     with threadpool_limits(limits=args.threads):
         machine = machine_info(args.threads)
-        check_diffs = {name: check_weights_interchange(name) for name in CHECK_CONFIGS}
+        check_diffs = {
+            (side, name): check_weights_interchange(name, side)
+            for side in sklstm_sides
+            for name in CHECK_CONFIGS
+        }
         gemm = measure_gemm(n_repeats=10 if args.quick else 20)
         print(
             "float32 {n}^3 GEMM: scipy sgemm {scipy_sgemm:.0f} GFLOP/s, "
@@ -985,15 +1108,27 @@ def run_timed_configs(args):
                 args.repeats,
                 args.latency_calls,
                 gemm["scipy_sgemm"],
+                sklstm_sides,
             )
             for name in args.configs
         }
-    return {
+    timing = {
         "machine": machine,
         "repeats": args.repeats,
         "latency_calls": args.latency_calls,
-        "weights_interchange_max_abs_diff": check_diffs["equal lengths"],
-        "weights_interchange_ragged_max_abs_diff": check_diffs["ragged"],
+        "sklstm_dtypes": [np.dtype(SKLSTM_DTYPES[side]).name for side in sklstm_sides],
+    }
+    # Keys as in float32-only runs, then "..._float64_..." for the float64 model.
+    # All of them every time (None: not run), so that a run without float64
+    # replaces those of an earlier run with it.
+    for side in SKLSTM_DTYPES:
+        prefix = "weights_interchange" + ("" if side == "sklstm" else "_float64")
+        diffs = {name: check_diffs.get((side, name)) for name in CHECK_CONFIGS}
+        timing[f"{prefix}_max_abs_diff"] = diffs["equal lengths"]
+        timing[f"{prefix}_ragged_max_abs_diff"] = diffs["ragged"]
+    timing["float64_target"] = FLOAT64_TARGET if args.float64 else None
+    return {
+        **timing,
         "gemm_size": GEMM_SIZE,
         "gemm_gflops": gemm,
         "results": results,
@@ -1016,6 +1151,8 @@ def main(argv=None):
     write_report(args.results_dir, updates)
     if "results" in updates:
         print("\n" + markdown_table(updates["results"]))
+        if has_float64(updates["results"]):
+            print("\n" + markdown_float64_table(updates["results"]))
         print(f"timing: total {updates['elapsed_s']:.0f} s")
     if "memory" in updates:
         print("\n" + markdown_memory_table(updates["memory"]["results"]))
