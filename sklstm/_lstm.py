@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from sklstm._kernels._array import all_finite
+from sklstm._kernels._layout import GATE_WIDTH
 from sklstm._network import activate, aligned_params, network_for, pooled_buffer
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
@@ -1020,7 +1021,8 @@ class _BaseLSTM(BaseEstimator, ABC):
 
     def _chunk_size(self, n_samples, n_steps):
         """Sequences per full-batch chunk, so that no buffer exceeds a fixed size."""
-        per_sample = n_steps * max(4 * max(self._layer_sizes), self.n_features_in_)
+        widest_gates = GATE_WIDTH * max(self._layer_sizes)
+        per_sample = n_steps * max(widest_gates, self.n_features_in_)
         by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
         return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
 

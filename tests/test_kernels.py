@@ -414,8 +414,19 @@ def test_narrower_instruction_sets(isa):
     # per process, caps the choice, so the narrower kernels run in a process of
     # their own (where they are the only ones of their kind, as in production).
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-c", str(ROOT / "pyproject.toml"), "-k", ISA_SENSITIVE, __file__],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "-k",
+            ISA_SENSITIVE,
+            __file__,
+        ],
         cwd=ROOT / "tests",
         env={**os.environ, "SKLSTM_MAX_ISA": isa},
         capture_output=True,
@@ -439,9 +450,9 @@ def test_narrower_instruction_sets(isa):
 )
 def test_packed_product_kernels_are_exact(dtype, recurrent_dropout, lengths, units):
     # Every instruction set's kernel (the machine runs its widest; the others
-    # run in test_narrower_instruction_sets) must give the textbook forward and a gradient that agrees
-    # with central differences of loss = sum(hidden * d_hidden_in) along random
-    # directions.
+    # run in test_narrower_instruction_sets) must give the textbook forward and a
+    # gradient that agrees with central differences of loss = sum(hidden *
+    # d_hidden_in) along random directions.
     X, weights, batch_sizes, d_hidden_in, mask = random_layer(
         dtype, lengths, 5, units, recurrent_dropout
     )
@@ -545,7 +556,11 @@ def test_single_sequence_kernel_equals_float64(
     unaligned[...] = params_single
     work = np.empty(single.dense_work_size(n_steps, 1), dtype)
     tolerance = 2e-5 if dtype == np.float32 else 1e-12
-    for weights, space in [(params_single, work), (params_single, None), (unaligned, None)]:
+    for weights, space in [
+        (params_single, work),
+        (params_single, None),
+        (unaligned, None),
+    ]:
         logits = single.dense_logits(weights, X_single, space)
         assert_allclose(logits, expected, rtol=tolerance, atol=tolerance)
 
@@ -559,8 +574,13 @@ def route_logits(network, params, X, n_threads):
         workspace = network.workspace(n_steps, batch, dropout, n_threads)
         X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
         routes[name], _ = network._forward(
-            params, network.unpack(params), X_tm, batch_sizes, last_step,
-            workspace, masks,
+            params,
+            network.unpack(params),
+            X_tm,
+            batch_sizes,
+            last_step,
+            workspace,
+            masks,
         )
     work = np.empty(network.dense_work_size(n_steps, batch), network.dtype)
     routes["batch prediction"] = network.dense_logits(params, X, work, n_threads)
@@ -594,9 +614,7 @@ def test_routes_agree(dtype, bidirectional, sizes, n_threads, split_any_work):
 def test_double_activations_keep_double_precision(sigmoid):
     # The cells' vectorised float64 tanh and sigmoid against libm's (NumPy's),
     # densely over [-50, 50] and near zero, where tanh(x) ~ x.
-    x = np.concatenate(
-        [np.linspace(-50, 50, 400_001), np.geomspace(1e-300, 1, 2001)]
-    )
+    x = np.concatenate([np.linspace(-50, 50, 400_001), np.geomspace(1e-300, 1, 2001)])
     x = np.concatenate([x, -x])
     out = np.empty_like(x)
     cell_activations(x, out, sigmoid)

@@ -25,7 +25,7 @@ def gather_time_major(
     cdef Py_ssize_t n_samples = X.shape[0], batch = index.shape[0]
     cdef Py_ssize_t n_steps = X.shape[1], n_features = X.shape[2], b, t
     check(out.shape[0] == n_steps and out.shape[1] == batch
-           and out.shape[2] == n_features, "out must be (n_steps, batch, n_features)")
+          and out.shape[2] == n_features, "out must be (n_steps, batch, n_features)")
     for b in range(batch):
         check(0 <= index[b] < n_samples, "index out of range")
     if n_steps == 0 or n_features == 0:

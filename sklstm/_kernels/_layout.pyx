@@ -11,6 +11,9 @@ from libc.stdlib cimport free, malloc
 #: (and PyTorch's).
 GATE_ORDER = ("input", "forget", "cell", "output")
 
+#: Width of a layer's gate axis per unit: its gate pre-activations per row.
+GATE_WIDTH = LSTM_GATES
+
 #: Parts of a layer's forward state in the stack kernels' ``activations``, each
 #: ``(T, B, width)``, with their widths in units.
 STATE_PARTS = (

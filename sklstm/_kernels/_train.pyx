@@ -123,14 +123,14 @@ cdef void _backward_rows(
         if n_rows > 0:
             if recurrent_mask == NULL:
                 packed_product(n_rows, units, width,
-                                gates + (step + batch + r0) * width, width, 1,
-                                packed_transposed, width,
-                                d_hidden + (step + r0) * units, units, True)
+                               gates + (step + batch + r0) * width, width, 1,
+                               packed_transposed, width,
+                               d_hidden + (step + r0) * units, units, True)
             else:
                 packed_product(n_rows, units, width,
-                                gates + (step + batch + r0) * width, width, 1,
-                                packed_transposed, width, d_work + r0 * units, units,
-                                False)
+                               gates + (step + batch + r0) * width, width, 1,
+                               packed_transposed, width, d_work + r0 * units, units,
+                               False)
                 for s in range(r0, next_stop):
                     for j in range(units):
                         d_hidden[(step + s) * units + j] += (
@@ -142,14 +142,14 @@ cdef void _backward_rows(
             memset(d_cell + s * units, 0, (stop - s) * units * sizeof(floating))
         if stop > r0:
             cells_backward(stop - r0, units, gates + (step + r0) * width,
-                            cells + (step - batch + r0) * units if t > 0 else NULL,
-                            cells_tanh + (step + r0) * units,
-                            d_hidden + (step + r0) * units, d_cell + r0 * units)
+                           cells + (step - batch + r0) * units if t > 0 else NULL,
+                           cells_tanh + (step + r0) * units,
+                           d_hidden + (step + r0) * units, d_cell + r0 * units)
             if packed_kernel_t != NULL:
                 packed_product(stop - r0, n_inputs, width,
-                                gates + (step + r0) * width, width, 1,
-                                packed_kernel_t, width,
-                                d_X + (step + r0) * n_inputs, n_inputs, False)
+                               gates + (step + r0) * width, width, 1,
+                               packed_kernel_t, width,
+                               d_X + (step + r0) * n_inputs, n_inputs, False)
         s = stop if stop > r0 else r0
         if s < r1:
             memset(gates + (step + s) * width, 0, (r1 - s) * width * sizeof(floating))
@@ -196,15 +196,15 @@ cdef void _weight_gradient_columns(
         column_sums(rows, n_cols, gates + k0 * width + c0, width, d_bias + c0)
         # d_kernel[:, c0:c1] (+)= X[rows].T @ dL/dz[rows]
         packed_product(n_inputs, n_cols, rows, X + k0 * n_inputs, 1, n_inputs,
-                        block, rows, d_kernel + c0, width, k0 > 0)
+                       block, rows, d_kernel + c0, width, k0 > 0)
         # d_recurrent_kernel[:, c0:c1] (+)= h_{t-1}.T @ dL/dz_t: from the second
         # step on, row r of dL/dz pairs with row r - batch of the recurrent input.
         first = max(k0, <long> batch)
         if first < k0 + rows:
             packed_product(units, n_cols, <int> (k0 + rows - first),
-                            recurrent_input + (first - batch) * units, 1, units,
-                            block + (first - k0) * panel, rows,
-                            d_recurrent_kernel + c0, width, recurrent_started)
+                           recurrent_input + (first - batch) * units, 1, units,
+                           block + (first - k0) * panel, rows,
+                           d_recurrent_kernel + c0, width, recurrent_started)
             recurrent_started = True
         k0 += rows
     if not recurrent_started:            # a single step: no recurrent term
@@ -307,10 +307,9 @@ cdef inline void _gathered_gradient(
     pack(rows, width, zs, width, 1, block)
     column_sums(rows, width, zs, width, d_bias)
     packed_product(n_inputs, width, rows, xs, 1, n_inputs, block, rows,
-                    d_kernel, width, accumulate)
+                   d_kernel, width, accumulate)
     packed_product(units, width, rows, hs, 1, units, block, rows,
-                    d_recurrent_kernel, width, accumulate)
-
+                   d_recurrent_kernel, width, accumulate)
 
 
 cdef void _layer_forward(
@@ -358,8 +357,8 @@ cdef void _layer_forward(
     n_chunks = row_chunks(
         batch_sizes, n_steps, batch,
         n_chunks_for(n_threads,
-                  recurrent_flops(batch_sizes, n_steps, units) + projection_flops,
-                  batch),
+                     recurrent_flops(batch_sizes, n_steps, units) + projection_flops,
+                     batch),
         bounds,
     )
     if n_chunks > 1:
@@ -369,11 +368,11 @@ cdef void _layer_forward(
                         chunksize=1):
             thread_started = thread_clock_if_split(team)
             packed_kernel = pack_layer(n_inputs, units, kernel, recurrent_kernel,
-                                        packed + c * copy)
+                                       packed + c * copy)
             forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
-                          batch_sizes, packed + c * copy, bias, n_inputs, X,
-                          packed_kernel, gates, cells, cells_tanh, hidden,
-                          recurrent_mask, hidden_masked)
+                         batch_sizes, packed + c * copy, bias, n_inputs, X,
+                         packed_kernel, gates, cells, cells_tanh, hidden,
+                         recurrent_mask, hidden_masked)
             busy[c] = thread_clock_if_split(team) - thread_started
         check_contention(busy, n_chunks, team, started)
         return
@@ -390,14 +389,13 @@ cdef void _layer_forward(
         start = n_rows * c // n_projection
         stop = n_rows * (c + 1) // n_projection
         packed_product(<int> (stop - start), width, n_inputs,
-                        X + start * n_inputs, n_inputs, 1, packed_kernel,
-                        n_inputs, gates + start * width, width, False)
+                       X + start * n_inputs, n_inputs, 1, packed_kernel,
+                       n_inputs, gates + start * width, width, False)
         busy[c] = thread_clock_if_split(team) - thread_started
     check_contention(busy, n_projection, team, started)
     forward_rows(0, batch, n_steps, batch, units, batch_sizes, packed, bias,
-                  n_inputs, X, NULL, gates, cells, cells_tanh, hidden,
-                  recurrent_mask, hidden_masked)
-
+                 n_inputs, X, NULL, gates, cells, cells_tanh, hidden,
+                 recurrent_mask, hidden_masked)
 
 
 def lstm_forward(
@@ -436,22 +434,22 @@ def lstm_forward(
     # Raw-pointer GEMMs write whole blocks: check every extent they rely on.
     check_packing(batch_sizes, n_steps, batch)
     check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
-           and recurrent_kernel.shape[1] == width and bias.shape[0] == width,
-           "weights do not match the input width and units")
+          and recurrent_kernel.shape[1] == width and bias.shape[0] == width,
+          "weights do not match the input width and units")
     check_steps(gates.shape, n_steps, batch, width, "gates")
     check_steps(cells.shape, n_steps, batch, units, "cells")
     check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
     check_steps(hidden.shape, n_steps, batch, units, "hidden")
     if masked:
         check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units,
-               "recurrent_mask has the wrong shape")
+              "recurrent_mask has the wrong shape")
         check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
     check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
         return
     cdef void *raw = allocate(_forward_work(&gates[0, 0, 0], n_inputs, units,
-                                             n_threads),
-                               sizeof(floating))
+                                            n_threads),
+                              sizeof(floating))
     try:
         with nogil:
             _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0],
@@ -511,24 +509,24 @@ def lstm_backward(
 
     check_packing(batch_sizes, n_steps, batch)
     check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
-           and recurrent_kernel.shape[1] == width
-           and d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
-           and d_recurrent_kernel.shape[0] == units
-           and d_recurrent_kernel.shape[1] == width and d_bias.shape[0] == width,
-           "weights or their gradients do not match the input width and units")
+          and recurrent_kernel.shape[1] == width
+          and d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
+          and d_recurrent_kernel.shape[0] == units
+          and d_recurrent_kernel.shape[1] == width and d_bias.shape[0] == width,
+          "weights or their gradients do not match the input width and units")
     check_steps(gates.shape, n_steps, batch, width, "gates")
     check_steps(cells.shape, n_steps, batch, units, "cells")
     check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
     check_steps(hidden.shape, n_steps, batch, units, "hidden")
     check_steps(d_hidden.shape, n_steps, batch, units, "d_hidden")
     check(d_cell.shape[0] >= batch and d_cell.shape[1] == units,
-           "d_cell has the wrong shape")
+          "d_cell has the wrong shape")
     if want_d_X:
         check_steps(d_X.shape, n_steps, batch, n_inputs, "d_X")
     if masked:
         check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units
-               and d_work.shape[0] >= batch and d_work.shape[1] == units,
-               "recurrent_mask or d_work has the wrong shape")
+              and d_work.shape[0] >= batch and d_work.shape[1] == units,
+              "recurrent_mask or d_work has the wrong shape")
         check_steps(hidden_masked.shape, n_steps, batch, units, "hidden_masked")
     check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
@@ -555,7 +553,7 @@ def lstm_backward(
     # One chunk splits the weight gradients by columns instead (a single long
     # sequence still uses two threads).
     n_columns = 1 if n_chunks > 1 else n_chunks_for(n_threads, gradient_flops,
-                                                 width // COLUMN_ALIGN)
+                                                    width // COLUMN_ALIGN)
     # Per chunk, the recurrent kernel's and the kernel's transposes, packed by
     # the thread that uses them (see _layer_forward); then each chunk's work
     # space (whole panels: every part stays 64-byte aligned) and the other
@@ -583,10 +581,10 @@ def lstm_backward(
                 thread_started = thread_clock_if_split(team)
                 # Every step multiplies by both transposes: pack them once.
                 pack(width, units, &recurrent_kernel[0, 0], 1, width,
-                      packed + c * copy)
+                     packed + c * copy)
                 if want_d_X:
                     pack(width, n_inputs, &kernel[0, 0], 1, width,
-                          packed + c * copy + transposed_size)
+                         packed + c * copy + transposed_size)
                 _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
                                &batch_sizes[0], packed + c * copy,
                                &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
@@ -637,7 +635,6 @@ def lstm_backward(
         free(raw)
 
 
-
 cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units,
                             bint backward) noexcept nogil:
     """Elements of one chunk's work space in the stack kernels: the most any layer
@@ -649,7 +646,8 @@ cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units
         n_in = n_features if layer == 0 else units[layer - 1]
         H = units[layer]
         if backward:
-            need = (packed_size(kind, gate_width(H), H) + packed_size(kind, gate_width(H), n_in)
+            need = (packed_size(kind, gate_width(H), H)
+                    + packed_size(kind, gate_width(H), n_in)
                     + _rows_gradient_work(kind, n_in, H))
         else:
             need = layer_packed_size(kind, n_in, H)
@@ -679,7 +677,7 @@ def lstm_stack_forward(
     thread takes its rows through every layer (a layer's rows read only the same
     rows of the layer below), with no synchronisation between layers and one
     parallel region in all. For each layer ``activations`` holds, from the
-    offset that :func:`~sklstm._kernels._layout.stack_layout` gives, its gates, cells, tanh of the
+    offset that ``_layout.stack_layout`` gives, its gates, cells, tanh of the
     cells and hidden states, each ``(T, B, width)``: the next layer's input, and
     what :func:`lstm_stack_backward` needs. ``params`` starts with the layers'
     weights in Keras' order (kernel, recurrent kernel, bias of each layer); what
@@ -708,12 +706,12 @@ def lstm_stack_forward(
         check_packing(batch_sizes, n_steps, batch)
         check(params.shape[0] >= at_weights[L], "params do not match the layers")
         check(activations.shape[0] >= at_activations[L],
-               "activations is too small: see stack_layout")
+              "activations is too small: see stack_layout")
         check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             return
         n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
-                                 n_threads, bounds)
+                                n_threads, bounds)
         copy = _stack_chunk_work(&activations[0], n_features, units, False)
         raw = allocate(n_chunks * copy, sizeof(floating))
         with nogil:
@@ -737,13 +735,13 @@ def lstm_stack_forward(
                     packed_kernel = pack_layer(n_in, H, weights,
                                                weights + recurrent_at(n_in, H), own)
                     forward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
-                                  &batch_sizes[0], own,
-                                  weights + bias_at(n_in, H), n_in,
-                                  layer_input, packed_kernel, state,
-                                  state + state_at(LSTM_CELLS_AT, n_rows, H),
-                                  state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
-                                  state + state_at(LSTM_HIDDEN_AT, n_rows, H),
-                                  NULL, NULL)
+                                 &batch_sizes[0], own,
+                                 weights + bias_at(n_in, H), n_in,
+                                 layer_input, packed_kernel, state,
+                                 state + state_at(LSTM_CELLS_AT, n_rows, H),
+                                 state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
+                                 state + state_at(LSTM_HIDDEN_AT, n_rows, H),
+                                 NULL, NULL)
                 busy[c] = thread_clock_if_split(team) - thread_started
             check_contention(busy, n_chunks, team, started)
     finally:
@@ -764,7 +762,7 @@ def lstm_stack_backward(
     """Backpropagate through a stack after :func:`lstm_stack_forward`.
 
     ``d_hiddens`` holds each layer's dL/dh at the offsets that
-    :func:`~sklstm._kernels._layout.stack_layout` gives; the caller fills the top layer's (the
+    ``_layout.stack_layout`` gives; the caller fills the top layer's (the
     gradient from the head; rows past a sequence's end are ignored), the others
     are work space. The layers' part of ``grads`` (the same layout as
     ``params``) is overwritten with the gradient; what follows it is left alone.
@@ -801,16 +799,16 @@ def lstm_stack_backward(
     try:
         check_packing(batch_sizes, n_steps, batch)
         check(params.shape[0] >= at_weights[L] and grads.shape[0] >= at_weights[L],
-               "params or grads do not match the layers")
+              "params or grads do not match the layers")
         check(activations.shape[0] >= at_activations[L]
-               and d_hiddens.shape[0] >= at_d_hiddens[L],
-               "activations or d_hiddens is too small: see stack_layout")
+              and d_hiddens.shape[0] >= at_d_hiddens[L],
+              "activations or d_hiddens is too small: see stack_layout")
         check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             grads[:at_weights[L]] = 0
             return
         n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
-                                 n_threads, bounds)
+                                n_threads, bounds)
         widest = _most_units(units)
         # Per chunk: both transposes packed, the weight-gradient work space, and
         # (all but the first chunk, which writes grads) its share of the
@@ -820,7 +818,7 @@ def lstm_stack_backward(
         copy = _stack_chunk_work(&activations[0], n_features, units, True)
         share_size = rounded(at_weights[L])
         raw = allocate(n_chunks * copy + (n_chunks - 1) * share_size
-                        + rounded(<long> batch * widest), sizeof(floating))
+                       + rounded(<long> batch * widest), sizeof(floating))
         with nogil:
             d_cell = (<floating *> aligned(raw) + n_chunks * copy
                       + (n_chunks - 1) * share_size)
@@ -877,5 +875,3 @@ def lstm_stack_backward(
     finally:
         free(offsets)
         free(raw)
-
-
