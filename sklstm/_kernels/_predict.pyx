@@ -185,7 +185,7 @@ cdef void _sequence_logits(
             recurrent = weights + recurrent_at(n_in, H)
             bias = weights + bias_at(n_in, H)
             # proj[t, gate * P + j] = bias + x_t @ kernel, 0 past H.
-            if (<long> n_in * LSTM_GATES * P * sizeof(floating)
+            if (<long> n_in * LSTM_GATES * P * <long> sizeof(floating)
                     <= SEQUENCE_KERNEL_IN_PLACE_BYTES):
                 if P != H:
                     _pad_gates(n_in, H, P, kernel, padded_weights)

@@ -37,7 +37,7 @@ SKLSTM_LSTM_CELL(vd_16)
    forward of each instruction set on vectors V of its width, then the backward
    (loops GCC's clones vectorise). */
 #define SKLSTM_CELLS_FORWARD(T, S, ISA, TARGET, V)                              \
-/* One vector of units of one row: z holds the four gates `units` apart (in    \
+/* One vector of units of one row: z holds the four gates `units` apart (in     \
    place), bias likewise; c_prev is NULL at the first step. */                  \
 TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       \
     int units, T *z, const T *bias, const T *c_prev, T *c, T *c_tanh, T *h)     \
@@ -54,9 +54,9 @@ TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       
     SKLSTM_STORE(V, c_tanh, tc);                                                \
     SKLSTM_STORE(V, h, out);                                                    \
 }                                                                               \
-/* z: pre-activations less bias (rows of 4H) -> activated gates; c_prev:       \
-   c_{t-1} rows, NULL at the first step. Whole vectors of units in place; the  \
-   last units % LANES of a row through the same code on zero-padded copies. */ \
+/* z: pre-activations less bias (rows of 4H) -> activated gates; c_prev:        \
+   c_{t-1} rows, NULL at the first step. Whole vectors of units in place; the   \
+   last units % LANES of a row through the same code on zero-padded copies. */  \
 TARGET static void sklstm_cells_forward_##ISA##_##S(                            \
     int n_rows, int units, T *restrict z, const T *restrict bias,               \
     const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
@@ -96,16 +96,8 @@ TARGET static void sklstm_cells_forward_##ISA##_##S(                            
         }                                                                       \
     }                                                                           \
 }
-#if SKLSTM_X86_DISPATCH
-#define SKLSTM_CELLS_FORWARD_WIDE(T, S, P)                                      \
-SKLSTM_CELLS_FORWARD(T, S, avx512, SKLSTM_AVX512, P##_64)                       \
-SKLSTM_CELLS_FORWARD(T, S, avx2, SKLSTM_AVX2, P##_32)
-#else
-#define SKLSTM_CELLS_FORWARD_WIDE(T, S, P)
-#endif
 #define SKLSTM_CELL_ROWS(T, S, P)                                               \
-SKLSTM_CELLS_FORWARD_WIDE(T, S, P)                                              \
-SKLSTM_CELLS_FORWARD(T, S, base, , P##_16)                                      \
+SKLSTM_EACH_ISA(SKLSTM_CELLS_FORWARD, T, S, P)                                  \
 static void sklstm_cells_forward_##S(int n_rows, int units, T *z,               \
                                      const T *bias, const T *c_prev, T *c,      \
                                      T *c_tanh, T *h)                           \
@@ -113,9 +105,9 @@ static void sklstm_cells_forward_##S(int n_rows, int units, T *z,               
     SKLSTM_DISPATCH(sklstm_cells_forward, S, (n_rows, units, z, bias, c_prev,   \
                     c, c_tanh, h))                                              \
 }                                                                               \
-/* The backward of one step's cells. z: activated gates -> gradients with      \
-   respect to their pre-activations; c_prev: c_{t-1} rows, NULL at the first   \
-   step; dc: dL/dc_t from step t + 1 -> dL/dc_{t-1}. One gate block per loop,  \
+/* The backward of one step's cells. z: activated gates -> gradients with       \
+   respect to their pre-activations; c_prev: c_{t-1} rows, NULL at the first    \
+   step; dc: dL/dc_t from step t + 1 -> dL/dc_{t-1}. One gate block per loop,   \
    each over contiguous memory with no branch, so that GCC vectorises them. */  \
 SKLSTM_CLONES static void sklstm_cells_backward_##S(                            \
     int n_rows, int units, T *restrict z, const T *restrict c_prev,             \

@@ -14,17 +14,21 @@
 
 #include "lstm_cell.h"
 
+/* Unit blocks a group, four sums each in registers: AVX-512 4 blocks (16 of
+   its 32 registers), AVX2 and SSE2 two (8 of their 16). */
+#define SKLSTM_GROUP(V) (sizeof(sklstm_##V) == 64 ? 4 : 2)
 
-#define SKLSTM_SEQUENCE(T, S, ISA, TARGET, G, V)                                   \
-/* acc[q][g] += x[k] * rows[k][q * padded + LANES g] over the n rows k (ld     \
-   apart), from the last row backwards if asked. */                            \
+
+#define SKLSTM_SEQUENCE(T, S, ISA, TARGET, V)                                   \
+/* acc[q][g] += x[k] * rows[k][q * padded + LANES g] over the n rows k (ld      \
+   apart), from the last row backwards if asked. */                             \
 TARGET SKLSTM_INLINE void                                                       \
 sklstm_gate_sums_##ISA##_##S(const int NB, int n, const T *restrict x,          \
                              const T *restrict rows, long ld, int padded,       \
-                             int backwards, sklstm_##V acc[4][G])             \
+                             int backwards, sklstm_##V acc[][SKLSTM_GROUP(V)])  \
 {                                                                               \
-    enum { L = SKLSTM_LANES(V) };                                              \
-    /* A pointer a gate: offsets from one base took more registers than GCC    \
+    enum { L = SKLSTM_LANES(V) };                                               \
+    /* A pointer a gate: offsets from one base took more registers than GCC     \
        had, and it reloaded them from the stack at every row. */                \
     const T *restrict r0 = backwards ? rows + (long)(n - 1) * ld : rows;        \
     const T *restrict r1 = r0 + padded, *restrict r2 = r0 + 2 * padded;         \
@@ -46,9 +50,9 @@ sklstm_gate_sums_##ISA##_##S(const int NB, int n, const T *restrict x,          
         xk += x_step;                                                           \
     }                                                                           \
 }                                                                               \
-/* NB blocks of LANES units from unit u: the four gates' sums, from `init`     \
-   plus x @ rows (n_parts runs of part_width values of x, part_stride apart,   \
-   against consecutive runs of rows); then either stored to out (PROJECT) or   \
+/* NB blocks of LANES units from unit u: the four gates' sums, from `init`      \
+   plus x @ rows (n_parts runs of part_width values of x, part_stride apart,    \
+   against consecutive runs of rows); then either stored to out (PROJECT) or    \
    taken through the cell (c, and h to out). */                                 \
 TARGET SKLSTM_INLINE void                                                       \
 sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           \
@@ -57,8 +61,8 @@ sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           
                               long part_stride, const T *restrict rows,         \
                               int backwards, T *restrict c, T *restrict out)    \
 {                                                                               \
-    enum { L = SKLSTM_LANES(V) };                                              \
-    sklstm_##V acc[4][G], cell, c_tanh, h;                                    \
+    enum { L = SKLSTM_LANES(V), G = SKLSTM_GROUP(V) };                          \
+    sklstm_##V acc[4][G], cell, c_tanh, h;                                      \
     const long ld = 4L * padded;                                                \
     for (int q = 0; q < 4; ++q)                                                 \
         for (int g = 0; g < NB; ++g)                                            \
@@ -73,14 +77,14 @@ sklstm_unit_group_##ISA##_##S(const int NB, const int PROJECT, int u,           
                 SKLSTM_STORE(V, out + q * padded + u + L * g, acc[q][g]);       \
             continue;                                                           \
         }                                                                       \
-        sklstm_##V gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};   \
+        sklstm_##V gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};     \
         sklstm_lstm_cell_##V(gates, SKLSTM_LOAD(V, c + u + L * g), &cell,       \
                              &c_tanh, &h);                                      \
         SKLSTM_STORE(V, c + u + L * g, cell);                                   \
         SKLSTM_STORE(V, out + u + L * g, h);                                    \
     }                                                                           \
 }                                                                               \
-/* Every unit block, G at a time: NB is a constant in each call, so that the   \
+/* Every unit block, G at a time: NB is a constant in each call, so that the    \
    sums stay in registers. */                                                   \
 TARGET SKLSTM_INLINE void                                                       \
 sklstm_unit_groups_##ISA##_##S(const int PROJECT, int padded, const T *init,    \
@@ -88,7 +92,7 @@ sklstm_unit_groups_##ISA##_##S(const int PROJECT, int padded, const T *init,    
                                long part_stride, const T *rows, int backwards,  \
                                T *c, T *out)                                    \
 {                                                                               \
-    enum { L = SKLSTM_LANES(V) };                                              \
+    enum { L = SKLSTM_LANES(V), G = SKLSTM_GROUP(V) };                          \
     int u = 0;                                                                  \
     for (; u + L * G <= padded; u += L * G)                                     \
         sklstm_unit_group_##ISA##_##S(G, PROJECT, u, padded, init, n_parts,     \
@@ -122,8 +126,8 @@ TARGET static void sklstm_recurrence_##ISA##_##S(                               
         h = out + (long)t * ldo;                                                \
     }                                                                           \
 }                                                                               \
-/* proj[t] = bias + the step's input @ W for every step, W's rows 4 padded     \
-   apart: for a W that stays in L1 from step to step, read where it is. */     \
+/* proj[t] = bias + the step's input @ W for every step, W's rows 4 padded      \
+   apart: for a W that stays in L1 from step to step, read where it is. */      \
 TARGET static void sklstm_project_##ISA##_##S(                                  \
     int n_steps, int n_parts, int part_width, const T *x, long ldx,             \
     long part_stride, const T *W, const T *bias, int padded, T *proj)           \
@@ -134,11 +138,8 @@ TARGET static void sklstm_project_##ISA##_##S(                                  
                                        NULL, proj + (long)t * 4 * padded);      \
 }
 
-/* G unit blocks a group, 4 G sums in registers: AVX-512 4 blocks (16 of its
-   32 registers), AVX2 and SSE2 two (8 of their 16). */
-#define SKLSTM_SEQUENCE_KERNELS(T, S, P)                                         \
-SKLSTM_SEQUENCE_WIDE(T, S, P)                                                   \
-SKLSTM_SEQUENCE(T, S, base, , 2, P##_16)                                                \
+#define SKLSTM_SEQUENCE_KERNELS(T, S, P)                                        \
+SKLSTM_EACH_ISA(SKLSTM_SEQUENCE, T, S, P)                                       \
 static void sklstm_recurrence_##S(int n_steps, int units, int padded,           \
                                   const T *proj, const T *U, int reverse,       \
                                   T *out, long ldo, const T *h0, T *c)          \
@@ -153,13 +154,6 @@ static void sklstm_project_##S(int n_steps, int n_parts, int part_width,        
     SKLSTM_DISPATCH(sklstm_project, S, (n_steps, n_parts, part_width, x, ldx,   \
                     part_stride, W, bias, padded, proj))                        \
 }
-#if SKLSTM_X86_DISPATCH
-#define SKLSTM_SEQUENCE_WIDE(T, S, P)                                           \
-SKLSTM_SEQUENCE(T, S, avx512, SKLSTM_AVX512, 4, P##_64)                                 \
-SKLSTM_SEQUENCE(T, S, avx2, SKLSTM_AVX2, 2, P##_32)
-#else
-#define SKLSTM_SEQUENCE_WIDE(T, S, P)
-#endif
 SKLSTM_SEQUENCE_KERNELS(float, f, vf)
 SKLSTM_SEQUENCE_KERNELS(double, d, vd)
 

@@ -64,6 +64,18 @@ static int sklstm_widest_isa(void)
     return isa;
 }
 
+/* DEFINE(T, S, ISA, TARGET, V) for each instruction set the build dispatches
+   between, V being the vector of P (vf or vd) of that instruction set's width:
+   the one place that lists them, for every kernel defined per instruction set. */
+#if SKLSTM_X86_DISPATCH
+#define SKLSTM_EACH_ISA(DEFINE, T, S, P)                                        \
+DEFINE(T, S, avx512, SKLSTM_AVX512, P##_64)                                     \
+DEFINE(T, S, avx2, SKLSTM_AVX2, P##_32)                                         \
+DEFINE(T, S, base, , P##_16)
+#else
+#define SKLSTM_EACH_ISA(DEFINE, T, S, P) DEFINE(T, S, base, , P##_16)
+#endif
+
 /* NAME_avx512_S ARGS, or the AVX2 or baseline one, as sklstm_widest_isa says. */
 #if SKLSTM_X86_DISPATCH
 #define SKLSTM_DISPATCH(NAME, S, ARGS)                                          \

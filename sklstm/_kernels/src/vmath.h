@@ -47,18 +47,10 @@ TARGET static void sklstm_activations_##ISA##_##S(long n, const T *x, T *out,   
     }                                                                           \
 }
 #define SKLSTM_ACTIVATIONS_ALL(T, S, P)                                         \
-SKLSTM_ACTIVATIONS_WIDE(T, S, P)                                                \
-SKLSTM_ACTIVATIONS(T, S, base, , P##_16)                                        \
-static void sklstm_activations_##S(long n, const T *x, T *out, int sigmoid)     \
+SKLSTM_EACH_ISA(SKLSTM_ACTIVATIONS, T, S, P)                                    \
+static inline void sklstm_activations_##S(long n, const T *x, T *out, int sigmoid) \
 {                                                                               \
     SKLSTM_DISPATCH(sklstm_activations, S, (n, x, out, sigmoid))                \
 }
-#if SKLSTM_X86_DISPATCH
-#define SKLSTM_ACTIVATIONS_WIDE(T, S, P)                                        \
-SKLSTM_ACTIVATIONS(T, S, avx512, SKLSTM_AVX512, P##_64)                         \
-SKLSTM_ACTIVATIONS(T, S, avx2, SKLSTM_AVX2, P##_32)
-#else
-#define SKLSTM_ACTIVATIONS_WIDE(T, S, P)
-#endif
 
 #endif
