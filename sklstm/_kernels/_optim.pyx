@@ -2,7 +2,7 @@
 
 Each is one pass over the buffers in the parameters' precision: the arithmetic of
 scikit-learn's ``AdamOptimizer`` (and Keras' RMSprop) without NumPy's temporary
-arrays, a pass each (60 us a minibatch for 30,000 parameters).
+arrays, a pass each.
 """
 
 from cython cimport floating
@@ -36,8 +36,8 @@ def adam_update(
 
     ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + (1 - beta_2) * g**2``,
     ``params -= learning_rate * m / (sqrt(v) + epsilon)``: the arithmetic of
-    ``AdamOptimizer`` without its ten NumPy passes (60 us a minibatch for 30,000
-    parameters), in the parameters' precision.
+    ``AdamOptimizer`` without its ten NumPy passes, in the parameters'
+    precision.
     """
     cdef Py_ssize_t i, n = params.shape[0]
     _check_like(n, grads.shape[0], "grads")

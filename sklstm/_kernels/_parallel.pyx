@@ -145,7 +145,7 @@ cdef double clock_if_split(int team) noexcept nogil:
     """The wall clock at the start of a region, read only if threads split it.
 
     Only split regions are checked for contention, and on a VM whose clock has
-    no vDSO path every read is a system call (~0.5 µs here).
+    no vDSO path every read is a system call.
     """
     return _wall_seconds() if team > 1 else 0
 

@@ -434,8 +434,8 @@ cdef int _stack_logits(
     if batch == 0:
         return 0
     check(n_steps > 0, "sequences need at least one step")
-    # A single sequence's prediction may leave its few hundred KiB to malloc (a
-    # buffer pool cost it 1 us of 28).
+    # A single sequence's prediction may leave its few hundred KiB to malloc,
+    # which costs it less than a buffer pool in Python.
     if work is None:
         own_work = allocate(needed, sizeof(floating))
         space = <floating *> aligned(own_work)

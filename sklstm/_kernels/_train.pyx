@@ -177,8 +177,8 @@ cdef void _weight_gradient_columns(
 
     dL/dz is taken ``ROW_BLOCK`` rows at a time: its columns are packed (and
     summed into ``d_bias``) once, then multiplied by the same rows of X and of
-    the previous step's recurrent input while the block is in cache. (BLAS
-    packed dL/dz for each of the two products: 40% of their time.)
+    the previous step's recurrent input while the block is in cache (BLAS
+    packed dL/dz again for each of the two products).
     """
     cdef int width = gate_width(units)
     cdef int n_cols = c1 - c0
@@ -353,7 +353,7 @@ cdef void _layer_forward(
     # cache line at a time, and on a VM whose two vCPUs sit far apart that is a
     # third of a microsecond a line: a projection split by steps, then a
     # recurrence split by sequences, made a stacked layer's forward slower on two
-    # threads than on one (measured: 119 against 108 us).
+    # threads than on one.
     n_chunks = row_chunks(
         batch_sizes, n_steps, batch,
         n_chunks_for(n_threads,

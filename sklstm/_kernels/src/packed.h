@@ -61,8 +61,7 @@ SKLSTM_CLONES static void sklstm_pack_##S(int k, int n, const T *restrict b,    
    keeps MR * (panel vectors) independent sums: enough to hide the latency of
    the multiply-adds, few enough to stay in registers. A single row is bound
    by loading the panels (each element is used once) and streams one panel
-   at a time, which the prefetcher follows best: 1.6x faster than eight at
-   once for 256 units (measured). */
+   at a time, which the prefetcher follows better than eight at once. */
 #define SKLSTM_PACKED_GEMM(T, S, ISA, TARGET, V)                                \
 TARGET static inline __attribute__((always_inline)) void                        \
 sklstm_block_##ISA##_##S(const int R, const int NP, int k,                      \
@@ -174,8 +173,8 @@ SKLSTM_PACKED_PRODUCT(float, f, vf)
 SKLSTM_PACKED_PRODUCT(double, d, vd)
 
 /* sums[j] += a[r][j] over rows r: the bias gradient. In Cython the sums
-   might alias a, so each addition went through memory, one float at a time
-   (8% of a stacked layer's backward); restrict lets GCC vectorise it. */
+   might alias a, so each addition went through memory, one float at a time;
+   restrict lets GCC vectorise it. */
 #define SKLSTM_COLUMN_SUMS(T, S)                                                \
 SKLSTM_CLONES static void sklstm_column_sums_##S(                               \
     int n_rows, int n, const T *restrict a, long lda, T *restrict sums)         \
