@@ -1,8 +1,6 @@
 # The one definition of an LSTM layer's geometry, and the argument checks every
 # kernel shares. Python reads the same geometry from _layout.pyx.
 
-from libc.stdlib cimport free, malloc
-
 cdef enum:
     # Gates per unit, in Keras' order: input, forget, cell candidate, output.
     LSTM_GATES = 4
