@@ -20,6 +20,7 @@ from sklstm._lstm import (
     LSTMRegressor,
     OneHotTargetWarning,
 )
+from sklstm._stream import LSTMStream
 from sklstm._version import __version__
 from sklstm.preprocessing import SequenceScaler, make_windows
 
@@ -27,6 +28,7 @@ __all__ = [
     "InconsistentVersionWarning",
     "LSTMClassifier",
     "LSTMRegressor",
+    "LSTMStream",
     "OneHotTargetWarning",
     "SequenceScaler",
     "make_windows",

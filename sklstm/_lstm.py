@@ -1,7 +1,6 @@
 """LSTMClassifier and LSTMRegressor: validation, training loop, fitted state."""
 
 import copy
-import functools
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -20,6 +19,7 @@ from sklearn.utils.multiclass import (
     type_of_target,
 )
 from sklearn.utils.validation import (
+    check_array,
     check_is_fitted,
     check_X_y,
     column_or_1d,
@@ -28,15 +28,25 @@ from sklearn.utils.validation import (
 
 from sklstm._kernels._array import all_finite
 from sklstm._kernels._layout import GATE_WIDTH
-from sklstm._network import activate, aligned_params, network_for, pooled_buffer
+from sklstm._network import (
+    activate,
+    aligned_params,
+    network_for,
+    pooled_buffer,
+    running_steps,
+    within_probability_bounds,
+)
 from sklstm._optimizers import AdamOptimizer, RMSpropOptimizer, SGDOptimizer
 from sklstm._sequences import (
     DenseSequences,
     RaggedSequences,
+    StepTargets,
     check_not_ragged_rows,
     check_sequence_list,
     is_sequence_list,
+    step_rows,
 )
+from sklstm._stream import LSTMStream
 from sklstm._threads import kernel_threads
 from sklstm._training import (
     Checkpoint,
@@ -110,6 +120,13 @@ def _target_scaling(Y, sample_weight=None):
     constant = std <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1e-300)
     std[constant] = 1.0
     return mean * largest, std * largest
+
+
+def _concatenate_steps(y):
+    """Per-step targets as ``_check_step_targets`` gives them -> rows of steps."""
+    if isinstance(y, np.ndarray):
+        return y.reshape(-1, *y.shape[2:])
+    return np.concatenate(y)
 
 
 def _cast_targets(Y, dtype):
@@ -257,7 +274,23 @@ _COMMON_PARAMETERS_DOC = """
         What ``early_stopping`` monitors, as in scikit-learn's
         HistGradientBoosting: "loss", the validation loss (informative even on a
         handful of samples), or a scorer name (e.g. "accuracy", "r2") or callable
-        ``scorer(estimator, X, y)``; None is the estimator's ``score``.
+        ``scorer(estimator, X, y)``; None is the estimator's ``score``. With
+        ``return_sequences=True``, "loss", None or a callable that takes per-step
+        targets (scikit-learn's metrics take one target per sample).
+
+    return_sequences : bool, default=False
+        Predict at every time step instead of once per sequence (Keras'
+        ``LSTM(return_sequences=True)`` followed by a ``Dense`` applied to each
+        step): the output layer reads the last LSTM layer's output at each step
+        (with ``bidirectional=True``, both directions' outputs at that step). y
+        then holds a target per step: ``(n_samples, n_timesteps)`` (a label or a
+        value per step), ``(n_samples, n_timesteps, n_outputs)`` (regressor), or
+        for a list of sequences a list of per-sequence targets of the same
+        lengths; ``predict`` and ``predict_proba`` answer in the same shapes. The
+        loss is the mean over every step, each weighing what its sequence's
+        ``sample_weight`` says (and ``class_weight`` of its own label); ``score``
+        is the accuracy or R^2 over every step, weighted alike. The weights are
+        the same arrays as without it.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -414,6 +447,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
+        "return_sequences": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "scoring": [StrOptions({"loss"}), str, callable, None],
@@ -449,6 +483,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         dropout=0.0,
         recurrent_dropout=0.0,
         scoring="loss",
+        return_sequences=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -478,6 +513,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.scoring = scoring
+        self.return_sequences = return_sequences
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -582,6 +618,120 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         return (data, y) if validate_y else data
 
+    def _check_data(self, X, y, reset, dtype):
+        """Validated sequences and targets: ``_check_sequences``, and per step
+        :meth:`_check_step_targets`."""
+        if not self._return_sequences:
+            return self._check_sequences(
+                X, reset=reset, y=y, dtype=dtype, **self._y_params()
+            )
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        data = self._check_sequences(X, reset=reset, dtype=dtype)
+        return data, self._check_step_targets(data, y)
+
+    def _check_step_targets(self, data, y):
+        """Per-step targets checked against their sequences' lengths.
+
+        Returns y as an array ``(n_samples, n_timesteps, ...)`` for sequences of
+        one length, else as a list of arrays ``(n_timesteps_i, ...)``.
+        """
+        n_samples, lengths = data.n_samples, data.lengths
+        per_step = "a target per time step of each sequence"
+        if not isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+            if y.dtype == object and y.ndim == 1:
+                y = list(y)
+        if isinstance(y, np.ndarray):
+            if y.ndim < 2 or y.shape[:2] != (n_samples, data.max_length):
+                raise ValueError(
+                    f"y has shape {y.shape}, but with return_sequences=True it "
+                    f"holds {per_step}: shape ({n_samples}, {data.max_length}"
+                    f"{'' if self._step_label_ndim == 1 else '[, n_outputs]'}) for X "
+                    f"of {n_samples} sequences of {data.max_length} steps."
+                )
+            if isinstance(data, RaggedSequences):
+                y = list(y)  # each row then checked against its sequence
+        if isinstance(y, (list, tuple)):
+            if len(y) != n_samples:
+                raise ValueError(
+                    f"y has targets for {len(y)} sequences, but X has {n_samples}; "
+                    f"with return_sequences=True, y holds {per_step}."
+                )
+            y = [np.asarray(y_i) for y_i in y]
+            for i, (y_i, length) in enumerate(zip(y, lengths)):
+                if y_i.ndim == 0 or y_i.shape[0] != length:
+                    found = "no time axis" if y_i.ndim == 0 else f"{y_i.shape[0]} steps"
+                    raise ValueError(
+                        f"y[{i}] has {found}, but sequence {i} of X "
+                        f"has {length} steps: with return_sequences=True, y holds "
+                        f"{per_step}."
+                    )
+            if len({y_i.shape[1:] for y_i in y}) > 1:
+                raise ValueError(
+                    "The per-step targets of the sequences have different shapes "
+                    f"beyond the time axis: {sorted({y_i.shape[1:] for y_i in y})}."
+                )
+            steps = np.concatenate(y) if len(y) > 1 else y[0]
+        else:
+            steps = y.reshape(n_samples * data.max_length, *y.shape[2:])
+        if steps.ndim > self._step_label_ndim:
+            raise ValueError(
+                f"{type(self).__name__} with return_sequences=True takes "
+                f"{self._step_targets_doc} for each step; got targets of shape "
+                f"{steps.shape[1:]} at each step."
+            )
+        steps = check_array(
+            steps,
+            ensure_2d=False,
+            dtype="numeric" if self._y_params().get("y_numeric") else None,
+            input_name="y",
+        )
+        return data.split_steps(steps)
+
+    def _training_targets(
+        self,
+        data,
+        y,
+        sample_weight,
+        incremental,
+        first_pass=False,
+        classes=None,
+        name="sample_weight",
+    ):
+        """The network's targets for validated (data, y) and the loss's weights.
+
+        Per step, each step is a sample for the encoding, the class weights and
+        the target scaling; the targets are then a :class:`StepTargets` and the
+        weights returned are each sequence's total (None for equal ones).
+        """
+        if not self._return_sequences:
+            self._check_target_range(y, data.dtype)
+            sample_weight = self._combined_weights(
+                y, sample_weight, incremental, data, name
+            )
+            Y = self._encode_targets(y, first_pass, classes, sample_weight)
+            return _cast_targets(Y, data.dtype), sample_weight
+        lengths = data.lengths
+        steps = _concatenate_steps(y)
+        weight = None if sample_weight is None else np.repeat(sample_weight, lengths)
+        self._check_target_range(steps, data.dtype)
+        weight = self._combined_weights(steps, weight, incremental, data, name)
+        values = _cast_targets(
+            self._encode_targets(steps, first_pass, classes, weight), data.dtype
+        )
+        if weight is None:
+            if (lengths == lengths[0]).all():
+                return StepTargets(values, lengths), None
+            return StepTargets(values, lengths), lengths.astype(np.float64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        totals = np.add.reduceat(weight, offsets)
+        shares = weight / np.repeat(np.where(totals > 0, totals, 1.0), lengths)
+        return StepTargets(values, lengths, shares), totals
+
     def _check_sample_weight(self, sample_weight, data, name="sample_weight"):
         """None, or sample weights as a 1-D float array of the data's dtype."""
         if sample_weight is None:
@@ -656,6 +806,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             self._head,
             self._params.dtype,
             self._bidirectional,
+            self._return_sequences,
         )
 
     def _make_optimizer(self):
@@ -754,38 +905,40 @@ class _BaseLSTM(BaseEstimator, ABC):
                     f"fitted network's {self._layer_sizes}; refit with "
                     "warm_start=False."
                 )
-            if bool(self.bidirectional) != self._bidirectional:
-                raise ValueError(
-                    f"bidirectional={self.bidirectional!r} differs from the fitted "
-                    "network; refit with warm_start=False."
-                )
+            for name in ("bidirectional", "return_sequences"):
+                if bool(getattr(self, name)) != getattr(self, "_" + name):
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} differs from the fitted "
+                        "network; refit with warm_start=False."
+                    )
+        else:
+            self._return_sequences = bool(self.return_sequences)
         dtype = None if first_pass else self._params.dtype
-        data, y = self._check_sequences(
-            X, reset=first_pass, y=y, dtype=dtype, **self._y_params()
-        )
+        data, y = self._check_data(X, y, reset=first_pass, dtype=dtype)
         _check_magnitude(data)
         sample_weight = self._check_sample_weight(sample_weight, data)
-        self._check_target_range(y, data.dtype)
-        sample_weight = self._combined_weights(y, sample_weight, incremental, data)
-        Y = _cast_targets(
-            self._encode_targets(y, first_pass, classes, sample_weight), data.dtype
+        Y, sample_weight = self._training_targets(
+            data, y, sample_weight, incremental, first_pass, classes
         )
         if validation_data:
-            data_val, y_val = self._check_sequences(
-                X_val, reset=False, y=y_val, dtype=data.dtype, **self._y_params()
+            data_val, y_val = self._check_data(
+                X_val, y_val, reset=False, dtype=data.dtype
             )
             _check_magnitude(data_val, "X_val")
             sample_weight_val = self._check_sample_weight(
                 sample_weight_val, data_val, "sample_weight_val"
             )
-            Y_val = _cast_targets(self._encode_targets(y_val, False), data.dtype)
-            weight_val = self._combined_weights(
-                y_val, sample_weight_val, incremental, data_val, "sample_weight_val"
+            Y_val, weight_val = self._training_targets(
+                data_val,
+                y_val,
+                sample_weight_val,
+                incremental,
+                name="sample_weight_val",
             )
         self._random_state = check_random_state(self.random_state)
 
         if first_pass:
-            self.n_outputs_ = Y.shape[1]
+            self.n_outputs_ = Y.n_outputs if isinstance(Y, StepTargets) else Y.shape[1]
             self._layer_sizes = layer_sizes
             self._bidirectional = bool(self.bidirectional)
             self._params = self._network_of(data.dtype).initialize(self._random_state)
@@ -850,13 +1003,16 @@ class _BaseLSTM(BaseEstimator, ABC):
                 if early_stopping and not validation_data:
                     train, val = validation_split(
                         keys,
-                        self._stratification_labels(y),
+                        None
+                        if self._return_sequences
+                        else self._stratification_labels(y),
                         sample_weight,
                         self.validation_fraction,
                     )
                     keys = keys[train]
                     data, data_val = data.take(train), data.take(val)
-                    Y, Y_val, y_val = Y[train], Y[val], y[val]
+                    Y, Y_val = Y[train], Y[val]
+                    y_val = [y[i] for i in val] if isinstance(y, list) else y[val]
                     if sample_weight is None:
                         weight_val = None
                     else:
@@ -1017,6 +1173,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             self._head,
             np.dtype(dtype),
             self._bidirectional,
+            self._return_sequences,
         )
 
     def _chunk_size(self, n_samples, n_steps):
@@ -1036,7 +1193,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         network = self._network()
         n_samples = data.n_samples
         chunk = self._chunk_size(n_samples, data.max_length)
-        if isinstance(data, DenseSequences):
+        if isinstance(data, DenseSequences) and not self._return_sequences:
             # One kernel call a chunk; a single chunk's logits are the result.
             per_sequence = network.dense_work_size(data.max_length, 1)
             chunk = min(
@@ -1059,15 +1216,22 @@ class _BaseLSTM(BaseEstimator, ABC):
                         self._params, data.X[batch], work, n_threads, out=out[batch]
                     )
                 return out
-        # Ragged sequences in decreasing length, the results back in input order.
+        # Ragged sequences in decreasing length, the results back in input order;
+        # per step, a row per step, sequence after sequence.
         order = data.order_for_batches(np.arange(n_samples))
-        out = np.empty((n_samples, self.n_outputs_), dtype=self._params.dtype)
+        lengths = data.lengths
+        n_rows = int(lengths.sum()) if self._return_sequences else n_samples
+        out = np.empty((n_rows, self.n_outputs_), dtype=self._params.dtype)
         with kernel_threads(chunk) as n_threads:
             workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
             for batch_slice in gen_batches(n_samples, chunk):
                 batch_index = order[batch_slice]
                 X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-                out[batch_index] = network.logits(
+                rows = batch_index
+                if self._return_sequences:
+                    running, _ = running_steps(X_tm.shape[0], last_step)
+                    rows = step_rows(lengths, batch_index, running)
+                out[rows] = network.logits(
                     self._params, X_tm, batch_sizes, last_step, workspace
                 )
         return out
@@ -1076,12 +1240,15 @@ class _BaseLSTM(BaseEstimator, ABC):
         """Head pre-activations of X; with ``softmax``, the probabilities.
 
         ``take_log`` (with ``softmax``) gives their logarithms, without underflow.
+        Returns ``(logits, data)``: ``data`` the validated X, or None where a
+        many-to-one prediction did not need it. Per step, logits have a row per
+        step; :meth:`_per_sequence` shapes them as X.
         """
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)  # raises scikit-learn's NotFittedError
         data = None
         if self._is_plain_input(X):
-            if X.shape[0] == 1 and X.flags.c_contiguous:
+            if X.shape[0] == 1 and X.flags.c_contiguous and not self._return_sequences:
                 # One sequence: one kernel call, which also checks X (None for
                 # NaN or infinity: the full validation below names them) and
                 # applies the softmax; nothing to chunk or pool (3 of 28 µs).
@@ -1089,7 +1256,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                     self._params, X, softmax, take_log
                 )
                 if outputs is not None:
-                    return outputs
+                    return outputs, None
             elif all_finite(X):
                 # One pass with no temporary (NumPy's isfinite().all() took 2 µs
                 # on one sequence); an X with NaN or infinity goes to the full
@@ -1098,7 +1265,11 @@ class _BaseLSTM(BaseEstimator, ABC):
         if data is None:
             data = self._check_sequences(X, reset=False, dtype=self._params.dtype)
         logits = self._logits(data)
-        return activate("softmax", logits, take_log) if softmax else logits
+        return (activate("softmax", logits, take_log) if softmax else logits), data
+
+    def _per_sequence(self, rows, data):
+        """Per-step predictions (rows) shaped as X's sequences; else unchanged."""
+        return data.split_steps(rows) if self._return_sequences else rows
 
     def _is_plain_input(self, X):
         """Whether X is a 3-D array that validate_data would pass unchanged, if finite.
@@ -1128,11 +1299,38 @@ class _BaseLSTM(BaseEstimator, ABC):
         float y to int before checking it for NaN, a RuntimeWarning first.
         """
         check_is_fitted(self)
-        data, y = self._check_sequences(
-            X, reset=False, y=y, dtype=self._params.dtype, **self._y_params()
-        )
+        data, y = self._check_data(X, y, reset=False, dtype=self._params.dtype)
         sample_weight = self._check_sample_weight(sample_weight, data)
+        if self._return_sequences:
+            # Every step is a sample, weighing what its sequence weighs.
+            y = _concatenate_steps(y)
+            if sample_weight is not None:
+                sample_weight = np.repeat(sample_weight, data.lengths)
         return float(self._score_data(data, y, sample_weight))
+
+    def stream(self):
+        """A new :class:`~sklstm.LSTMStream`: predictions on data as it arrives.
+
+        The stream feeds a batch of independent sequences a chunk of readings
+        at a time and carries each layer's state from chunk to chunk (Keras'
+        ``stateful=True``); its predictions equal ``predict`` on each sequence
+        so far. The estimator keeps no stream state: make as many as needed.
+
+        Returns
+        -------
+        stream : LSTMStream
+            With ``predict`` (and ``predict_proba``, ``predict_log_proba`` for a
+            classifier) taking chunks ``(n_streams, n_steps, n_features)``, and
+            ``reset``.
+        """
+        check_is_fitted(self)
+        if self._bidirectional:
+            raise ValueError(
+                "A bidirectional model cannot stream: its backward direction reads "
+                "each sequence from its end, which a stream has not reached. Fit "
+                "with bidirectional=False to predict on streams."
+            )
+        return LSTMStream(self)
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):
@@ -1231,17 +1429,8 @@ class _BaseLSTM(BaseEstimator, ABC):
             )
         if "_params" in state:
             state["_params"] = aligned_params(state["_params"])
+            state.setdefault("_return_sequences", False)  # older models
         super().__setstate__(state)
-
-
-@functools.cache
-def _probability_bounds(dtype, log):
-    """The range probabilities (or their logs) are clipped to: inside (0, 1)."""
-    info = np.finfo(dtype)
-    low, high = info.tiny, 1 - info.epsneg
-    if log:
-        low, high = np.log(low), np.log1p(-info.epsneg)
-    return dtype.type(low), dtype.type(high)
 
 
 class OneHotTargetWarning(UserWarning):
@@ -1401,6 +1590,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         dropout=0.0,
         recurrent_dropout=0.0,
         scoring="loss",
+        return_sequences=False,
         class_weight=None,
     ):
         super().__init__(
@@ -1432,8 +1622,13 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             scoring=scoring,
+            return_sequences=return_sequences,
         )
         self.class_weight = class_weight
+
+    # With return_sequences: a label per step.
+    _step_label_ndim = 1
+    _step_targets_doc = "one label"
 
     def _y_params(self):
         return {"multi_output": True}
@@ -1559,7 +1754,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix for multilabel
-            classification (one logistic output per label).
+            classification (one logistic output per label). With
+            ``return_sequences=True``, a label per step: (n_samples,
+            n_timesteps), or a list of (n_timesteps_i,) label arrays.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence in the mean loss; multiplied by the weights
@@ -1621,7 +1818,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``; for
-            multilabel targets, the probability of each label.
+            multilabel targets, the probability of each label. With
+            ``return_sequences=True``, per step: (n_samples, n_timesteps,
+            n_classes), or a list of (n_timesteps_i, n_classes) arrays.
         """
         return self._probabilities(X, log=False)
 
@@ -1636,7 +1835,8 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probability of each class, in the order of ``classes_``.
+            Log-probability of each class, in the order of ``classes_``; per
+            step with ``return_sequences=True``, as :meth:`predict_proba`.
         """
         return self._probabilities(X, log=True)
 
@@ -1644,17 +1844,20 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)
         if self._head == "softmax":
-            out = self._predict_logits(X, softmax=True, take_log=log)
+            # The kernel applies the softmax on a single sequence's logits.
+            out, data = self._predict_logits(X, softmax=True, take_log=log)
+            out = within_probability_bounds(out, log)
         else:
-            logits = self._predict_logits(X)
-            if not self._multilabel:
-                # One unit for the positive class: p(negative) is that of -z.
-                logits = np.hstack([-logits, logits])
-            out = activate("logistic", logits, log)
-        # However confident the model, probabilities stay strictly inside (0, 1)
-        # and their logarithms finite, as scikit-learn's checks require.
-        low, high = _probability_bounds(out.dtype, log)
-        return np.clip(out, low, high, out=out)
+            logits, data = self._predict_logits(X)
+            out = self._probabilities_of_logits(logits, log)
+        return self._per_sequence(out, data)
+
+    def _probabilities_of_logits(self, logits, log):
+        """Class probabilities (or their logs) from the head's pre-activations."""
+        if self._head == "logistic" and not self._multilabel:
+            # One unit for the positive class: p(negative) is that of -z.
+            logits = np.hstack([-logits, logits])
+        return within_probability_bounds(activate(self._head, logits, log), log)
 
     def predict(self, X):
         """Most probable class of each sequence.
@@ -1668,8 +1871,11 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels (a label indicator matrix for multilabel targets).
+            With ``return_sequences=True``, a label per step: (n_samples,
+            n_timesteps), or a list of (n_timesteps_i,) arrays.
         """
-        return self._decode(self._predict_logits(X))
+        logits, data = self._predict_logits(X)
+        return self._per_sequence(self._decode(logits), data)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on sequences X and labels y.
@@ -1690,7 +1896,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         Returns
         -------
         score : float
-            Weighted fraction of the sequences predicted correctly.
+            Weighted fraction of the sequences predicted correctly; with
+            ``return_sequences=True``, of all their steps, each weighing what
+            its sequence weighs.
         """
         return self._score(X, y, sample_weight)
 
@@ -1753,6 +1961,10 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 )
 class LSTMRegressor(RegressorMixin, _BaseLSTM):
     _head = "identity"
+
+    # With return_sequences: a value, or a row of n_outputs values, per step.
+    _step_label_ndim = 2
+    _step_targets_doc = "a value or a row of n_outputs values"
 
     def _y_params(self):
         return {"multi_output": True, "y_numeric": True}
@@ -1829,7 +2041,10 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values. The network is trained on them standardised (each
             output's mean and standard deviation), so their unit does not matter;
-            predictions and :meth:`get_weights` are in y's units.
+            predictions and :meth:`get_weights` are in y's units. With
+            ``return_sequences=True``, a target per step: (n_samples,
+            n_timesteps) or (n_samples, n_timesteps, n_outputs), or a list of
+            per-sequence arrays of the sequences' lengths.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sequence in the mean loss.
@@ -1884,9 +2099,12 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions, 1-D when the model was fitted on a 1-D y.
+            Predictions, 1-D when the model was fitted on a 1-D y. With
+            ``return_sequences=True``, per step: (n_samples, n_timesteps[,
+            n_outputs]), or a list of per-sequence arrays.
         """
-        return self._shape_prediction(self._predict_logits(X))
+        logits, data = self._predict_logits(X)
+        return self._per_sequence(self._shape_prediction(logits), data)
 
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R^2 of the predictions on X.
@@ -1907,7 +2125,9 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         -------
         score : float
             R^2 of ``predict(X)`` against y (uniform average over the outputs),
-            as scikit-learn's ``RegressorMixin.score``.
+            as scikit-learn's ``RegressorMixin.score``; with
+            ``return_sequences=True``, over every step, each weighing what its
+            sequence weighs.
         """
         return self._score(X, y, sample_weight)
 

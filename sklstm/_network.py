@@ -10,6 +10,7 @@ fit or predict and reuses for every minibatch.
 import functools
 import threading
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import expit, log_expit
@@ -53,6 +54,12 @@ class LSTMNetwork:
         Floating type of the parameters and of every buffer.
     bidirectional : bool, default=False
         Whether every layer runs in both directions.
+    return_sequences : bool, default=False
+        Whether the head reads the last layer's output at every step (Keras'
+        ``LSTM(return_sequences=True)`` followed by ``Dense``) instead of only
+        at each sequence's end. Logits then have a row per step that a
+        sequence runs, time-major: for each step ``t``, the sequences still
+        running at ``t``, in batch order (PyTorch's ``PackedSequence`` order).
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class LSTMNetwork:
         head,
         dtype,
         bidirectional=False,
+        return_sequences=False,
     ):
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -72,6 +80,7 @@ class LSTMNetwork:
         self.head = head
         self.dtype = np.dtype(dtype)
         self.n_directions = 2 if bidirectional else 1
+        self.return_sequences = bool(return_sequences)
         self._units = np.array(self.hidden_layer_sizes, dtype=np.intc)
         # The prediction kernel's specialisation for this dtype, picked once: the
         # fused function picks it at every call (0.2 of a sequence's 21 µs).
@@ -193,13 +202,13 @@ class LSTMNetwork:
         """Head pre-activations, shape (B, n_outputs); values for "identity".
 
         ``X_tm`` is a time-major batch ``(T, B, n_features)``; ``last_step[b]`` is the
-        step whose state the head reads for sequence ``b``.
+        last step of sequence ``b``. With ``return_sequences``, a row per step that
+        a sequence runs, in :func:`running_steps`' order.
         """
         views = self.unpack(params)
-        logits, _ = self._forward(
+        return self._forward(
             params, views, X_tm, batch_sizes, last_step, workspace, None
-        )
-        return logits
+        ).logits
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
@@ -243,30 +252,30 @@ class LSTMNetwork:
         if total_weight is None:
             total_weight = n_samples if sample_weight is None else sample_weight.sum()
         views = self.unpack(params)
-        logits, layer_inputs = self._forward(
+        forward = self._forward(
             params, views, X_tm, batch_sizes, last_step, workspace, masks
         )
-        losses, delta = self._losses(logits, Y, gradient=True)
-        if sample_weight is None:
+        row_weight = sample_weight
+        if self.return_sequences:
+            # Each sequence weighs as in the many-to-one loss, shared between its
+            # steps (see StepTargets): the mean over the steps of the data set.
+            Y, share = Y.packed(forward.running)
+            row_weight = (
+                share if sample_weight is None else sample_weight[forward.rows] * share
+            )
+        losses, delta = self._losses(forward.logits, Y, gradient=True)
+        if row_weight is None:
             loss = losses.sum() / total_weight
             delta /= total_weight
         else:
-            loss = np.dot(sample_weight, losses) / total_weight
-            delta *= (sample_weight / total_weight)[:, None]
+            loss = np.dot(row_weight, losses) / total_weight
+            delta *= (row_weight / total_weight)[:, None]
         delta = delta.astype(self.dtype, copy=False)
 
         grad_views = self.unpack(grads)
-        batch_index = np.arange(n_samples)
-        np.matmul(workspace.head_input.T, delta, out=grad_views[-2])
+        np.matmul(forward.head_input.T, delta, out=grad_views[-2])
         np.sum(delta, axis=0, out=grad_views[-1])
-        d_head_input = delta @ views[-2].T
-        top = self.n_layers - 1
-        for direction, cell in enumerate(workspace.cells[top]):
-            units = self.hidden_layer_sizes[top]
-            cell.d_hidden[...] = 0
-            cell.d_hidden[last_step, batch_index] = d_head_input[
-                :, direction * units : (direction + 1) * units
-            ]
+        self._top_gradient(delta @ views[-2].T, last_step, forward.running, workspace)
 
         if self._whole_stack(masks):
             lstm_stack_backward(
@@ -281,7 +290,7 @@ class LSTMNetwork:
             )
         else:
             self._backward_layers(
-                views, grad_views, batch_sizes, workspace, layer_inputs
+                views, grad_views, batch_sizes, workspace, forward.layer_inputs
             )
 
         if alpha:
@@ -318,8 +327,16 @@ class LSTMNetwork:
         return (losses, delta) if gradient else losses
 
     def mean_loss(self, logits, Y, sample_weight=None):
-        """The (weighted) mean loss of ``logits`` against ``Y``, without L2 term."""
-        losses = self._losses(logits, Y)
+        """The (weighted) mean loss of ``logits`` against ``Y``, without L2 term.
+
+        With ``return_sequences``, ``logits`` has a row per step, sequence after
+        sequence, as :class:`~sklstm._sequences.StepTargets` holds ``Y``.
+        """
+        if self.return_sequences:
+            losses = self._losses(logits, Y.values) * Y.row_shares()
+            losses = np.add.reduceat(losses, Y.offsets) if len(losses) else losses
+        else:
+            losses = self._losses(logits, Y)
         if sample_weight is None:
             return float(np.mean(losses))
         return float(np.dot(sample_weight, losses) / sample_weight.sum())
@@ -388,15 +405,13 @@ class LSTMNetwork:
         return self.n_directions == 1 and masks is None
 
     def _forward(self, params, views, X_tm, batch_sizes, last_step, workspace, masks):
-        """Head pre-activations, and what the layer-by-layer backward needs.
+        """The forward of a minibatch: a :class:`_Forward`.
 
-        Returns ``(logits, layer_inputs)``: ``layer_inputs`` is
-        :meth:`_forward_layers`' result, or None after the stack kernels (which
-        leave all they need in the workspace's buffers).
+        Its ``layer_inputs`` is :meth:`_forward_layers`' result, or None after the
+        stack kernels (which leave all they need in the workspace's buffers).
         """
         if self.n_directions == 2:
             workspace.set_packing(last_step)
-        batch_index = np.arange(X_tm.shape[1])
         layer_inputs = None
         if self._whole_stack(masks):
             lstm_stack_forward(
@@ -411,15 +426,62 @@ class LSTMNetwork:
             layer_inputs = self._forward_layers(
                 views, X_tm, batch_sizes, workspace, masks
             )
-        # The forward state at each sequence's last step; the backward direction's
-        # state after its last step, i.e. at the sequence's first.
-        head_input = workspace.head_input
-        top_units = self.hidden_layer_sizes[-1]
+        running = rows = None
+        if self.return_sequences:
+            running, rows = running_steps(X_tm.shape[0], last_step)
+        head_input = self._head_input(workspace, last_step, running)
+        return _Forward(
+            head_input @ views[-2] + views[-1], head_input, running, rows, layer_inputs
+        )
+
+    def _head_input(self, workspace, last_step, running):
+        """What the head reads from the top layer's outputs, a row per prediction.
+
+        Many-to-one: the forward state at each sequence's last step and the
+        backward direction's after its last step, i.e. at the sequence's first.
+        Per step: both directions' outputs at every step a sequence runs (the
+        backward direction's put back in time order), rows as in ``running``.
+        """
+        top = workspace.cells[-1]
+        if not self.return_sequences:
+            head_input = workspace.head_input
+            units = self.hidden_layer_sizes[-1]
+            batch_index = np.arange(head_input.shape[0])
+            for direction, cell in enumerate(top):
+                head_input[:, direction * units : (direction + 1) * units] = (
+                    cell.hidden[last_step, batch_index]
+                )
+            return head_input
+        outputs = [
+            cell.hidden if direction == 0 else workspace.reverse(cell.hidden)
+            for direction, cell in enumerate(top)
+        ]
+        if running is None:
+            outputs = [output.reshape(-1, output.shape[-1]) for output in outputs]
+        else:
+            outputs = [output[running] for output in outputs]
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
+
+    def _top_gradient(self, d_head_input, last_step, running, workspace):
+        """Fill the top layer's dL/dh from the gradient of :meth:`_head_input`."""
+        units = self.hidden_layer_sizes[-1]
         for direction, cell in enumerate(workspace.cells[-1]):
-            head_input[:, direction * top_units : (direction + 1) * top_units] = (
-                cell.hidden[last_step, batch_index]
-            )
-        return head_input @ views[-2] + views[-1], layer_inputs
+            d_output = d_head_input[:, direction * units : (direction + 1) * units]
+            if not self.return_sequences:
+                cell.d_hidden[...] = 0
+                cell.d_hidden[last_step, np.arange(len(last_step))] = d_output
+            elif direction == 0 and running is None:
+                cell.d_hidden.reshape(-1, units)[...] = d_output
+            else:
+                in_time_order = np.zeros_like(cell.d_hidden)
+                if running is None:
+                    in_time_order.reshape(-1, units)[...] = d_output
+                else:
+                    in_time_order[running] = d_output
+                if direction == 0:
+                    cell.d_hidden[...] = in_time_order
+                else:
+                    workspace.reverse(in_time_order, out=cell.d_hidden)
 
     def _forward_layers(self, views, X_tm, batch_sizes, workspace, masks):
         """The forward of each layer and direction in turn, bottom first.
@@ -510,6 +572,32 @@ def network_for(*structure):
     return LSTMNetwork(*structure)
 
 
+class _Forward(NamedTuple):
+    """What the forward of a minibatch gives its loss and backward."""
+
+    logits: np.ndarray
+    head_input: np.ndarray
+    # Per step: running_steps' mask (None: every step runs) and each row's sequence.
+    running: object
+    rows: object
+    layer_inputs: object
+
+
+def running_steps(n_steps, last_step):
+    """The steps a packed batch runs, in the order of per-step logits' rows.
+
+    Returns ``(running, sequence)``: ``running[t, b]`` is whether sequence ``b``
+    runs at step ``t`` (None when every sequence runs every step), and
+    ``sequence`` the sequence of each row, rows time-major: for each step, the
+    sequences that run at it.
+    """
+    batch = len(last_step)
+    if (last_step == n_steps - 1).all():
+        return None, np.tile(np.arange(batch), n_steps)
+    running = np.arange(n_steps)[:, None] <= last_step[None, :]
+    return running, np.nonzero(running)[1]
+
+
 #: Work buffers up to this size are kept between predictions for reuse; bigger ones
 #: (long or many sequences) cost little to allocate next to their computation.
 POOLED_BYTES = 1 << 20
@@ -559,6 +647,26 @@ def activate(head, logits, log=False):
     if head == "logistic":
         return log_expit(logits) if log else expit(logits)
     return logits
+
+
+@functools.cache
+def _probability_bounds(dtype, log):
+    """The range probabilities (or their logs) are clipped to: inside (0, 1)."""
+    info = np.finfo(dtype)
+    low, high = info.tiny, 1 - info.epsneg
+    if log:
+        low, high = np.log(low), np.log1p(-info.epsneg)
+    return dtype.type(low), dtype.type(high)
+
+
+def within_probability_bounds(out, log):
+    """``out`` clipped in place to :func:`_probability_bounds`.
+
+    However confident the model, probabilities stay strictly inside (0, 1) and
+    their logarithms finite, as scikit-learn's checks require.
+    """
+    low, high = _probability_bounds(out.dtype, log)
+    return np.clip(out, low, high, out=out)
 
 
 #: A layer's per-step buffers, with their widths in units: its state as the kernels

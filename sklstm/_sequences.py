@@ -49,6 +49,14 @@ class DenseSequences:
         last_step = np.full(n_batch, self.max_length - 1, dtype=np.intp)
         return X_tm, batch_sizes, last_step
 
+    @property
+    def lengths(self):
+        return np.full(self.n_samples, self.max_length, dtype=np.intp)
+
+    def split_steps(self, rows):
+        """Per-step rows, sequence after sequence -> (n_samples, n_steps, ...)."""
+        return rows.reshape(self.n_samples, self.max_length, *rows.shape[1:])
+
 
 class RaggedSequences:
     """Sequences of their own lengths, concatenated along the time axis."""
@@ -66,12 +74,9 @@ class RaggedSequences:
 
     def take(self, index):
         lengths = self.lengths[index]
-        ends = np.cumsum(lengths)
-        # Row numbers of the chosen sequences' steps, in order, without a loop.
-        rows = np.arange(ends[-1]) + np.repeat(
-            self.offsets[index] - ends + lengths, lengths
+        return RaggedSequences(
+            self.values[_rows_of(self.offsets, lengths, index)], lengths
         )
-        return RaggedSequences(self.values[rows], lengths)
 
     def as_input(self):
         """The sequences as an estimator takes them: a list of 2-D views."""
@@ -79,6 +84,10 @@ class RaggedSequences:
             self.values[start : start + length]
             for start, length in zip(self.offsets, self.lengths)
         ]
+
+    def split_steps(self, rows):
+        """Per-step rows, sequence after sequence -> a list, one array a sequence."""
+        return np.split(rows, self.offsets[1:])
 
     def order_for_batches(self, index):
         """``index`` sorted by decreasing length, as the packed kernels need."""
@@ -95,6 +104,72 @@ class RaggedSequences:
         X_tm[running] = self.values[(self.offsets[index][None, :] + steps)[running]]
         batch_sizes = running.sum(axis=1).astype(np.intc)
         return X_tm, batch_sizes, lengths - 1
+
+
+def step_rows(lengths, index, running):
+    """Rows of sequences ``index``' steps in per-step logits' order.
+
+    Rows number the steps of all the sequences, sequence after sequence;
+    ``running`` is :func:`~sklstm._network.running_steps`' mask of the batch of
+    ``index`` (None: each runs ``lengths[index[0]]`` steps). Time-major: for each
+    step, the sequences that run at it.
+    """
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])[index]
+    n_steps = int(lengths[index[0]]) if running is None else running.shape[0]
+    rows = offsets[None, :] + np.arange(n_steps)[:, None]
+    return rows.ravel() if running is None else rows[running]
+
+
+class StepTargets:
+    """Encoded per-step targets of sequences, rows sequence after sequence.
+
+    ``values`` is ``(total_steps, n_outputs)``; ``shares`` is each step's share
+    of its sequence's weight (they sum to 1 over a sequence's steps; None for
+    equal shares). A sequence's loss is the mean of its steps' losses weighted
+    by their shares, and the caller weighs each sequence by the sum of its
+    steps' weights: the mean loss is then the weighted mean over every step.
+    Indexed like an array of sequences (``Y[index]``), as the training loop
+    indexes many-to-one targets.
+    """
+
+    def __init__(self, values, lengths, shares=None):
+        self.values = values
+        self.lengths = np.asarray(lengths, dtype=np.intp)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(
+            np.intp
+        )
+        self.shares = shares
+        self.n_samples = len(self.lengths)
+        self.n_outputs = values.shape[1]
+
+    def __len__(self):
+        return self.n_samples
+
+    def __getitem__(self, index):
+        index = np.arange(self.n_samples)[index]
+        lengths = self.lengths[index]
+        rows = _rows_of(self.offsets, lengths, index)
+        shares = None if self.shares is None else self.shares[rows]
+        return StepTargets(self.values[rows], lengths, shares)
+
+    def row_shares(self):
+        """Each step's share of its sequence's weight."""
+        if self.shares is not None:
+            return self.shares
+        return np.repeat(1.0 / self.lengths, self.lengths)
+
+    def packed(self, running):
+        """(targets, shares) of the steps in per-step logits' order."""
+        rows = step_rows(self.lengths, np.arange(self.n_samples), running)
+        return self.values[rows], self.row_shares()[rows]
+
+
+def _rows_of(offsets, lengths, index):
+    """Row numbers of sequences ``index``' steps, in order, without a loop."""
+    ends = np.cumsum(lengths)
+    if not len(ends):
+        return np.zeros(0, dtype=np.intp)
+    return np.arange(ends[-1]) + np.repeat(offsets[index] - ends + lengths, lengths)
 
 
 def length_sorted_batches(lengths, index, batch_size, random_state, bucket=50):

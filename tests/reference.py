@@ -28,12 +28,17 @@ def reference_lstm(X, kernel, recurrent_kernel, bias, recurrent_mask=None):
     return out
 
 
-def reference_network(weights, X, lengths, head, bidirectional=False):
+def reference_network(
+    weights, X, lengths, head, bidirectional=False, return_sequences=False
+):
     """Stacked LSTM + dense head on sequences of the given lengths (padded X).
 
     Bidirectional layers run a second LSTM on the sequence reversed and concatenate
     its outputs, put back in time order; the head reads the forward output at the
-    last step and the backward one at the first (its final state).
+    last step and the backward one at the first (its final state). With
+    ``return_sequences``, the head reads the top layer's output at every step,
+    as Keras' ``LSTM(return_sequences=True)`` + ``Dense``, and the result is a
+    list of ``(length, n_outputs)`` arrays.
     """
     directions = 2 if bidirectional else 1
     n_layers = (len(weights) - 2) // (3 * directions)
@@ -51,12 +56,18 @@ def reference_network(weights, X, lengths, head, bidirectional=False):
             )[:, ::-1]
             layer_input = np.concatenate([forward, backward], axis=2)
         top = layer_input[0]
+        if return_sequences:
+            outputs.append(_activate(head, top @ weights[-2] + weights[-1]))
+            continue
         units = top.shape[1] // directions
         head_input = top[-1, :units]
         if bidirectional:
             head_input = np.concatenate([head_input, top[0, units:]])
         outputs.append(head_input @ weights[-2] + weights[-1])
-    logits = np.array(outputs)
+    return outputs if return_sequences else _activate(head, np.array(outputs))
+
+
+def _activate(head, logits):
     if head == "softmax":
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)

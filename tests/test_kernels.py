@@ -19,6 +19,7 @@ from sklstm._kernels._array import (
 )
 from sklstm._kernels._layout import stack_layout
 from sklstm._kernels._parallel import _tuning, openmp_max_threads
+from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._kernels._train import (
     lstm_backward,
     lstm_forward,
@@ -573,7 +574,7 @@ def route_logits(network, params, X, n_threads):
     for name, masks, dropout in [("training", None, False), ("layers", ones, True)]:
         workspace = network.workspace(n_steps, batch, dropout, n_threads)
         X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
-        routes[name], _ = network._forward(
+        routes[name] = network._forward(
             params,
             network.unpack(params),
             X_tm,
@@ -581,12 +582,21 @@ def route_logits(network, params, X, n_threads):
             last_step,
             workspace,
             masks,
-        )
+        ).logits
     work = np.empty(network.dense_work_size(n_steps, batch), network.dtype)
     routes["batch prediction"] = network.dense_logits(params, X, work, n_threads)
     routes["single sequence"] = np.concatenate(
         [network.dense_logits(params, X[b : b + 1], None) for b in range(batch)]
     )
+    if network.n_directions == 1:
+        # Streams fed in two chunks, their state carried from one to the next.
+        state = np.zeros((batch, 2 * sum(network.hidden_layer_sizes)), network.dtype)
+        logits = np.empty((batch, network.n_outputs), network.dtype)
+        for chunk in (X[:, :3], X[:, 3:]):
+            lstm_stream_logits(
+                np.ascontiguousarray(chunk), params, network._units, state, logits
+            )
+        routes["stream"] = logits
     return routes
 
 
@@ -596,7 +606,7 @@ def route_logits(network, params, X, n_threads):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_routes_agree(dtype, bidirectional, sizes, n_threads, split_any_work):
     # Every route through the cell (training's stack kernels or its layer
-    # kernels, the batch prediction, the single-sequence recurrence) gives the
+    # kernels, the batch prediction, the single-sequence recurrence, streams) gives the
     # same logits on the same inputs, whatever the split between threads.
     rng = np.random.RandomState(3)
     network = LSTMNetwork(5, sizes, 3, "softmax", dtype, bidirectional)

@@ -88,8 +88,8 @@ cdef inline void recurrence(
     bint reverse,              # run from the last step to the first
     floating *out,             # OUT h_t at out + t * ldo (padded, zeros past H)
     long ldo,
-    const floating *h0,        # IN (padded,) zeros
-    floating *c,               # WORK (padded,)
+    const floating *h0,        # IN (padded,) h_{-1}, zeros past H
+    floating *c,               # IN/OUT (padded,) c_{-1} -> the last step's c
 ) noexcept nogil:
     if floating is float:
         _recurrence_f(n_steps, units, padded, proj, U, reverse, out, ldo, h0, c)

@@ -141,7 +141,10 @@ cdef void _sequence_logits(
     const floating *x,                   # IN  (T, D): one sequence
     const floating *params,              # IN  every weight, Keras' order
     floating *work,                      # WORK _logits_work(T, 1, ...)
-    floating *logits,                    # OUT (n_outputs,)
+    floating *state,                     # IN/OUT per layer (h, c), H each; or
+                                         #        NULL: zeros, and d may be 2
+    bint every_step,                     # IN  the head at every step
+    floating *logits,                    # OUT (n_outputs,), or (T, n_outputs)
 ) noexcept nogil:
     """Head pre-activations of one sequence: _stack_logits_rows for a batch of one.
 
@@ -150,6 +153,9 @@ cdef void _sequence_logits(
     runs the recurrence in registers. Weights are read where they are when the
     units fill whole vectors, else from copies whose gates are padded. Outputs of
     a layer are rows of d * padded(units), the directions side by side.
+
+    A ``state`` continues a stream: each layer starts from its (h, c) instead of
+    zeros, and leaves there its state after the last step.
     """
     cdef int layer, direction, part, gate, k, o, t
     cdef int H = 0, P = 0, n_in
@@ -173,8 +179,6 @@ cdef void _sequence_logits(
     cdef floating *padded_bias = base + offsets[<int> SEQUENCE_PADDED_BIAS]
     cdef floating *h0 = base + offsets[<int> SEQUENCE_H0]
     cdef floating *c = base + offsets[<int> SEQUENCE_CELLS]
-    memset(h0, 0, (offsets[<int> SEQUENCE_CELLS] - offsets[<int> SEQUENCE_H0])
-           * sizeof(floating))
     for layer in range(units.shape[0]):
         H = units[layer]
         P = padded_units(base, H)
@@ -212,8 +216,19 @@ cdef void _sequence_logits(
             if P != H:
                 _pad_gates(H, H, P, recurrent, padded_weights)
                 recurrent = padded_weights
+            # Padding past H stays zero: it keeps zero cells and outputs.
+            memset(h0, 0, P * sizeof(floating))
+            memset(c, 0, P * sizeof(floating))
+            if state != NULL:
+                memcpy(h0, state, H * sizeof(floating))
+                memcpy(c, state + H, H * sizeof(floating))
             recurrence(n_steps, H, P, proj, recurrent, direction == 1,
                        layer_output + direction * P, d * P, h0, c)
+            if state != NULL:
+                memcpy(state, layer_output + <long> (n_steps - 1) * P,
+                       H * sizeof(floating))
+                memcpy(state + H, c, H * sizeof(floating))
+                state += 2 * H
             weights += weights_size(n_in, H)
         layer_input = layer_output
         lda = d * P
@@ -222,6 +237,17 @@ cdef void _sequence_logits(
         swap = layer_output
         layer_output = other_output
         other_output = swap
+    if every_step:
+        # logits[t] = bias + [h_t forward, h_t backward] @ head kernel
+        for t in range(n_steps):
+            memcpy(logits + <long> t * n_outputs, weights + <long> d * H * n_outputs,
+                   n_outputs * sizeof(floating))
+        for direction in range(d):
+            gemm(False, False, n_steps, n_outputs, H, <floating> 1,
+                 layer_input + direction * P, lda,
+                 weights + <long> direction * H * n_outputs, n_outputs,
+                 <floating> 1, logits, n_outputs)
+        return
     # logits = bias + [h_{T-1} forward, h_0 backward] @ head kernel
     memcpy(logits, weights + <long> d * H * n_outputs, n_outputs * sizeof(floating))
     for direction in range(d):
@@ -322,6 +348,21 @@ cdef void _stack_logits_rows(
          weights, n_outputs, <floating> 1, logits + <long> r0 * n_outputs, n_outputs)
 
 
+cdef int _check_params(long n_params, int n_features, const int[::1] units, int d,
+                       int n_outputs) except -1:
+    """Refuse units or a parameter buffer that do not make one stack and head."""
+    cdef int layer, n_in
+    cdef long size = 0
+    check(units.shape[0] > 0, "units must name at least one layer")
+    for layer in range(units.shape[0]):
+        check(units[layer] > 0, "units must be positive")
+        n_in = n_features if layer == 0 else d * units[layer - 1]
+        size += d * weights_size(n_in, units[layer])
+    size += <long> d * units[units.shape[0] - 1] * n_outputs + n_outputs
+    check(n_params == size, "params do not match the layer sizes")
+    return 0
+
+
 cdef long _logits_work(floating *kind, int n_steps, int batch, int n_features,
                        const int[::1] units, int d) noexcept nogil:
     """Elements of work space :func:`lstm_stack_logits` needs (units not empty)."""
@@ -405,8 +446,7 @@ cdef int _stack_logits(
     cdef int n_layers = units.shape[0]
     cdef int n_outputs = logits.shape[1]
     cdef int d = 2 if bidirectional else 1
-    cdef int layer, n_in, t, c, n_chunks, team, max_input, max_units
-    cdef long offset = 0
+    cdef int t, c, n_chunks, team, max_input, max_units
     cdef int bounds[MAX_CHUNKS + 1]
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
@@ -417,14 +457,8 @@ cdef int _stack_logits(
     cdef floating *packed
     cdef long row_work, packed_copy
 
-    check(n_layers > 0, "units must name at least one layer")
-    for layer in range(n_layers):
-        check(units[layer] > 0, "units must be positive")
-        n_in = n_features if layer == 0 else d * units[layer - 1]
-        offset += d * weights_size(n_in, units[layer])
+    _check_params(params.shape[0], n_features, units, d, n_outputs)
     _stack_extents(n_features, units, d, &max_input, &max_units)
-    offset += <long> d * units[n_layers - 1] * n_outputs + n_outputs
-    check(params.shape[0] == offset, "params do not match the layer sizes")
     check(logits.shape[0] == batch, "logits must have one row a sequence")
     cdef long needed = _logits_work(<floating *> NULL, n_steps,
                                     batch, n_features, units, d)
@@ -445,7 +479,8 @@ cdef int _stack_logits(
         if batch == 1:
             with nogil:
                 _sequence_logits(n_steps, n_features, units, d, n_outputs,
-                                 &X[0, 0, 0], &params[0], space, &logits[0, 0])
+                                 &X[0, 0, 0], &params[0], space, NULL, False,
+                                 &logits[0, 0])
             return 0
         # Every sequence runs every step.
         batch_sizes = <int *> malloc(n_steps * sizeof(int))
@@ -478,3 +513,60 @@ cdef int _stack_logits(
         free(own_packed)
         free(own_work)
     return 0
+
+
+def lstm_stream_logits(
+    const floating[:, :, ::1] X,                 # IN  (S, k, D): k steps of S streams
+    const floating[::1] params,                  # IN  every weight, Keras' order
+    const int[::1] units,                        # IN  (L,) units of each layer
+    floating[:, ::1] state,                      # IN/OUT (S, 2 * sum(units))
+    floating[:, ::1] logits,                     # OUT (S, n_outputs), or
+                                                 #     (S * k, n_outputs) every step
+    bint every_step=False,                       # IN  the head at every step
+    bint softmax=False,                          # IN  softmax of each row instead
+    bint take_log=False,                         # IN  (softmax) its logarithm
+):
+    """Continue ``S`` independent streams by ``k`` steps each: their logits.
+
+    Each stream's row of ``state`` holds, per layer bottom first, the ``h`` and
+    ``c`` that it reached (zeros for a new stream); it is advanced in place. The
+    logits are the head's at each stream's last step, or with ``every_step`` at
+    each of its ``k`` steps (stream after stream): exactly
+    :func:`lstm_stack_logits` of the whole sequence so far, which the stream
+    fed in chunks. Unidirectional stacks only: a backward direction would need
+    the future. ``softmax`` and ``take_log`` as in :func:`lstm_stack_logits`.
+    """
+    cdef int n_streams = X.shape[0]
+    cdef int n_steps = X.shape[1]
+    cdef int n_features = X.shape[2]
+    cdef int n_outputs = logits.shape[1]
+    cdef int layer, stream
+    cdef long width = 0, row
+    cdef long rows_each = n_steps if every_step else 1
+    _check_params(params.shape[0], n_features, units, 1, n_outputs)
+    for layer in range(units.shape[0]):
+        width += 2 * units[layer]
+    check(state.shape[0] == n_streams and state.shape[1] == width,
+          "state must have a row of 2 * sum(units) per stream")
+    check(logits.shape[0] == n_streams * rows_each,
+          "logits must have a row per stream, or per stream and step")
+    if n_streams == 0:
+        return
+    check(n_steps > 0, "a chunk needs at least one step")
+    cdef void *own_work = allocate(
+        _logits_work(<floating *> NULL, n_steps, 1, n_features, units, 1),
+        sizeof(floating))
+    cdef floating *space = <floating *> aligned(own_work)
+    try:
+        with nogil:
+            for stream in range(n_streams):
+                _sequence_logits(n_steps, n_features, units, 1, n_outputs,
+                                 &X[stream, 0, 0], &params[0], space,
+                                 &state[stream, 0], every_step,
+                                 &logits[stream * rows_each, 0])
+            if softmax and n_outputs > 0:
+                for row in range(logits.shape[0]):
+                    softmax_row(n_outputs, &logits[row, 0], &logits[row, 0],
+                                take_log)
+    finally:
+        free(own_work)

@@ -117,7 +117,6 @@ TARGET static void sklstm_recurrence_##ISA##_##S(                               
     int reverse, T *out, long ldo, const T *h0, T *c)                           \
 {                                                                               \
     const T *h = h0;                                                            \
-    for (int j = 0; j < padded; ++j) c[j] = 0;                                  \
     for (int s = 0; s < n_steps; ++s) {                                         \
         const int t = reverse ? n_steps - 1 - s : s;                            \
         sklstm_unit_groups_##ISA##_##S(0, padded, proj + (long)t * 4 * padded,  \

@@ -1,0 +1,221 @@
+"""Streaming prediction: a fitted model run on data as it arrives, state carried."""
+
+import copy
+
+import numpy as np
+from sklearn.utils.metaestimators import available_if
+
+from sklstm._kernels._array import all_finite
+from sklstm._kernels._predict import lstm_stream_logits
+from sklstm._network import aligned_params, within_probability_bounds
+
+
+class LSTMStream:
+    """The recurrent state of a batch of independent streams, and their predictions.
+
+    Made by :meth:`LSTMClassifier.stream` or :meth:`LSTMRegressor.stream`. Each
+    call feeds the next readings of every stream and carries each layer's
+    ``(h, c)`` on to the next call, as Keras' ``stateful=True`` or PyTorch's
+    ``lstm(x, (h, c))``: the predictions equal those of ``predict`` on each
+    stream's whole sequence so far, however it is cut into chunks.
+
+    A stream holds its own copy of the model's weights: refitting the estimator
+    does not change it, it can be pickled to be resumed later, and each stream
+    object can be used from its own thread (one object is not meant to be fed
+    from two threads at once).
+
+    Attributes
+    ----------
+    n_streams_ : int or None
+        Number of streams, fixed by the first chunk after creation or
+        :meth:`reset`; None before.
+
+    n_steps_seen_ : int
+        Steps fed to every stream since creation or :meth:`reset`.
+    """
+
+    def __init__(self, estimator):
+        model = copy.copy(estimator)
+        model._params = aligned_params(estimator._params)
+        self._model = model
+        network = model._network()
+        self._units = network._units
+        self._state_width = 2 * int(sum(network.hidden_layer_sizes))
+        self._pick_kernel()
+        self.reset()
+
+    def _pick_kernel(self):
+        # The kernel's specialisation for the dtype, picked once (a fused
+        # function picks it at every call).
+        self._kernel = lstm_stream_logits[
+            "float" if self._model._params.dtype == np.float32 else "double"
+        ]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_kernel"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._pick_kernel()
+
+    def reset(self):
+        """Forget every stream's state: the next chunk starts new streams.
+
+        Returns
+        -------
+        self : LSTMStream
+            The stream, reset.
+        """
+        self.n_streams_ = None
+        self.n_steps_seen_ = 0
+        self._state = None
+        return self
+
+    def _advance(self, X, softmax=False, take_log=False):
+        """Feed a chunk; the head's logits at its last step (or every step).
+
+        With ``softmax``, their softmax (``take_log``: its logarithm).
+        """
+        model = self._model
+        dtype = model._params.dtype
+        if not (type(X) is np.ndarray and X.dtype == dtype):
+            X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise ValueError(
+                f"A chunk must hold real numbers, got an array of dtype {X.dtype}."
+            )
+        if X.ndim == 2:
+            X = X[:, None, :]
+        elif X.ndim != 3:
+            raise ValueError(
+                f"A chunk is (n_streams, n_steps, n_features), or (n_streams, "
+                f"n_features) for one step; got a {X.ndim}-D array of shape "
+                f"{X.shape}."
+            )
+        n_streams, n_steps, n_features = X.shape
+        if n_features != model.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(model).__name__} is "
+                f"expecting {model.n_features_in_} features as input."
+            )
+        if self.n_streams_ is None:
+            if n_streams < 1:
+                raise ValueError("A chunk needs at least one stream.")
+        elif n_streams != self.n_streams_:
+            raise ValueError(
+                f"The chunk has {n_streams} streams, but this stream object carries "
+                f"{self.n_streams_}: every chunk holds the next steps of the same "
+                "streams, in the same order. Call reset() to start other streams."
+            )
+        if n_steps < 1:
+            raise ValueError("A chunk needs at least one time step.")
+        if X.dtype != dtype or not X.flags.c_contiguous:
+            X = np.ascontiguousarray(X, dtype=dtype)
+        if not all_finite(X):
+            raise ValueError("The chunk contains NaN or infinity.")
+        if self._state is None:
+            self._state = np.zeros((n_streams, self._state_width), dtype=dtype)
+            self.n_streams_ = n_streams
+        every_step = model._return_sequences
+        rows = n_streams * n_steps if every_step else n_streams
+        logits = np.empty((rows, model.n_outputs_), dtype=dtype)
+        # The kernel checks its arguments before it changes the state: a chunk
+        # it refuses leaves the streams where they were.
+        self._kernel(
+            X,
+            model._params,
+            self._units,
+            self._state,
+            logits,
+            every_step,
+            softmax,
+            take_log,
+        )
+        self.n_steps_seen_ += n_steps
+        return logits, (n_streams, n_steps) if every_step else (n_streams,)
+
+    def predict(self, X):
+        """Feed the next readings of every stream; predict.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_streams, n_steps, n_features) or \
+(n_streams, n_features)
+            The next ``n_steps`` readings of each stream (one reading for a 2-D
+            X). The first chunk fixes ``n_streams``.
+
+        Returns
+        -------
+        y : ndarray
+            The prediction after each stream's last reading: of shape
+            (n_streams,) or (n_streams, n_outputs), as ``predict`` of the whole
+            sequences so far. With ``return_sequences=True``, a prediction at
+            each step of the chunk: (n_streams, n_steps) or (n_streams, n_steps,
+            n_outputs).
+        """
+        logits, shape = self._advance(X)
+        model = self._model
+        if hasattr(model, "classes_"):
+            prediction = model._decode(logits)
+        else:
+            prediction = model._shape_prediction(logits)
+        return prediction.reshape(*shape, *prediction.shape[1:])
+
+    def _is_classifier(self):
+        if not hasattr(self._model, "classes_"):
+            raise AttributeError("predict_proba is available for classifiers only.")
+        return True
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X):
+        """Feed the next readings of every stream; class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_streams, n_steps, n_features) or \
+(n_streams, n_features)
+            The next readings of each stream.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_streams, n_classes), or (n_streams, \
+n_steps, n_classes) with ``return_sequences=True``
+            As ``predict_proba`` of the whole sequences so far.
+        """
+        return self._probabilities(X, log=False)
+
+    @available_if(_is_classifier)
+    def predict_log_proba(self, X):
+        """Feed the next readings of every stream; log of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_streams, n_steps, n_features) or \
+(n_streams, n_features)
+            The next readings of each stream.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_streams, n_classes), or (n_streams, \
+n_steps, n_classes) with ``return_sequences=True``
+            As ``predict_log_proba`` of the whole sequences so far.
+        """
+        return self._probabilities(X, log=True)
+
+    def _probabilities(self, X, log):
+        model = self._model
+        if model._head == "softmax":
+            proba, shape = self._advance(X, softmax=True, take_log=log)
+            proba = within_probability_bounds(proba, log)
+        else:
+            logits, shape = self._advance(X)
+            proba = model._probabilities_of_logits(logits, log)
+        return proba.reshape(*shape, proba.shape[1])
+
+    def __repr__(self):
+        return (
+            f"LSTMStream({type(self._model).__name__}, n_streams_={self.n_streams_}, "
+            f"n_steps_seen_={self.n_steps_seen_})"
+        )
