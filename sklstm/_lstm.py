@@ -866,6 +866,18 @@ class _BaseLSTM(BaseEstimator, ABC):
                 "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
                 "which L-BFGS's line search cannot follow."
             )
+        if (
+            self.return_sequences
+            and self.early_stopping
+            and isinstance(self.scoring, str)
+            and self.scoring != "loss"
+        ):
+            raise ValueError(
+                f"scoring={self.scoring!r} names a scikit-learn metric, which takes "
+                "one target per sample; with return_sequences=True the targets are "
+                "per step. Use scoring='loss', None (the estimator's score: accuracy "
+                "or R^2 over every step) or a callable scorer(estimator, X, y)."
+            )
         if validation_data and not self.early_stopping:
             raise ValueError(
                 "X_val and y_val are passed to fit while early_stopping is False: "
@@ -1229,7 +1241,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
                 rows = batch_index
                 if self._return_sequences:
-                    running, _ = running_steps(X_tm.shape[0], last_step)
+                    running = running_steps(X_tm.shape[0], last_step)
                     rows = step_rows(lengths, batch_index, running)
                 out[rows] = network.logits(
                     self._params, X_tm, batch_sizes, last_step, workspace
@@ -1729,8 +1741,12 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
     def _decode(self, logits):
         if self._head == "logistic":
             # Threshold 0 on the logits is 0.5 on the probabilities.
-            return self._label_binarizer.inverse_transform((logits > 0).astype(int))
-        return self.classes_[np.argmax(logits, axis=1)]
+            if self._multilabel:
+                return self._label_binarizer.inverse_transform((logits > 0).astype(int))
+            # LabelBinarizer.inverse_transform's binary case, without its checks
+            # (which dominate the prediction of a stream's step or one sequence).
+            return self.classes_[(logits[:, 0] > 0).astype(np.intp)]
+        return self.classes_[logits.argmax(axis=1)]
 
     @_validation_data_doc("labels", "Labels")
     @_fit_context(prefer_skip_nested_validation=True)

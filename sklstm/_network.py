@@ -259,10 +259,19 @@ class LSTMNetwork:
         if self.return_sequences:
             # Each sequence weighs as in the many-to-one loss, shared between its
             # steps (see StepTargets): the mean over the steps of the data set.
-            Y, share = Y.packed(forward.running)
-            row_weight = (
-                share if sample_weight is None else sample_weight[forward.rows] * share
-            )
+            running = forward.running
+            Y, share = Y.packed(running)
+            if sample_weight is not None:
+                sequence = (
+                    np.tile(np.arange(n_samples), X_tm.shape[0])
+                    if running is None
+                    else np.nonzero(running)[1]
+                )
+                row_weight = sample_weight[sequence]
+            if share is None:  # every sequence runs every step: equal shares
+                total_weight = total_weight * X_tm.shape[0]
+            else:
+                row_weight = share if row_weight is None else row_weight * share
         losses, delta = self._losses(forward.logits, Y, gradient=True)
         if row_weight is None:
             loss = losses.sum() / total_weight
@@ -275,7 +284,7 @@ class LSTMNetwork:
         grad_views = self.unpack(grads)
         np.matmul(forward.head_input.T, delta, out=grad_views[-2])
         np.sum(delta, axis=0, out=grad_views[-1])
-        self._top_gradient(delta @ views[-2].T, last_step, forward.running, workspace)
+        self._top_gradient(delta, views[-2], last_step, forward.running, workspace)
 
         if self._whole_stack(masks):
             lstm_stack_backward(
@@ -310,20 +319,27 @@ class LSTMNetwork:
         loss are a canonical pair, so it is ``(prediction - Y)`` (over the outputs,
         for the squared error).
         """
+        # One pass per quantity, in place where it can be: with per-step outputs
+        # these run over every step of a minibatch.
         delta = None
         if self.head == "softmax":
             log_proba = activate("softmax", logits, log=True)
-            losses = -np.sum(Y * log_proba, axis=1)
+            losses = -np.einsum("ij,ij->i", Y, log_proba)
             if gradient:
-                delta = np.exp(log_proba) - Y
+                delta = np.exp(log_proba, out=log_proba)
+                delta -= Y
         elif self.head == "logistic":
             losses = np.sum(np.logaddexp(0, logits) - Y * logits, axis=1)
             if gradient:
-                delta = expit(logits) - Y
+                delta = expit(logits)
+                delta -= Y
         else:
-            losses = 0.5 * np.mean((logits - Y) ** 2, axis=1)
+            difference = logits - Y
+            losses = np.einsum("ij,ij->i", difference, difference)
+            losses *= 0.5 / self.n_outputs
             if gradient:
-                delta = (logits - Y) / self.n_outputs
+                difference /= self.n_outputs
+                delta = difference
         return (losses, delta) if gradient else losses
 
     def mean_loss(self, logits, Y, sample_weight=None):
@@ -426,13 +442,13 @@ class LSTMNetwork:
             layer_inputs = self._forward_layers(
                 views, X_tm, batch_sizes, workspace, masks
             )
-        running = rows = None
+        running = None
         if self.return_sequences:
-            running, rows = running_steps(X_tm.shape[0], last_step)
+            running = running_steps(X_tm.shape[0], last_step)
         head_input = self._head_input(workspace, last_step, running)
-        return _Forward(
-            head_input @ views[-2] + views[-1], head_input, running, rows, layer_inputs
-        )
+        logits = head_input @ views[-2]
+        logits += views[-1]
+        return _Forward(logits, head_input, running, layer_inputs)
 
     def _head_input(self, workspace, last_step, running):
         """What the head reads from the top layer's outputs, a row per prediction.
@@ -462,16 +478,20 @@ class LSTMNetwork:
             outputs = [output[running] for output in outputs]
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
 
-    def _top_gradient(self, d_head_input, last_step, running, workspace):
-        """Fill the top layer's dL/dh from the gradient of :meth:`_head_input`."""
+    def _top_gradient(self, delta, head_kernel, last_step, running, workspace):
+        """Fill the top layer's dL/dh from the head's ``delta`` = dL/dlogits."""
         units = self.hidden_layer_sizes[-1]
-        for direction, cell in enumerate(workspace.cells[-1]):
+        top = workspace.cells[-1]
+        if self.return_sequences and running is None and len(top) == 1:
+            # Every step's row is the head's: one product, straight into dL/dh.
+            np.matmul(delta, head_kernel.T, out=top[0].d_hidden.reshape(-1, units))
+            return
+        d_head_input = delta @ head_kernel.T
+        for direction, cell in enumerate(top):
             d_output = d_head_input[:, direction * units : (direction + 1) * units]
             if not self.return_sequences:
                 cell.d_hidden[...] = 0
                 cell.d_hidden[last_step, np.arange(len(last_step))] = d_output
-            elif direction == 0 and running is None:
-                cell.d_hidden.reshape(-1, units)[...] = d_output
             else:
                 in_time_order = np.zeros_like(cell.d_hidden)
                 if running is None:
@@ -577,25 +597,21 @@ class _Forward(NamedTuple):
 
     logits: np.ndarray
     head_input: np.ndarray
-    # Per step: running_steps' mask (None: every step runs) and each row's sequence.
+    # Per step: running_steps' mask (None: every step runs).
     running: object
-    rows: object
     layer_inputs: object
 
 
 def running_steps(n_steps, last_step):
-    """The steps a packed batch runs, in the order of per-step logits' rows.
+    """The steps a packed batch runs: the rows of per-step logits.
 
-    Returns ``(running, sequence)``: ``running[t, b]`` is whether sequence ``b``
-    runs at step ``t`` (None when every sequence runs every step), and
-    ``sequence`` the sequence of each row, rows time-major: for each step, the
-    sequences that run at it.
+    ``running[t, b]`` is whether sequence ``b`` runs at step ``t``; None when
+    every sequence runs every step. Rows are time-major: for each step, the
+    sequences that run at it (``np.nonzero(running)`` order).
     """
-    batch = len(last_step)
     if (last_step == n_steps - 1).all():
-        return None, np.tile(np.arange(batch), n_steps)
-    running = np.arange(n_steps)[:, None] <= last_step[None, :]
-    return running, np.nonzero(running)[1]
+        return None
+    return np.arange(n_steps)[:, None] <= last_step[None, :]
 
 
 #: Work buffers up to this size are kept between predictions for reuse; bigger ones
@@ -666,7 +682,10 @@ def within_probability_bounds(out, log):
     their logarithms finite, as scikit-learn's checks require.
     """
     low, high = _probability_bounds(out.dtype, log)
-    return np.clip(out, low, high, out=out)
+    # Two in-place ufuncs: np.clip's dispatch costs twice as much on the few
+    # rows of a single sequence's or a stream's prediction.
+    np.minimum(out, high, out=out)
+    return np.maximum(out, low, out=out)
 
 
 #: A layer's per-step buffers, with their widths in units: its state as the kernels

@@ -141,11 +141,24 @@ class StepTargets:
         self.shares = shares
         self.n_samples = len(self.lengths)
         self.n_outputs = values.shape[1]
+        # Equal lengths and shares: the rows are an array (n_samples, T, n_outputs).
+        self._steps = None
+        if (
+            shares is None
+            and self.n_samples
+            and (self.lengths == self.lengths[0]).all()
+        ):
+            self._steps = int(self.lengths[0])
 
     def __len__(self):
         return self.n_samples
 
     def __getitem__(self, index):
+        if self._steps is not None:
+            values = self.values.reshape(self.n_samples, self._steps, -1)[index]
+            return StepTargets(
+                values.reshape(-1, self.n_outputs), np.full(len(values), self._steps)
+            )
         index = np.arange(self.n_samples)[index]
         lengths = self.lengths[index]
         rows = _rows_of(self.offsets, lengths, index)
@@ -159,7 +172,13 @@ class StepTargets:
         return np.repeat(1.0 / self.lengths, self.lengths)
 
     def packed(self, running):
-        """(targets, shares) of the steps in per-step logits' order."""
+        """(targets, shares) of the steps in per-step logits' order.
+
+        Shares are None when they are equal (sequences of one length).
+        """
+        if self._steps is not None and running is None:
+            values = self.values.reshape(self.n_samples, self._steps, -1)
+            return values.transpose(1, 0, 2).reshape(-1, self.n_outputs), None
         rows = step_rows(self.lengths, np.arange(self.n_samples), running)
         return self.values[rows], self.row_shares()[rows]
 

@@ -5,7 +5,6 @@ import copy
 import numpy as np
 from sklearn.utils.metaestimators import available_if
 
-from sklstm._kernels._array import all_finite
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._network import aligned_params, within_probability_bounds
 
@@ -80,8 +79,47 @@ class LSTMStream:
         """
         model = self._model
         dtype = model._params.dtype
-        if not (type(X) is np.ndarray and X.dtype == dtype):
-            X = np.asarray(X)
+        if not (
+            type(X) is np.ndarray
+            and X.ndim == 3
+            and X.dtype == dtype
+            and X.flags.c_contiguous
+            and X.shape[0] == self.n_streams_
+            and X.shape[1] > 0
+            and X.shape[2] == model.n_features_in_
+        ):
+            X = self._checked_chunk(X)
+        n_streams, n_steps, _ = X.shape
+        if self._state is None:
+            self._state = np.zeros((n_streams, self._state_width), dtype=dtype)
+            self.n_streams_ = n_streams
+        every_step = model._return_sequences
+        rows = n_streams * n_steps if every_step else n_streams
+        logits = np.empty((rows, model.n_outputs_), dtype=dtype)
+        # The kernel checks the chunk and its arguments before it changes the
+        # state: a chunk it refuses leaves the streams where they were.
+        finite = self._kernel(
+            X,
+            model._params,
+            self._units,
+            self._state,
+            logits,
+            every_step,
+            softmax,
+            take_log,
+            True,
+        )
+        if not finite:
+            raise ValueError("The chunk contains NaN or infinity.")
+        self.n_steps_seen_ += n_steps
+        return logits, (n_streams, n_steps) if every_step else (n_streams,)
+
+    def _checked_chunk(self, X):
+        """A chunk as a C-contiguous (n_streams, n_steps, n_features) array of
+        the model's dtype, or the error that names what is wrong with it."""
+        model = self._model
+        dtype = model._params.dtype
+        X = np.asarray(X)
         if X.dtype.kind not in "biuf":
             raise ValueError(
                 f"A chunk must hold real numbers, got an array of dtype {X.dtype}."
@@ -111,30 +149,7 @@ class LSTMStream:
             )
         if n_steps < 1:
             raise ValueError("A chunk needs at least one time step.")
-        if X.dtype != dtype or not X.flags.c_contiguous:
-            X = np.ascontiguousarray(X, dtype=dtype)
-        if not all_finite(X):
-            raise ValueError("The chunk contains NaN or infinity.")
-        if self._state is None:
-            self._state = np.zeros((n_streams, self._state_width), dtype=dtype)
-            self.n_streams_ = n_streams
-        every_step = model._return_sequences
-        rows = n_streams * n_steps if every_step else n_streams
-        logits = np.empty((rows, model.n_outputs_), dtype=dtype)
-        # The kernel checks its arguments before it changes the state: a chunk
-        # it refuses leaves the streams where they were.
-        self._kernel(
-            X,
-            model._params,
-            self._units,
-            self._state,
-            logits,
-            every_step,
-            softmax,
-            take_log,
-        )
-        self.n_steps_seen_ += n_steps
-        return logits, (n_streams, n_steps) if every_step else (n_streams,)
+        return np.ascontiguousarray(X, dtype=dtype)
 
     def predict(self, X):
         """Feed the next readings of every stream; predict.

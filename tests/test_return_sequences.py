@@ -60,7 +60,7 @@ def test_per_step_forward_matches_numpy_reference(head, lengths, bidirectional):
         bidirectional,
         return_sequences=True,
     )
-    running, _ = running_steps(X_tm.shape[0], last_step)
+    running = running_steps(X_tm.shape[0], last_step)
     where = step_rows(sorted_lengths, np.arange(len(lengths)), running)
     assert_allclose(rows, np.concatenate(expected)[where], rtol=1e-10, atol=1e-12)
 
@@ -365,6 +365,14 @@ def test_targets_that_do_not_match_their_sequences_are_named(make_y, message):
     X, labels, _ = regime_data(n_samples=30, ragged=True)
     with pytest.raises(ValueError, match=message):
         LSTMClassifier(return_sequences=True).fit(X, make_y(labels))
+
+
+def test_metric_names_are_refused_for_per_step_early_stopping():
+    X, labels, _ = regime_data(n_samples=30)
+    with pytest.raises(ValueError, match=r"scoring='accuracy' names a scikit-learn"):
+        LSTMClassifier(
+            return_sequences=True, early_stopping=True, scoring="accuracy"
+        ).fit(X, labels)
 
 
 def test_dense_targets_of_the_wrong_shape_are_refused():

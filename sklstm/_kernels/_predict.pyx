@@ -525,6 +525,7 @@ def lstm_stream_logits(
     bint every_step=False,                       # IN  the head at every step
     bint softmax=False,                          # IN  softmax of each row instead
     bint take_log=False,                         # IN  (softmax) its logarithm
+    bint check_finite=False,                     # IN  first check X
 ):
     """Continue ``S`` independent streams by ``k`` steps each: their logits.
 
@@ -534,7 +535,13 @@ def lstm_stream_logits(
     each of its ``k`` steps (stream after stream): exactly
     :func:`lstm_stack_logits` of the whole sequence so far, which the stream
     fed in chunks. Unidirectional stacks only: a backward direction would need
-    the future. ``softmax`` and ``take_log`` as in :func:`lstm_stack_logits`.
+    the future. ``softmax``, ``take_log`` and ``check_finite`` as in
+    :func:`lstm_stack_logits`: an ``X`` that is not finite changes nothing.
+
+    Returns
+    -------
+    computed : bool
+        False if ``check_finite`` found a value that is not finite.
     """
     cdef int n_streams = X.shape[0]
     cdef int n_steps = X.shape[1]
@@ -551,8 +558,11 @@ def lstm_stream_logits(
     check(logits.shape[0] == n_streams * rows_each,
           "logits must have a row per stream, or per stream and step")
     if n_streams == 0:
-        return
+        return True
     check(n_steps > 0, "a chunk needs at least one step")
+    if check_finite and n_features > 0 and not all_finite_values(
+            <long> n_streams * n_steps * n_features, &X[0, 0, 0]):
+        return False
     cdef void *own_work = allocate(
         _logits_work(<floating *> NULL, n_steps, 1, n_features, units, 1),
         sizeof(floating))
@@ -570,3 +580,4 @@ def lstm_stream_logits(
                                 take_log)
     finally:
         free(own_work)
+    return True
