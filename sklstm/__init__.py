@@ -20,13 +20,14 @@ from sklstm._lstm import (
     LSTMRegressor,
     OneHotTargetWarning,
 )
-from sklstm._stream import LSTMStream
+from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._version import __version__
 from sklstm.preprocessing import SequenceScaler, make_windows
 
 __all__ = [
     "InconsistentVersionWarning",
     "LSTMClassifier",
+    "LSTMClassifierStream",
     "LSTMRegressor",
     "LSTMStream",
     "OneHotTargetWarning",

@@ -46,7 +46,7 @@ from sklstm._sequences import (
     is_sequence_list,
     step_rows,
 )
-from sklstm._stream import LSTMStream
+from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._threads import kernel_threads
 from sklstm._training import (
     Checkpoint,
@@ -1321,7 +1321,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         return float(self._score_data(data, y, sample_weight))
 
     def stream(self):
-        """A new :class:`~sklstm.LSTMStream`: predictions on data as it arrives.
+        """A new stream: predictions on data as it arrives.
 
         The stream feeds a batch of independent sequences a chunk of readings
         at a time and carries each layer's state from chunk to chunk (Keras'
@@ -1331,9 +1331,10 @@ class _BaseLSTM(BaseEstimator, ABC):
         Returns
         -------
         stream : LSTMStream
-            With ``predict`` (and ``predict_proba``, ``predict_log_proba`` for a
-            classifier) taking chunks ``(n_streams, n_steps, n_features)``, and
-            ``reset``.
+            An :class:`~sklstm.LSTMClassifierStream` for a classifier (with
+            ``predict``, ``predict_proba`` and ``predict_log_proba``), else with
+            ``predict``; each takes chunks ``(n_streams, n_steps, n_features)``.
+            ``reset`` forgets the streams.
         """
         check_is_fitted(self)
         if self._bidirectional:
@@ -1342,7 +1343,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 "each sequence from its end, which a stream has not reached. Fit "
                 "with bidirectional=False to predict on streams."
             )
-        return LSTMStream(self)
+        return self._stream_class(self)
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):
@@ -1638,6 +1639,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         )
         self.class_weight = class_weight
 
+    _stream_class = LSTMClassifierStream
     # With return_sequences: a label per step.
     _step_label_ndim = 1
     _step_targets_doc = "one label"
@@ -1978,6 +1980,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 class LSTMRegressor(RegressorMixin, _BaseLSTM):
     _head = "identity"
 
+    _stream_class = LSTMStream
     # With return_sequences: a value, or a row of n_outputs values, per step.
     _step_label_ndim = 2
     _step_targets_doc = "a value or a row of n_outputs values"

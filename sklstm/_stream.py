@@ -3,7 +3,6 @@
 import copy
 
 import numpy as np
-from sklearn.utils.metaestimators import available_if
 
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._network import aligned_params, within_probability_bounds
@@ -12,7 +11,8 @@ from sklstm._network import aligned_params, within_probability_bounds
 class LSTMStream:
     """The recurrent state of a batch of independent streams, and their predictions.
 
-    Made by :meth:`LSTMClassifier.stream` or :meth:`LSTMRegressor.stream`. Each
+    Made by :meth:`LSTMRegressor.stream` (and, as :class:`LSTMClassifierStream`
+    with class probabilities, by :meth:`LSTMClassifier.stream`). Each
     call feeds the next readings of every stream and carries each layer's
     ``(h, c)`` on to the next call, as Keras' ``stateful=True`` or PyTorch's
     ``lstm(x, (h, c))``: the predictions equal those of ``predict`` on each
@@ -171,19 +171,51 @@ class LSTMStream:
             n_outputs).
         """
         logits, shape = self._advance(X)
-        model = self._model
-        if hasattr(model, "classes_"):
-            prediction = model._decode(logits)
-        else:
-            prediction = model._shape_prediction(logits)
-        return prediction.reshape(*shape, *prediction.shape[1:])
+        return self._per_step(self._predictions(logits), shape)
 
-    def _is_classifier(self):
-        if not hasattr(self._model, "classes_"):
-            raise AttributeError("predict_proba is available for classifiers only.")
-        return True
+    def _predictions(self, logits):
+        """Predictions in y's units from the head's outputs."""
+        return self._model._shape_prediction(logits)
 
-    @available_if(_is_classifier)
+    @staticmethod
+    def _per_step(rows, shape):
+        """Rows (a stream's steps after one another) shaped as the chunk."""
+        if len(shape) == 1:
+            return rows
+        return rows.reshape(*shape, *rows.shape[1:])
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}({type(self._model).__name__}, "
+            f"n_streams_={self.n_streams_}, n_steps_seen_={self.n_steps_seen_})"
+        )
+
+
+class LSTMClassifierStream(LSTMStream):
+    """An :class:`LSTMStream` of a classifier: labels and class probabilities.
+
+    Made by :meth:`LSTMClassifier.stream`.
+
+    Attributes
+    ----------
+    n_streams_ : int or None
+        Number of streams, fixed by the first chunk after creation or
+        :meth:`reset`; None before.
+
+    n_steps_seen_ : int
+        Steps fed to every stream since creation or :meth:`reset`.
+
+    classes_ : ndarray of shape (n_classes,)
+        The classifier's classes, in the order of the probabilities' columns.
+    """
+
+    @property
+    def classes_(self):
+        return self._model.classes_
+
+    def _predictions(self, logits):
+        return self._model._decode(logits)
+
     def predict_proba(self, X):
         """Feed the next readings of every stream; class probabilities.
 
@@ -201,7 +233,6 @@ n_steps, n_classes) with ``return_sequences=True``
         """
         return self._probabilities(X, log=False)
 
-    @available_if(_is_classifier)
     def predict_log_proba(self, X):
         """Feed the next readings of every stream; log of the class probabilities.
 
@@ -227,10 +258,4 @@ n_steps, n_classes) with ``return_sequences=True``
         else:
             logits, shape = self._advance(X)
             proba = model._probabilities_of_logits(logits, log)
-        return proba.reshape(*shape, proba.shape[1])
-
-    def __repr__(self):
-        return (
-            f"LSTMStream({type(self._model).__name__}, n_streams_={self.n_streams_}, "
-            f"n_steps_seen_={self.n_steps_seen_})"
-        )
+        return self._per_step(proba, shape)

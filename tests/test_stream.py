@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklstm import LSTMClassifier, LSTMRegressor, LSTMStream
+from sklstm import LSTMClassifier, LSTMClassifierStream, LSTMRegressor, LSTMStream
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -138,7 +138,9 @@ def test_regressor_stream_has_no_probabilities():
     stream = fitted("regressor", np.float64, False).stream()
     assert isinstance(stream, LSTMStream)
     assert not hasattr(stream, "predict_proba")
-    assert hasattr(fitted("classifier", np.float64, False).stream(), "predict_proba")
+    classifier_stream = fitted("classifier", np.float64, False).stream()
+    assert isinstance(classifier_stream, LSTMClassifierStream)
+    assert_array_equal(classifier_stream.classes_, [0, 1, 2])
 
 
 @pytest.mark.parametrize(
