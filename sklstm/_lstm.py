@@ -1260,7 +1260,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             check_is_fitted(self)  # raises scikit-learn's NotFittedError
         data = None
         if self._is_plain_input(X):
-            if X.shape[0] == 1 and X.flags.c_contiguous and not self._return_sequences:
+            if X.shape[0] == 1 and X.flags.c_contiguous:
                 # One sequence: one kernel call, which also checks X (None for
                 # NaN or infinity: the full validation below names them) and
                 # applies the softmax; nothing to chunk or pool (3 of 28 µs).
@@ -1268,7 +1268,9 @@ class _BaseLSTM(BaseEstimator, ABC):
                     self._params, X, softmax, take_log
                 )
                 if outputs is not None:
-                    return outputs, None
+                    # Per step, a row per step: shaped as X by _per_sequence.
+                    data = DenseSequences(X) if self._return_sequences else None
+                    return outputs, data
             elif all_finite(X):
                 # One pass with no temporary (NumPy's isfinite().all() took 2 µs
                 # on one sequence); an X with NaN or infinity goes to the full

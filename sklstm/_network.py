@@ -180,9 +180,11 @@ class LSTMNetwork:
 
         Pre-activations, or with ``softmax`` the probabilities (``take_log``: their
         logarithms), from one kernel call that also checks ``X``: None if it holds
-        NaN or infinity. The path of single-sequence predictions.
+        NaN or infinity. The path of single-sequence predictions; with
+        ``return_sequences``, a row per step.
         """
-        out = np.empty((1, self.n_outputs), dtype=self.dtype)
+        rows = X.shape[1] if self.return_sequences else 1
+        out = np.empty((rows, self.n_outputs), dtype=self.dtype)
         if self._stack_logits(
             X,
             params,
@@ -194,6 +196,7 @@ class LSTMNetwork:
             softmax,
             take_log,
             True,
+            self.return_sequences,
         ):
             return out
         return None

@@ -182,6 +182,30 @@ def test_classifier_predicts_every_step_as_keras_layout_says(ragged, bidirection
     assert clf.score(X, labels) > 0.9
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("sizes", [(12,), (16, 5)])
+def test_one_sequence_route_equals_the_batch_route(dtype, bidirectional, sizes):
+    # A single sequence's per-step prediction runs the register recurrence
+    # (every step's logits from one kernel call), a batch the workspace route.
+    X, labels, _ = regime_data(n_samples=20)
+    X = X.astype(dtype)
+    clf = LSTMClassifier(
+        hidden_layer_sizes=sizes,
+        max_iter=3,
+        random_state=0,
+        return_sequences=True,
+        bidirectional=bidirectional,
+    ).fit(X, labels)
+    batch = clf.predict_proba(X)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for i in range(3):
+        single = clf.predict_proba(X[i : i + 1])
+        assert single.shape == (1, X.shape[1], 2) and single.dtype == dtype
+        assert_allclose(single[0], batch[i], rtol=tolerance, atol=tolerance)
+        assert_array_equal(clf.predict(X[i : i + 1])[0], clf.predict(X)[i])
+
+
 def _padded(X):
     if isinstance(X, np.ndarray):
         return X

@@ -394,11 +394,14 @@ def lstm_stack_logits(
     bint bidirectional,                          # IN  both directions per layer
     floating[::1] work,                          # WORK lstm_stack_work_size(...), or
                                                  #      None: allocated here
-    floating[:, ::1] logits,                     # OUT (B, n_outputs)
+    floating[:, ::1] logits,                     # OUT (B, n_outputs), or (T,
+                                                 #     n_outputs) with every_step
     int n_threads=1,                             # IN  threads to split the work over
     bint softmax=False,                          # IN  softmax of each row instead
     bint take_log=False,                         # IN  (softmax) its logarithm
     bint check_finite=False,                     # IN  first check X
+    bint every_step=False,                       # IN  (one sequence) the head at
+                                                 #     every step
 ):
     """Head pre-activations of a stack of LSTM layers on equal-length sequences.
 
@@ -411,7 +414,9 @@ def lstm_stack_logits(
     With ``softmax``, ``logits`` receives the softmax of each row (``take_log``:
     its log), as :func:`~sklstm._kernels._array.softmax_rows`; with
     ``check_finite``, an ``X`` holding NaN or infinity is left to the caller's
-    validation, uncomputed. A single sequence's prediction is this one call.
+    validation, uncomputed. A single sequence's prediction is this one call;
+    with ``every_step`` (a batch of one), it has a row per step, the head on
+    both directions' outputs at that step (``return_sequences``).
 
     Returns
     -------
@@ -423,7 +428,8 @@ def lstm_stack_logits(
     if check_finite and n_values > 0 and not all_finite_values(n_values,
                                                                &X[0, 0, 0]):
         return False
-    _stack_logits(X, params, units, bidirectional, work, logits, n_threads)
+    _stack_logits(X, params, units, bidirectional, work, logits, n_threads,
+                  every_step)
     if softmax and logits.shape[1] > 0:
         for row in range(logits.shape[0]):
             softmax_row(logits.shape[1], &logits[row, 0], &logits[row, 0], take_log)
@@ -438,6 +444,7 @@ cdef int _stack_logits(
     floating[::1] work,
     floating[:, ::1] logits,
     int n_threads,
+    bint every_step,
 ) except -1:
     """The body of :func:`lstm_stack_logits`: checks, then the route's choice."""
     cdef int batch = X.shape[0]
@@ -459,7 +466,11 @@ cdef int _stack_logits(
 
     _check_params(params.shape[0], n_features, units, d, n_outputs)
     _stack_extents(n_features, units, d, &max_input, &max_units)
-    check(logits.shape[0] == batch, "logits must have one row a sequence")
+    if every_step:
+        check(batch == 1, "every_step is for a single sequence")
+        check(logits.shape[0] == n_steps, "logits must have one row a step")
+    else:
+        check(logits.shape[0] == batch, "logits must have one row a sequence")
     cdef long needed = _logits_work(<floating *> NULL, n_steps,
                                     batch, n_features, units, d)
     check(work is None or work.shape[0] >= needed,
@@ -479,8 +490,8 @@ cdef int _stack_logits(
         if batch == 1:
             with nogil:
                 _sequence_logits(n_steps, n_features, units, d, n_outputs,
-                                 &X[0, 0, 0], &params[0], space, NULL, False,
-                                 &logits[0, 0])
+                                 &X[0, 0, 0], &params[0], space, NULL,
+                                 every_step, &logits[0, 0])
             return 0
         # Every sequence runs every step.
         batch_sizes = <int *> malloc(n_steps * sizeof(int))
