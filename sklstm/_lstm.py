@@ -723,14 +723,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         values = _cast_targets(
             self._encode_targets(steps, first_pass, classes, weight), data.dtype
         )
-        if weight is None:
-            if (lengths == lengths[0]).all():
-                return StepTargets(values, lengths), None
-            return StepTargets(values, lengths), lengths.astype(np.float64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        totals = np.add.reduceat(weight, offsets)
-        shares = weight / np.repeat(np.where(totals > 0, totals, 1.0), lengths)
-        return StepTargets(values, lengths, shares), totals
+        return StepTargets.weighted(values, lengths, weight)
 
     def _check_sample_weight(self, sample_weight, data, name="sample_weight"):
         """None, or sample weights as a 1-D float array of the data's dtype."""

@@ -353,7 +353,7 @@ class LSTMNetwork:
         """
         if self.return_sequences:
             losses = self._losses(logits, Y.values) * Y.row_shares()
-            losses = np.add.reduceat(losses, Y.offsets) if len(losses) else losses
+            losses = np.add.reduceat(losses, Y.offsets)  # per sequence
         else:
             losses = self._losses(logits, Y)
         if sample_weight is None:
@@ -496,14 +496,17 @@ class LSTMNetwork:
                 cell.d_hidden[...] = 0
                 cell.d_hidden[last_step, np.arange(len(last_step))] = d_output
             else:
-                in_time_order = np.zeros_like(cell.d_hidden)
+                # The backward direction's rows are in reversed time: scatter in
+                # time order, then reverse into place.
+                in_time_order = (
+                    cell.d_hidden if direction == 0 else np.empty_like(cell.d_hidden)
+                )
                 if running is None:
                     in_time_order.reshape(-1, units)[...] = d_output
                 else:
+                    in_time_order[...] = 0
                     in_time_order[running] = d_output
-                if direction == 0:
-                    cell.d_hidden[...] = in_time_order
-                else:
+                if direction == 1:
                     workspace.reverse(in_time_order, out=cell.d_hidden)
 
     def _forward_layers(self, views, X_tm, batch_sizes, workspace, masks):

@@ -150,6 +150,27 @@ class StepTargets:
         ):
             self._steps = int(self.lengths[0])
 
+    @classmethod
+    def weighted(cls, values, lengths, step_weight=None):
+        """Targets with steps weighted by ``step_weight`` (None: all alike).
+
+        Returns ``(targets, sequence_weight)``: the weight each sequence gets in
+        the loss, the sum of its steps' (None when the sequences are alike).
+        """
+        lengths = np.asarray(lengths, dtype=np.intp)
+        if step_weight is None:
+            if (lengths == lengths[0]).all():
+                return cls(values, lengths), None
+            return cls(values, lengths), lengths.astype(np.float64)
+        targets = cls(values, lengths)
+        totals = np.add.reduceat(step_weight, targets.offsets)
+        targets = cls(
+            values,
+            lengths,
+            step_weight / np.repeat(np.where(totals > 0, totals, 1.0), lengths),
+        )
+        return targets, totals
+
     def __len__(self):
         return self.n_samples
 
