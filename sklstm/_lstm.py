@@ -1856,21 +1856,28 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
     def _probabilities(self, X, log):
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)
-        if self._head == "softmax":
-            # The kernel applies the softmax on a single sequence's logits.
-            out, data = self._predict_logits(X, softmax=True, take_log=log)
-            out = within_probability_bounds(out, log)
-        else:
-            logits, data = self._predict_logits(X)
-            out = self._probabilities_of_logits(logits, log)
+        out, data = self._probabilities_via(
+            lambda softmax, take_log: self._predict_logits(X, softmax, take_log), log
+        )
         return self._per_sequence(out, data)
 
-    def _probabilities_of_logits(self, logits, log):
-        """Class probabilities (or their logs) from the head's pre-activations."""
-        if self._head == "logistic" and not self._multilabel:
+    def _probabilities_via(self, logits_of, log):
+        """Class probabilities (or their logs) from the head's pre-activations.
+
+        ``logits_of(softmax, take_log)`` returns ``(out, context)``: the logits,
+        or for a softmax head, which the kernels apply themselves, its output.
+        Shared by predictions and streams; returns ``(probabilities, context)``.
+        """
+        if self._head == "softmax":
+            out, context = logits_of(True, log)
+            return within_probability_bounds(out, log), context
+        logits, context = logits_of(False, False)
+        if not self._multilabel:
             # One unit for the positive class: p(negative) is that of -z.
             logits = np.hstack([-logits, logits])
-        return within_probability_bounds(activate(self._head, logits, log), log)
+        return within_probability_bounds(
+            activate("logistic", logits, log), log
+        ), context
 
     def predict(self, X):
         """Most probable class of each sequence.

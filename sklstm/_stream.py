@@ -5,7 +5,7 @@ import copy
 import numpy as np
 
 from sklstm._kernels._predict import lstm_stream_logits
-from sklstm._network import aligned_params, within_probability_bounds
+from sklstm._network import aligned_params
 
 
 class LSTMStream:
@@ -251,11 +251,7 @@ n_steps, n_classes) with ``return_sequences=True``
         return self._probabilities(X, log=True)
 
     def _probabilities(self, X, log):
-        model = self._model
-        if model._head == "softmax":
-            proba, shape = self._advance(X, softmax=True, take_log=log)
-            proba = within_probability_bounds(proba, log)
-        else:
-            logits, shape = self._advance(X)
-            proba = model._probabilities_of_logits(logits, log)
+        proba, shape = self._model._probabilities_via(
+            lambda softmax, take_log: self._advance(X, softmax, take_log), log
+        )
         return self._per_step(proba, shape)
