@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from sklstm._kernels._array import all_finite
-from sklstm._kernels._layout import GATE_WIDTH
+from sklstm._kernels._layout import CELLS, gates_per_unit
 from sklstm._network import (
     activate,
     aligned_params,
@@ -291,6 +291,13 @@ _COMMON_PARAMETERS_DOC = """
         ``sample_weight`` says (and ``class_weight`` of its own label); ``score``
         is the accuracy or R^2 over every step, weighted alike. The weights are
         the same arrays as without it.
+
+    cell : {"lstm", "gru"}, default="lstm"
+        The recurrent cell of every layer: Keras' ``LSTM``, or its ``GRU`` with
+        ``reset_after=True`` (PyTorch's ``nn.GRU``), which has three gates
+        instead of four, hence about a quarter less arithmetic and memory (see
+        Notes for both cells' equations and weights). Every other option works
+        with either cell.
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -356,6 +363,26 @@ _NOTES_DOC = """
     order), ``weight_ih_l{k} = kernel.T``, ``weight_hh_l{k} = recurrent_kernel.T``,
     ``bias_ih_l{k} = bias`` and ``bias_hh_l{k} = 0``.
 
+    With ``cell="gru"`` each layer is Keras' ``GRU`` (Cho et al., 2014) with its
+    default ``reset_after=True``, the variant of cuDNN and PyTorch: an update
+    gate :math:`z`, a reset gate :math:`r` and a candidate :math:`n`, with an
+    input bias :math:`b` and a recurrent bias :math:`b'`, from :math:`h_0 = 0`:
+
+    .. math::
+
+        z_t &= \\sigma(x_t W_z + b_z + h_{t-1} U_z + b'_z) \\\\
+        r_t &= \\sigma(x_t W_r + b_r + h_{t-1} U_r + b'_r) \\\\
+        n_t &= \\tanh(x_t W_n + b_n + r_t \\odot (h_{t-1} U_n + b'_n)) \\\\
+        h_t &= z_t \\odot h_{t-1} + (1 - z_t) \\odot n_t
+
+    Its weights are Keras' ``kernel`` :math:`[W_z W_r W_n]` ``(n_inputs, 3
+    units)``, ``recurrent_kernel`` :math:`[U_z U_r U_n]` ``(units, 3 units)``
+    and ``bias`` ``(2, 3 units)`` (:math:`b`, then :math:`b'`), all biases
+    starting at zero. PyTorch's ``nn.GRU`` orders its gates r, z, n: see the
+    README for the conversion. A GRU layer has three quarters of an LSTM
+    layer's weights and arithmetic, and often learns as well on short and
+    medium sequences.
+
     The forward pass and backpropagation through time run in Cython kernels
     (packed-weight products with AVX-512/AVX2 code paths, and BLAS); float32 input
     is trained and predicted in float32, anything else in float64. The kernels
@@ -371,6 +398,10 @@ _NOTES_DOC = """
 
     Gers, F. A., Schmidhuber, J. and Cummins, F. (2000). Learning to forget:
     continual prediction with LSTM. Neural Computation, 12(10), 2451-2471.
+
+    Cho, K., van Merrienboer, B., Gulcehre, C., Bahdanau, D., Bougares, F.,
+    Schwenk, H. and Bengio, Y. (2014). Learning phrase representations using RNN
+    encoder-decoder for statistical machine translation. EMNLP 2014, 1724-1734.
 """
 
 
@@ -448,6 +479,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "return_sequences": ["boolean"],
+        "cell": [StrOptions(set(CELLS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "scoring": [StrOptions({"loss"}), str, callable, None],
@@ -484,6 +516,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         recurrent_dropout=0.0,
         scoring="loss",
         return_sequences=False,
+        cell="lstm",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.solver = solver
@@ -514,6 +547,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         self.recurrent_dropout = recurrent_dropout
         self.scoring = scoring
         self.return_sequences = return_sequences
+        self.cell = cell
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -792,15 +826,7 @@ class _BaseLSTM(BaseEstimator, ABC):
 
     # -------------------------------------------------------------- training
     def _network(self):
-        return network_for(
-            self.n_features_in_,
-            self._layer_sizes,
-            self.n_outputs_,
-            self._head,
-            self._params.dtype,
-            self._bidirectional,
-            self._return_sequences,
-        )
+        return self._network_of(self._params.dtype)
 
     def _make_optimizer(self):
         params = self._params
@@ -910,11 +936,13 @@ class _BaseLSTM(BaseEstimator, ABC):
                     f"fitted network's {self._layer_sizes}; refit with "
                     "warm_start=False."
                 )
-            for name in ("bidirectional", "return_sequences"):
-                if bool(getattr(self, name)) != getattr(self, "_" + name):
+            for name in ("bidirectional", "return_sequences", "cell"):
+                fitted = getattr(self, "_" + name)
+                value = getattr(self, name)
+                if (bool(value) if isinstance(fitted, bool) else value) != fitted:
                     raise ValueError(
-                        f"{name}={getattr(self, name)!r} differs from the fitted "
-                        "network; refit with warm_start=False."
+                        f"{name}={value!r} differs from the fitted network; refit "
+                        "with warm_start=False."
                     )
         else:
             self._return_sequences = bool(self.return_sequences)
@@ -946,6 +974,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.n_outputs_ = Y.n_outputs if isinstance(Y, StepTargets) else Y.shape[1]
             self._layer_sizes = layer_sizes
             self._bidirectional = bool(self.bidirectional)
+            self._cell = self.cell
             self._params = self._network_of(data.dtype).initialize(self._random_state)
             self.t_ = 0
             self.loss_curve_ = []
@@ -1179,11 +1208,12 @@ class _BaseLSTM(BaseEstimator, ABC):
             np.dtype(dtype),
             self._bidirectional,
             self._return_sequences,
+            self._cell,
         )
 
     def _chunk_size(self, n_samples, n_steps):
         """Sequences per full-batch chunk, so that no buffer exceeds a fixed size."""
-        widest_gates = GATE_WIDTH * max(self._layer_sizes)
+        widest_gates = gates_per_unit(self._cell) * max(self._layer_sizes)
         per_sample = n_steps * max(widest_gates, self.n_features_in_)
         by_memory = max(1, _CHUNK_ELEMENTS // per_sample)
         return int(min(n_samples, _CHUNK_SEQUENCES, by_memory))
@@ -1438,6 +1468,7 @@ class _BaseLSTM(BaseEstimator, ABC):
         if "_params" in state:
             state["_params"] = aligned_params(state["_params"])
             state.setdefault("_return_sequences", False)  # older models
+            state.setdefault("_cell", "lstm")
         super().__setstate__(state)
 
 
@@ -1503,10 +1534,11 @@ class InconsistentVersionWarning(UserWarning):
 @_docstring(
     """Long short-term memory network classifier.
 
-    Stacked LSTM layers read each sequence; a dense layer on the last layer's
-    final state outputs class probabilities (softmax over the classes, one
-    logistic unit for two classes, one logistic unit per label for a multilabel
-    indicator y), trained on the (weighted) mean cross-entropy.
+    Stacked LSTM (or GRU: ``cell="gru"``) layers read each sequence; a dense
+    layer on the last layer's final state outputs class probabilities (softmax
+    over the classes, one logistic unit for two classes, one logistic unit per
+    label for a multilabel indicator y), trained on the (weighted) mean
+    cross-entropy.
 
     Parameters
     ----------
@@ -1599,6 +1631,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         recurrent_dropout=0.0,
         scoring="loss",
         return_sequences=False,
+        cell="lstm",
         class_weight=None,
     ):
         super().__init__(
@@ -1631,6 +1664,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
             recurrent_dropout=recurrent_dropout,
             scoring=scoring,
             return_sequences=return_sequences,
+            cell=cell,
         )
         self.class_weight = class_weight
 
@@ -1931,9 +1965,10 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
 @_docstring(
     """Long short-term memory network regressor.
 
-    Stacked LSTM layers read each sequence; a linear layer on the last layer's
-    final state outputs one or several values (e.g. the next k values of a series),
-    trained on ``((y - y_pred) ** 2).mean() / 2`` as scikit-learn's MLPRegressor.
+    Stacked LSTM (or GRU: ``cell="gru"``) layers read each sequence; a linear
+    layer on the last layer's final state outputs one or several values (e.g. the
+    next k values of a series), trained on ``((y - y_pred) ** 2).mean() / 2`` as
+    scikit-learn's MLPRegressor.
 
     Parameters
     ----------

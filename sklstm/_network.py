@@ -1,4 +1,4 @@
-"""Stacked LSTM layers with a dense head: parameters, buffers, loss and gradient.
+"""Stacked recurrent layers with a dense head: parameters, buffers, loss, gradient.
 
 The network owns no state between calls. Its parameters live in one flat buffer
 (:meth:`LSTMNetwork.unpack` gives per-weight views in Keras' ``get_weights()`` order)
@@ -16,7 +16,14 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from sklstm._kernels._array import softmax_rows
-from sklstm._kernels._layout import STATE_PARTS, cell_weight_shapes, stack_layout
+from sklstm._kernels._layout import (
+    CELLS,
+    STATE_PARTS,
+    STATE_WIDTH_UNITS,
+    cell_kind,
+    cell_weight_shapes,
+    stack_layout,
+)
 from sklstm._kernels._predict import lstm_stack_logits, lstm_stack_work_size
 from sklstm._kernels._train import (
     lstm_backward,
@@ -31,7 +38,7 @@ HEADS = ("softmax", "logistic", "identity")
 
 
 class LSTMNetwork:
-    """Shapes and computations of ``len(hidden_layer_sizes)`` LSTM layers + a head.
+    """Shapes and computations of ``len(hidden_layer_sizes)`` recurrent layers + a head.
 
     Every LSTM layer but the last returns its whole output sequence to the next;
     the last one hands the head its state at each sequence's last step. A
@@ -60,6 +67,9 @@ class LSTMNetwork:
         at each sequence's end. Logits then have a row per step that a
         sequence runs, time-major: for each step ``t``, the sequences still
         running at ``t``, in batch order (PyTorch's ``PackedSequence`` order).
+    cell : {"lstm", "gru"}, default="lstm"
+        The recurrent cell of every layer: Keras' ``LSTM`` or ``GRU`` (with
+        ``reset_after=True``), with their weights' shapes and gate orders.
     """
 
     def __init__(
@@ -71,9 +81,15 @@ class LSTMNetwork:
         dtype,
         bidirectional=False,
         return_sequences=False,
+        cell="lstm",
     ):
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        self.cell = cell
+        # The kernels' ``cell`` argument.
+        self._cell = cell_kind(cell)
         self.n_features = int(n_features)
         self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         self.n_outputs = int(n_outputs)
@@ -96,7 +112,7 @@ class LSTMNetwork:
         # then (bidirectional) the backward three; then the head.
         shapes = []
         for n_in, units in zip(self.layer_inputs, self.hidden_layer_sizes):
-            shapes += list(cell_weight_shapes(n_in, units)) * d
+            shapes += list(cell_weight_shapes(n_in, units, cell)) * d
         shapes += [(d * self.hidden_layer_sizes[-1], self.n_outputs), (self.n_outputs,)]
         self.shapes = tuple(shapes)
         sizes = [int(np.prod(shape)) for shape in shapes]
@@ -123,13 +139,14 @@ class LSTMNetwork:
 
     def regularized(self, views):
         """The views that L2 penalises: input, recurrent and head kernels."""
-        return [v for v in views if v.ndim == 2]
+        return [v for i, v in enumerate(views[:-2]) if i % 3 != 2] + [views[-2]]
 
     def initialize(self, random_state):
-        """New parameters as Keras initialises an LSTM and a Dense layer.
+        """New parameters as Keras initialises its LSTM or GRU and a Dense layer.
 
         Glorot-uniform input and head kernels, orthogonal recurrent kernels, zero
-        biases but the forget gate's, which starts at 1 (``unit_forget_bias``).
+        biases but the LSTM forget gate's, which starts at 1
+        (``unit_forget_bias``).
         """
         flat = aligned_params(np.zeros(self.n_params, dtype=self.dtype))
         views = self.unpack(flat)
@@ -139,7 +156,8 @@ class LSTMNetwork:
                 units = recurrent.shape[0]
                 kernel[...] = _glorot_uniform(kernel.shape, random_state)
                 recurrent[...] = _orthogonal(recurrent.shape, random_state)
-                bias[units : 2 * units] = 1
+                if self.cell == "lstm":
+                    bias[units : 2 * units] = 1
         views[-2][...] = _glorot_uniform(views[-2].shape, random_state)
         return flat
 
@@ -152,6 +170,7 @@ class LSTMNetwork:
             self._units,
             self.n_directions == 2,
             self.dtype == np.float64,
+            self._cell,
         )
 
     def dense_logits(self, params, X, work, n_threads=1, out=None):
@@ -172,6 +191,7 @@ class LSTMNetwork:
             work,
             out,
             n_threads,
+            cell=self._cell,
         )
         return out
 
@@ -197,6 +217,7 @@ class LSTMNetwork:
             take_log,
             True,
             self.return_sequences,
+            self._cell,
         ):
             return out
         return None
@@ -299,6 +320,7 @@ class LSTMNetwork:
                 workspace.d_hiddens,
                 grads,
                 n_threads=workspace.n_threads,
+                cell=self._cell,
             )
         else:
             self._backward_layers(
@@ -394,20 +416,18 @@ class LSTMNetwork:
                     kernel,
                     recurrent,
                     batch_sizes,
-                    cell.gates,
-                    cell.cells,
-                    cell.cells_tanh,
-                    cell.hidden,
+                    cell.state,
                     cell.d_hidden,
-                    cell.d_cell,
+                    cell.d_carry,
                     grad[0],
                     grad[1],
-                    grad[2],
+                    grad[2].reshape(-1),
                     d_cell_input,
                     *workspace.recurrent_dropout_args(
                         cell, recurrent_mask, backward=True
                     ),
                     n_threads=workspace.n_threads,
+                    cell=self._cell,
                 )
                 if input_mask is not None and layer > 0:
                     d_cell_input *= input_mask
@@ -440,6 +460,7 @@ class LSTMNetwork:
                 batch_sizes,
                 workspace.activations,
                 n_threads=workspace.n_threads,
+                cell=self._cell,
             )
         else:
             layer_inputs = self._forward_layers(
@@ -536,16 +557,17 @@ class LSTMNetwork:
                         cell_input, input_mask, out=cell.masked_input
                     )
                 inputs[layer].append((cell_input, input_mask, recurrent_mask))
+                kernel, recurrent, bias = self._cell_weights(views, layer, direction)
                 lstm_forward(
                     cell_input,
-                    *self._cell_weights(views, layer, direction),
+                    kernel,
+                    recurrent,
+                    bias.reshape(-1),
                     batch_sizes,
-                    cell.gates,
-                    cell.cells,
-                    cell.cells_tanh,
-                    cell.hidden,
+                    cell.state,
                     *workspace.recurrent_dropout_args(cell, recurrent_mask),
                     n_threads=workspace.n_threads,
+                    cell=self._cell,
                 )
             if layer < self.n_layers - 1:
                 if self.n_directions == 2:
@@ -694,21 +716,23 @@ def within_probability_bounds(out, log):
     return np.maximum(out, low, out=out)
 
 
-#: A layer's per-step buffers, with their widths in units: its state as the kernels
-#: lay it out, then dL/dh.
-_CELL_PARTS = STATE_PARTS + (("d_hidden", 1),)
-
-
 class _CellBuffers:
-    """One layer and direction: what the forward keeps for the backward."""
+    """One layer and direction: what the forward keeps for the backward.
+
+    ``state`` is the kernels' flat buffer of the layer's state; its parts
+    (``STATE_PARTS`` of the cell: ``gates``, ``hidden``, ...) are attributes
+    too, ``(T, B, width)`` views of it.
+    """
 
     __slots__ = (
+        "state",
         "gates",
         "cells",
         "cells_tanh",
+        "recurrent_sums",
         "hidden",
         "d_hidden",
-        "d_cell",
+        "d_carry",
         # With dropout: the masked input and h_{t-1} * mask, and a work row.
         "masked_input",
         "hidden_masked",
@@ -754,7 +778,9 @@ class Workspace:
         # One direction: every layer's forward state, and its dL/dh, in one
         # buffer each, laid out as the stack kernels address them (prepare).
         if net.n_directions == 1:
-            _, activations, d_hiddens = stack_layout(net.n_features, net._units, 1)
+            _, activations, d_hiddens = stack_layout(
+                net.n_features, net._units, 1, net.cell
+            )
             flat("activations", activations[-1])
             flat("d_hiddens", d_hiddens[-1])
         for layer, (n_in, units) in enumerate(
@@ -763,9 +789,9 @@ class Workspace:
             for direction in range(net.n_directions):
                 key = (layer, direction)
                 if net.n_directions == 2:
-                    for name, width in _CELL_PARTS:
-                        flat(key + (name,), width * units)
-                flat(key + ("d_cell",), units, per_step=False)
+                    flat(key + ("state",), STATE_WIDTH_UNITS * units)
+                    flat(key + ("d_hidden",), units)
+                flat(key + ("d_carry",), units, per_step=False)
                 if self.dropout:
                     flat(key + ("masked_input",), n_in)
                     flat(key + ("hidden_masked",), units)
@@ -807,15 +833,17 @@ class Workspace:
                     key = (layer, direction)
                     cell = _CellBuffers()
                     if net.n_directions == 1:
-                        views = stacked[layer]
+                        cell.state, cell.d_hidden = stacked[layer]
                     else:
-                        views = [
-                            self._view(key + (name,), n_steps, batch, width * units)
-                            for name, width in _CELL_PARTS
+                        rows = n_steps * batch
+                        cell.state = self._flat[key + ("state",)][
+                            : rows * STATE_WIDTH_UNITS * units
                         ]
-                    for (name, _), view in zip(_CELL_PARTS, views):
-                        setattr(cell, name, view)
-                    cell.d_cell = self._view(key + ("d_cell",), None, batch, units)
+                        cell.d_hidden = self._view(
+                            key + ("d_hidden",), n_steps, batch, units
+                        )
+                    self._view_state(cell, n_steps, batch, units)
+                    cell.d_carry = self._view(key + ("d_carry",), None, batch, units)
                     if self.dropout:
                         cell.masked_input = self._view(
                             key + ("masked_input",), n_steps, batch, n_in
@@ -849,27 +877,34 @@ class Workspace:
         return self.X
 
     def _stack_views(self, n_steps, batch):
-        """Per layer, (gates, cells, cells_tanh, hidden, d_hidden) of a minibatch.
+        """Per layer, (state, d_hidden) of a minibatch.
 
         Views of ``activations`` and ``d_hiddens`` where the stack kernels
         address them for ``n_steps * batch`` rows (see ``stack_layout``).
         """
         net = self.network
         rows = n_steps * batch
-        _, starts, d_starts = stack_layout(net.n_features, net._units, rows)
-        part_ends = np.cumsum([width for _, width in STATE_PARTS])[:-1]
+        _, starts, d_starts = stack_layout(net.n_features, net._units, rows, net.cell)
         self.activations = self._flat["activations"][: starts[-1]]
         self.d_hiddens = self._flat["d_hiddens"][: d_starts[-1]]
-        layers = []
-        for layer, units in enumerate(net.hidden_layer_sizes):
-            state = self.activations[starts[layer] : starts[layer + 1]]
-            parts = np.split(state, part_ends * rows * units)
-            d_hidden = self.d_hiddens[d_starts[layer] : d_starts[layer + 1]]
-            layers.append(
-                [part.reshape(n_steps, batch, -1) for part in parts]
-                + [d_hidden.reshape(n_steps, batch, units)]
+        return [
+            (
+                self.activations[starts[layer] : starts[layer + 1]],
+                self.d_hiddens[d_starts[layer] : d_starts[layer + 1]].reshape(
+                    n_steps, batch, units
+                ),
             )
-        return layers
+            for layer, units in enumerate(net.hidden_layer_sizes)
+        ]
+
+    def _view_state(self, cell, n_steps, batch, units):
+        """Set ``cell``'s state parts, ``(T, B, width)`` views of its ``state``."""
+        start = 0
+        for name, width in STATE_PARTS[self.network.cell]:
+            size = n_steps * batch * width * units
+            part = cell.state[start : start + size].reshape(n_steps, batch, -1)
+            setattr(cell, name, part)
+            start += size
 
     def recurrent_dropout_args(self, cell, recurrent_mask, backward=False):
         """The kernels' trailing recurrent-dropout arguments for ``cell``."""

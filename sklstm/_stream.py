@@ -14,9 +14,10 @@ class LSTMStream:
     Made by :meth:`LSTMRegressor.stream` (and, as :class:`LSTMClassifierStream`
     with class probabilities, by :meth:`LSTMClassifier.stream`). Each
     call feeds the next readings of every stream and carries each layer's
-    ``(h, c)`` on to the next call, as Keras' ``stateful=True`` or PyTorch's
-    ``lstm(x, (h, c))``: the predictions equal those of ``predict`` on each
-    stream's whole sequence so far, however it is cut into chunks.
+    state (``(h, c)``, or the GRU's ``h``) on to the next call, as Keras'
+    ``stateful=True`` or PyTorch's ``lstm(x, (h, c))``: the predictions equal
+    those of ``predict`` on each stream's whole sequence so far, however it is
+    cut into chunks.
 
     A stream holds its own copy of the model's weights: refitting the estimator
     does not change it, it can be pickled to be resumed later, and each stream
@@ -39,7 +40,10 @@ class LSTMStream:
         self._model = model
         network = model._network()
         self._units = network._units
-        self._state_width = 2 * int(sum(network.hidden_layer_sizes))
+        # The kernels' cell; per layer, h and the LSTM's c.
+        self._cell = network._cell
+        parts = 2 if network.cell == "lstm" else 1
+        self._state_width = parts * int(sum(network.hidden_layer_sizes))
         self._pick_kernel()
         self.reset()
 
@@ -56,6 +60,7 @@ class LSTMStream:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_cell", 0)  # streams of older versions: an LSTM
         self.__dict__.update(state)
         self._pick_kernel()
 
@@ -108,6 +113,7 @@ class LSTMStream:
             softmax,
             take_log,
             True,
+            self._cell,
         )
         if not finite:
             raise ValueError("The chunk contains NaN or infinity.")

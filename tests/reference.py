@@ -28,10 +28,38 @@ def reference_lstm(X, kernel, recurrent_kernel, bias, recurrent_mask=None):
     return out
 
 
+def reference_gru(X, kernel, recurrent_kernel, bias, recurrent_mask=None):
+    """Keras' GRU (reset_after=True) over batch-major X (B, T, D): states (B, T, H).
+
+    ``bias`` is (2, 3H): the input bias, then the recurrent one. With a
+    ``recurrent_mask`` (B, H), only the recurrent kernel sees ``h_{t-1} * mask``;
+    the update ``z * h_{t-1}`` keeps the unmasked state, as in Keras.
+    """
+    n_samples, n_steps, _ = X.shape
+    units = recurrent_kernel.shape[0]
+    mask = 1 if recurrent_mask is None else recurrent_mask
+    h = np.zeros((n_samples, units))
+    out = np.empty((n_samples, n_steps, units))
+    for t in range(n_steps):
+        x_z, x_r, x_h = np.split(X[:, t] @ kernel + bias[0], 3, axis=1)
+        u_z, u_r, u_h = np.split((h * mask) @ recurrent_kernel + bias[1], 3, axis=1)
+        z = sigmoid(x_z + u_z)
+        r = sigmoid(x_r + u_r)
+        h = z * h + (1 - z) * np.tanh(x_h + r * u_h)
+        out[:, t] = h
+    return out
+
+
 def reference_network(
-    weights, X, lengths, head, bidirectional=False, return_sequences=False
+    weights,
+    X,
+    lengths,
+    head,
+    bidirectional=False,
+    return_sequences=False,
+    cell="lstm",
 ):
-    """Stacked LSTM + dense head on sequences of the given lengths (padded X).
+    """Stacked LSTM (or GRU) + dense head on sequences of the given lengths (padded X).
 
     Bidirectional layers run a second LSTM on the sequence reversed and concatenate
     its outputs, put back in time order; the head reads the forward output at the
@@ -40,6 +68,7 @@ def reference_network(
     as Keras' ``LSTM(return_sequences=True)`` + ``Dense``, and the result is a
     list of ``(length, n_outputs)`` arrays.
     """
+    layer_of = {"lstm": reference_lstm, "gru": reference_gru}[cell]
     directions = 2 if bidirectional else 1
     n_layers = (len(weights) - 2) // (3 * directions)
     outputs = []
@@ -47,13 +76,13 @@ def reference_network(
         layer_input = x[None, :length]
         for layer in range(n_layers):
             start = 3 * directions * layer
-            forward = reference_lstm(layer_input, *weights[start : start + 3])
+            forward = layer_of(layer_input, *weights[start : start + 3])
             if not bidirectional:
                 layer_input = forward
                 continue
-            backward = reference_lstm(
-                layer_input[:, ::-1], *weights[start + 3 : start + 6]
-            )[:, ::-1]
+            backward = layer_of(layer_input[:, ::-1], *weights[start + 3 : start + 6])[
+                :, ::-1
+            ]
             layer_input = np.concatenate([forward, backward], axis=2)
         top = layer_input[0]
         if return_sequences:

@@ -69,6 +69,18 @@ ESTIMATORS = [
         max_iter=60,
         random_state=0,
     ),
+    # The GRU cell: default instances, full-batch lbfgs and a bidirectional stack.
+    LSTMClassifier(cell="gru"),
+    LSTMRegressor(cell="gru"),
+    LSTMClassifier(hidden_layer_sizes=(8,), solver="lbfgs", cell="gru", random_state=0),
+    LSTMRegressor(
+        hidden_layer_sizes=(6, 4),
+        bidirectional=True,
+        cell="gru",
+        learning_rate_init=0.05,
+        max_iter=100,
+        random_state=0,
+    ),
 ]
 
 

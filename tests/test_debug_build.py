@@ -2,9 +2,9 @@
 
 Builds the extension once with ``SKLSTM_DEBUG_CYTHON=1`` (bounds, None and
 initialisation checks on) into a temporary folder and runs the kernels there on
-dense, ragged, bidirectional and dropout batches (and the whole-stack prediction
-kernel, split between threads, and a single float32 sequence's), then on a packing
-that lies about the batch size.
+dense, ragged, bidirectional and dropout batches of both cells (and the
+whole-stack prediction kernel, split between threads, and a single float32
+sequence's), then on a packing that lies about the batch size.
 """
 
 import os
@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
+    import itertools
+
     import numpy as np
     import sklstm._kernels._train as fast
     from sklstm._kernels._parallel import _tuning
@@ -27,8 +29,8 @@ SCRIPT = textwrap.dedent(
 
     assert fast.__file__.startswith(BUILD), fast.__file__
     rng = np.random.RandomState(0)
-    for bidirectional in (False, True):
-        net = LSTMNetwork(3, (4, 3), 2, "softmax", np.float64, bidirectional)
+    for bidirectional, cell in itertools.product((False, True), ("lstm", "gru")):
+        net = LSTMNetwork(3, (4, 3), 2, "softmax", np.float64, bidirectional, cell=cell)
         params = net.initialize(rng)
         X = rng.normal(size=(6, 4, 3))
         batch_sizes = np.array([4, 4, 3, 3, 1, 1], dtype=np.intc)
@@ -58,7 +60,9 @@ SCRIPT = textwrap.dedent(
         # A sequence alone: its own kernel, the input check and the softmax in
         # the same call.
         for dtype in (np.float32, np.float64):
-            single = LSTMNetwork(3, (4, 20), 2, "softmax", dtype, bidirectional)
+            single = LSTMNetwork(
+                3, (4, 20), 2, "softmax", dtype, bidirectional, cell=cell
+            )
             weights = single.initialize(rng)
             one = rng.normal(size=(1, 4, 3)).astype(dtype)
             proba = single.sequence_outputs(weights, one, softmax=True)
@@ -77,8 +81,7 @@ SCRIPT = textwrap.dedent(
         lambda: net.logits(params, ws.X, bad_packing, np.array([1, 1]), ws),
         lambda: fast.lstm_forward(
             ws.X, *net.unpack(params)[:3], np.array([2, 2], dtype=np.intc),
-            np.empty((2, 2, 3)), *([np.empty((2, 2, 4))] * 3),
-            np.empty((0, 0)), np.empty((0, 0, 0)),
+            np.empty(7 * 2 * 2 * 4 - 1), np.empty((0, 0)), np.empty((0, 0, 0)),
         ),
     ):
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from reference import packed_batch, reference_lstm, reference_network
+from reference import packed_batch, reference_gru, reference_lstm, reference_network
 
 from sklstm._kernels._array import (
     all_finite,
@@ -17,7 +17,13 @@ from sklstm._kernels._array import (
     gather_time_major,
     softmax_rows,
 )
-from sklstm._kernels._layout import stack_layout
+from sklstm._kernels._layout import (
+    CELLS,
+    STATE_WIDTH_UNITS,
+    cell_weight_shapes,
+    gates_per_unit,
+    stack_layout,
+)
 from sklstm._kernels._parallel import _tuning, openmp_max_threads
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._kernels._train import (
@@ -39,11 +45,13 @@ def make_problem(
     n_features=3,
     seed=0,
     bidirectional=False,
+    cell="lstm",
 ):
     rng = np.random.RandomState(seed)
     n_outputs = {"softmax": 3, "logistic": 1, "identity": 2}[head]
     network = LSTMNetwork(
-        n_features, (4, 3), n_outputs, head, dtype, bidirectional=bidirectional
+        n_features, (4, 3), n_outputs, head, dtype, bidirectional=bidirectional,
+        cell=cell,
     )
     params = network.initialize(rng)
     # Move off the initial point (zero biases) so every term of the gradient matters.
@@ -60,14 +68,16 @@ def make_problem(
 
 HEADS = ["softmax", "logistic", "identity"]
 LENGTHS = [(5, 5, 5, 5), (5, 4, 2, 1), (1, 1)]
+CELLS = ["lstm", "gru"]
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("lengths", LENGTHS)
-def test_forward_matches_numpy_reference(head, lengths, bidirectional):
+def test_forward_matches_numpy_reference(head, lengths, bidirectional, cell):
     network, params, X, _ = make_problem(
-        head, lengths=lengths, bidirectional=bidirectional
+        head, lengths=lengths, bidirectional=bidirectional, cell=cell
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
@@ -75,18 +85,24 @@ def test_forward_matches_numpy_reference(head, lengths, bidirectional):
         network.logits(params, X_tm, batch_sizes, last_step, workspace)
     )
     expected = reference_network(
-        network.unpack(params), X[order], np.sort(lengths)[::-1], head, bidirectional
+        network.unpack(params),
+        X[order],
+        np.sort(lengths)[::-1],
+        head,
+        bidirectional,
+        cell=cell,
     )
     assert_allclose(prediction, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("lengths", LENGTHS)
 @pytest.mark.parametrize("alpha", [0.0, 0.7])
-def test_gradient_matches_finite_differences(head, lengths, alpha, bidirectional):
+def test_gradient_matches_finite_differences(head, lengths, alpha, bidirectional, cell):
     network, params, X, Y = make_problem(
-        head, lengths=lengths, bidirectional=bidirectional
+        head, lengths=lengths, bidirectional=bidirectional, cell=cell
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
@@ -262,12 +278,15 @@ def masks_of_ones(network, batch):
     ]
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", HEADS)
-def test_gradient_with_dropout_masks_matches_finite_differences(head, bidirectional):
+def test_gradient_with_dropout_masks_matches_finite_differences(
+    head, bidirectional, cell
+):
     lengths = (5, 4, 2, 1)
     network, params, X, Y = make_problem(
-        head, lengths=lengths, bidirectional=bidirectional
+        head, lengths=lengths, bidirectional=bidirectional, cell=cell
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
@@ -306,7 +325,9 @@ def test_masks_of_ones_change_nothing(bidirectional):
     assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=1e-15)
 
 
-def random_layer(dtype, lengths, n_inputs, units, recurrent_dropout, seed=0):
+def random_layer(
+    dtype, lengths, n_inputs, units, recurrent_dropout, seed=0, cell="lstm"
+):
     """One layer's weights, a packed batch and an upstream gradient."""
     rng = np.random.RandomState(seed)
     n_steps, batch = max(lengths), len(lengths)
@@ -314,10 +335,12 @@ def random_layer(dtype, lengths, n_inputs, units, recurrent_dropout, seed=0):
     X = rng.normal(size=(n_steps, batch, n_inputs)).astype(dtype)
     for t in range(n_steps):
         X[t, batch_sizes[t] :] = 0
+    shapes = cell_weight_shapes(n_inputs, units, cell)
     weights = {
-        "kernel": rng.normal(scale=0.3, size=(n_inputs, 4 * units)).astype(dtype),
-        "recurrent": rng.normal(scale=0.3, size=(units, 4 * units)).astype(dtype),
-        "bias": rng.normal(scale=0.3, size=4 * units).astype(dtype),
+        name: rng.normal(scale=0.3, size=shape).astype(dtype).reshape(-1)
+        if name == "bias"
+        else rng.normal(scale=0.3, size=shape).astype(dtype)
+        for name, shape in zip(("kernel", "recurrent", "bias"), shapes)
     }
     d_hidden_in = rng.normal(size=(n_steps, batch, units)).astype(dtype)
     if recurrent_dropout:
@@ -327,33 +350,33 @@ def random_layer(dtype, lengths, n_inputs, units, recurrent_dropout, seed=0):
     return X, weights, batch_sizes.astype(np.intc), d_hidden_in, mask
 
 
-def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1):
+def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1, cell="lstm"):
     """lstm_forward then lstm_backward: the outputs and the gradients."""
     n_steps, batch, _ = X.shape
     units = weights["recurrent"].shape[0]
     dtype = X.dtype
     masked = mask.shape[0] > 0
-    steps = np.empty((n_steps, batch, units), dtype)
-    gates = np.empty((n_steps, batch, 4 * units), dtype)
-    cells, cells_tanh, hidden = (np.empty_like(steps) for _ in range(3))
-    hidden_masked = np.empty_like(steps) if masked else np.empty((0, 0, 0), dtype)
+    rows = n_steps * batch
+    state = np.empty(STATE_WIDTH_UNITS * rows * units, dtype)
+    hidden = state[-rows * units :].reshape(n_steps, batch, units)
+    hidden_masked = np.empty_like(hidden) if masked else np.empty((0, 0, 0), dtype)
+    kind = CELLS.index(cell)
     lstm_forward(
         X,
         weights["kernel"],
         weights["recurrent"],
         weights["bias"],
         batch_sizes,
-        gates,
-        cells,
-        cells_tanh,
-        hidden,
+        state,
         mask,
         hidden_masked,
         n_threads=n_threads,
+        cell=kind,
     )
     running = np.arange(batch)[None, :] < batch_sizes[:, None]
-    # Cells past a sequence's end are undefined: compare the running ones.
-    out = {"hidden": hidden.copy(), "cells": cells[running]}
+    # Gates past a sequence's end are undefined: compare the running ones.
+    gates = state[: rows * units * gates_per_unit(cell)]
+    out = {"hidden": hidden.copy(), "gates": gates.reshape(n_steps, batch, -1)[running]}
     grads = {
         "d_kernel": np.empty_like(weights["kernel"]),
         "d_recurrent": np.empty_like(weights["recurrent"]),
@@ -365,10 +388,7 @@ def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1):
         weights["kernel"],
         weights["recurrent"],
         batch_sizes,
-        gates,
-        cells,
-        cells_tanh,
-        hidden,
+        state,
         d_hidden_in.copy(),
         np.empty((batch, units), dtype),
         grads["d_kernel"],
@@ -379,25 +399,27 @@ def run_layer(X, weights, batch_sizes, d_hidden_in, mask, n_threads=1):
         hidden_masked,
         np.empty((batch, units), dtype) if masked else np.empty((0, 0), dtype),
         n_threads=n_threads,
+        cell=kind,
     )
     return out | grads
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
 @pytest.mark.parametrize("recurrent_dropout", [False, True])
 def test_threads_split_the_work_without_changing_results(
-    dtype, lengths, recurrent_dropout, split_any_work
+    dtype, lengths, recurrent_dropout, cell, split_any_work
 ):
     # Rows are split between threads: each runs the recurrence, d_X and its
     # rows' share of the weight gradients, and the shares are added up, so the
     # outputs agree with one thread's to rounding for any thread count.
-    problem = random_layer(dtype, lengths, 5, 16, recurrent_dropout)
-    serial = run_layer(*problem, n_threads=1)
+    problem = random_layer(dtype, lengths, 5, 16, recurrent_dropout, cell=cell)
+    serial = run_layer(*problem, n_threads=1, cell=cell)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for n_threads in (2, 3):
         split_before = _tuning()[2]
-        results = run_layer(*problem, n_threads=n_threads)
+        results = run_layer(*problem, n_threads=n_threads, cell=cell)
         assert _tuning()[2] > split_before, "the work was not split"
         for name, value in results.items():
             assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
@@ -438,6 +460,7 @@ def test_narrower_instruction_sets(isa):
     assert " passed" in run.stdout and "failed" not in run.stdout
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("recurrent_dropout", [False, True])
 @pytest.mark.parametrize(
@@ -449,19 +472,25 @@ def test_narrower_instruction_sets(isa):
         ((6, 2), 64),  # a single row for most steps; whole panels only
     ],
 )
-def test_packed_product_kernels_are_exact(dtype, recurrent_dropout, lengths, units):
+def test_packed_product_kernels_are_exact(
+    dtype, recurrent_dropout, lengths, units, cell
+):
     # Every instruction set's kernel (the machine runs its widest; the others
     # run in test_narrower_instruction_sets) must give the textbook forward and a
     # gradient that agrees with central differences of loss = sum(hidden *
     # d_hidden_in) along random directions.
     X, weights, batch_sizes, d_hidden_in, mask = random_layer(
-        dtype, lengths, 5, units, recurrent_dropout
+        dtype, lengths, 5, units, recurrent_dropout, cell=cell
     )
-    results = run_layer(X, weights, batch_sizes, d_hidden_in, mask)
+    results = run_layer(X, weights, batch_sizes, d_hidden_in, mask, cell=cell)
     lengths = np.array(lengths)  # decreasing: packed rows are the sequences
-    expected = reference_lstm(
+    reference = reference_gru if cell == "gru" else reference_lstm
+    bias_shape = cell_weight_shapes(5, units, cell)[2]
+    expected = reference(
         X.transpose(1, 0, 2).astype(np.float64),
-        *(weights[k].astype(np.float64) for k in ("kernel", "recurrent", "bias")),
+        weights["kernel"].astype(np.float64),
+        weights["recurrent"].astype(np.float64),
+        weights["bias"].astype(np.float64).reshape(bias_shape),
         recurrent_mask=mask if recurrent_dropout else None,
     ).transpose(1, 0, 2)
     running = np.arange(X.shape[0])[:, None] < lengths[None, :]
@@ -474,7 +503,9 @@ def test_packed_product_kernels_are_exact(dtype, recurrent_dropout, lengths, uni
 
     def loss(shifted, X_shifted):
         return np.sum(
-            run_layer(X_shifted, shifted, batch_sizes, d_hidden_in, mask)["hidden"]
+            run_layer(X_shifted, shifted, batch_sizes, d_hidden_in, mask, cell=cell)[
+                "hidden"
+            ]
             * d_hidden_in
         )
 
@@ -500,16 +531,17 @@ def test_openmp_threads_are_reported():
     assert openmp_max_threads() >= 1
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("sizes", [(4,), (5, 3), (6, 4, 3)])
 @pytest.mark.parametrize("batch", [1, 2, 7])
 def test_stack_kernel_equals_the_layer_by_layer_forward(
-    dtype, bidirectional, sizes, batch, split_any_work
+    dtype, bidirectional, sizes, batch, cell, split_any_work
 ):
     # The one-call prediction path against the network's per-layer forward.
     rng = np.random.RandomState(0)
-    network = LSTMNetwork(3, sizes, 2, "softmax", dtype, bidirectional)
+    network = LSTMNetwork(3, sizes, 2, "softmax", dtype, bidirectional, cell=cell)
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
     X = rng.normal(size=(batch, 5, 3)).astype(dtype)
@@ -523,6 +555,7 @@ def test_stack_kernel_equals_the_layer_by_layer_forward(
         assert_allclose(logits, expected, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize(
@@ -536,7 +569,7 @@ def test_stack_kernel_equals_the_layer_by_layer_forward(
     ],
 )
 def test_single_sequence_kernel_equals_float64(
-    n_features, sizes, n_steps, bidirectional, dtype
+    n_features, sizes, n_steps, bidirectional, dtype, cell
 ):
     # A sequence alone runs its recurrence in registers, reading the recurrent
     # kernels where they are (units a multiple of the vector's lanes) or from a
@@ -544,14 +577,18 @@ def test_single_sequence_kernel_equals_float64(
     # per-layer forward, with the work space given or allocated, and with
     # parameters off the 64-byte boundary a model keeps them on.
     rng = np.random.RandomState(0)
-    network = LSTMNetwork(n_features, sizes, 3, "softmax", np.float64, bidirectional)
+    network = LSTMNetwork(
+        n_features, sizes, 3, "softmax", np.float64, bidirectional, cell=cell
+    )
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape)
     X = rng.normal(size=(1, n_steps, n_features))
     workspace = network.workspace(n_steps, 1)
     X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
     expected = network.logits(params, X_tm, batch_sizes, last_step, workspace)
-    single = LSTMNetwork(n_features, sizes, 3, "softmax", dtype, bidirectional)
+    single = LSTMNetwork(
+        n_features, sizes, 3, "softmax", dtype, bidirectional, cell=cell
+    )
     X_single, params_single = X.astype(dtype), params.astype(dtype)
     unaligned = np.empty(params_single.size + 1, dtype)[1:]
     unaligned[...] = params_single
@@ -590,26 +627,35 @@ def route_logits(network, params, X, n_threads):
     )
     if network.n_directions == 1:
         # Streams fed in two chunks, their state carried from one to the next.
-        state = np.zeros((batch, 2 * sum(network.hidden_layer_sizes)), network.dtype)
+        parts = 2 if network.cell == "lstm" else 1  # (h, c), or the GRU's h
+        state = np.zeros(
+            (batch, parts * sum(network.hidden_layer_sizes)), network.dtype
+        )
         logits = np.empty((batch, network.n_outputs), network.dtype)
         for chunk in (X[:, :3], X[:, 3:]):
             lstm_stream_logits(
-                np.ascontiguousarray(chunk), params, network._units, state, logits
+                np.ascontiguousarray(chunk),
+                params,
+                network._units,
+                state,
+                logits,
+                cell=network._cell,
             )
         routes["stream"] = logits
     return routes
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("sizes", [(20,), (16, 9), (37, 24, 8)])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_routes_agree(dtype, bidirectional, sizes, n_threads, split_any_work):
+def test_routes_agree(dtype, bidirectional, sizes, n_threads, cell, split_any_work):
     # Every route through the cell (training's stack kernels or its layer
     # kernels, the batch prediction, the single-sequence recurrence, streams) gives the
     # same logits on the same inputs, whatever the split between threads.
     rng = np.random.RandomState(3)
-    network = LSTMNetwork(5, sizes, 3, "softmax", dtype, bidirectional)
+    network = LSTMNetwork(5, sizes, 3, "softmax", dtype, bidirectional, cell=cell)
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
     X = rng.normal(size=(6, 7, 5)).astype(dtype)
@@ -670,19 +716,25 @@ def test_stack_kernel_refuses_mismatched_buffers():
         network.dense_logits(params, X, work, out=np.empty((3, 2)))
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [(6,) * 7, (6, 6, 5, 4, 4, 2, 1)])
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("n_features", [3, 9])
 def test_whole_stack_training_equals_layer_by_layer(
-    dtype, lengths, n_threads, n_features, split_any_work
+    dtype, lengths, n_threads, n_features, cell, split_any_work
 ):
     # One call through every layer each way (lstm_stack_forward/backward), or one
     # call per layer (the route of dropout: masks of ones change nothing): the
     # same loss and gradient, also with the rows split, and with inputs wider or
     # narrower than the layers (units 4, then 3).
     network, params, X, Y = make_problem(
-        "softmax", dtype=dtype, lengths=lengths, n_features=n_features, seed=1
+        "softmax",
+        dtype=dtype,
+        lengths=lengths,
+        n_features=n_features,
+        seed=1,
+        cell=cell,
     )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     Y = Y[order]
@@ -714,6 +766,12 @@ def test_whole_stack_kernels_refuse_mismatched_buffers():
     assert weights[-1] == params.size - (2 * 2 + 2)  # all but the head
     assert activations == [0, 10 * 7 * 4, 10 * 7 * (4 + 2)]
     assert d_hiddens == [0, 10 * 4, 10 * (4 + 2)]
+    # The GRU: 3 gates and a (2, 3H) bias; its state is as wide as the LSTM's.
+    gru_weights, gru_activations, gru_d_hiddens = stack_layout(
+        3, network._units, 10, "gru"
+    )
+    assert gru_weights == [0, (3 + 4 + 2) * 12, (3 + 4 + 2) * 12 + (4 + 2 + 2) * 6]
+    assert (gru_activations, gru_d_hiddens) == (activations, d_hiddens)
     n_weights, n_activations, n_d_hiddens = weights[-1], activations[-1], d_hiddens[-1]
     activations = np.empty(n_activations)
     d_hiddens = np.zeros(n_d_hiddens)
@@ -729,6 +787,8 @@ def test_whole_stack_kernels_refuse_mismatched_buffers():
         lstm_stack_forward(
             X, params, np.array([4, 0], np.intc), batch_sizes, activations
         )
+    with pytest.raises(ValueError, match="cell must be"):
+        lstm_stack_forward(X, params, units, batch_sizes, activations, cell=2)
     lstm_stack_forward(X, params, units, batch_sizes, activations)
     with pytest.raises(ValueError, match="params or grads do not match"):
         lstm_stack_backward(

@@ -20,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from reference import reference_lstm
+from reference import reference_gru, reference_lstm
 from sklearn.exceptions import ConvergenceWarning
 
 from sklstm import LSTMClassifier, LSTMRegressor
 from sklstm._kernels import _train as fast
+from sklstm._kernels._layout import CELLS, STATE_WIDTH_UNITS, cell_weight_shapes
 
 try:
     # On a failure, hypothesis writes the failing example as a patch with libcst,
@@ -206,10 +207,7 @@ FORWARD_BUFFERS = {
     "kernel": (2, False),
     "recurrent_kernel": (2, False),
     "bias": (1, False),
-    "gates": (3, True),
-    "cells": (3, True),
-    "cells_tanh": (3, True),
-    "hidden": (3, True),
+    "state": (1, True),
     "recurrent_mask": (2, False),
     "hidden_masked": (3, True),
 }
@@ -217,12 +215,9 @@ BACKWARD_BUFFERS = {
     "X": (3, False),
     "kernel": (2, False),
     "recurrent_kernel": (2, False),
-    "gates": (3, True),
-    "cells": (3, False),
-    "cells_tanh": (3, False),
-    "hidden": (3, False),
+    "state": (1, True),
     "d_hidden": (3, True),
-    "d_cell": (2, True),
+    "d_carry": (2, True),
     "d_kernel": (2, True),
     "d_recurrent_kernel": (2, True),
     "d_bias": (1, True),
@@ -245,20 +240,19 @@ def contract_holds(args, buffers):
         return False
     n_steps, batch, n_inputs = X.shape
     units = args["recurrent_kernel"].shape[0]
-    width = 4 * units
+    kernel, recurrent, bias = cell_weight_shapes(
+        n_inputs, units, CELLS[args["cell"]]
+    )
     steps = (n_steps, batch)
     shapes = {
-        "kernel": (n_inputs, width),
-        "recurrent_kernel": (units, width),
-        "bias": (width,),
-        "gates": (*steps, width),
-        "cells": (*steps, units),
-        "cells_tanh": (*steps, units),
-        "hidden": (*steps, units),
+        "kernel": kernel,
+        "recurrent_kernel": recurrent,
+        "bias": (np.prod(bias),),
+        "state": (STATE_WIDTH_UNITS * n_steps * batch * units,),
         "d_hidden": (*steps, units),
-        "d_kernel": (n_inputs, width),
-        "d_recurrent_kernel": (units, width),
-        "d_bias": (width,),
+        "d_kernel": kernel,
+        "d_recurrent_kernel": recurrent,
+        "d_bias": (np.prod(bias),),
     }
     if args["recurrent_mask"].shape[0] > 0:
         shapes.update(recurrent_mask=(batch, units), hidden_masked=(*steps, units))
@@ -268,9 +262,9 @@ def contract_holds(args, buffers):
                 return False
     if "d_X" in buffers and args["d_X"].shape[0] > 0:
         shapes["d_X"] = (*steps, n_inputs)
-    if "d_cell" in buffers:
-        d_cell = args["d_cell"]
-        if d_cell.shape[0] < batch or d_cell.shape[1] != units:
+    if "d_carry" in buffers:
+        d_carry = args["d_carry"]
+        if d_carry.shape[0] < batch or d_carry.shape[1] != units:
             return False
     return all(
         args[name].shape == shape for name, shape in shapes.items() if name in args
@@ -279,7 +273,7 @@ def contract_holds(args, buffers):
 
 @st.composite
 def layers(draw):
-    """Sizes, a packing, and the seed of the values of one LSTM layer's problem."""
+    """Sizes, a packing, a cell and the seed of the values of one layer's problem."""
     n_steps = draw(st.integers(0, 4))
     batch = draw(st.integers(0, 3))
     running = draw(st.lists(st.integers(0, batch), min_size=n_steps, max_size=n_steps))
@@ -294,6 +288,7 @@ def layers(draw):
         scale=draw(st.sampled_from([0.3, 1.0, 10.0])),
         seed=draw(st.integers(0, 2**31)),
         n_threads=draw(st.sampled_from([1, 2, 3])),
+        cell=draw(st.sampled_from(CELLS)),
     )
 
 
@@ -317,19 +312,36 @@ def forward_arguments(layer, rng):
     else:
         mask = np.empty((0, 0), dtype=dtype)
         hidden_masked = np.empty((0, 0, 0), dtype=dtype)
+    kernel, recurrent, bias = cell_weight_shapes(n_inputs, units, layer["cell"])
     return dict(
         X=normal(*steps, n_inputs),
-        kernel=normal(n_inputs, 4 * units),
-        recurrent_kernel=normal(units, 4 * units),
-        bias=normal(4 * units),
+        kernel=normal(*kernel),
+        recurrent_kernel=normal(*recurrent),
+        bias=normal(int(np.prod(bias))),
         batch_sizes=np.array(layer["batch_sizes"], dtype=np.intc),
-        gates=garbage(*steps, 4 * units),
-        cells=garbage(*steps, units),
-        cells_tanh=garbage(*steps, units),
-        hidden=garbage(*steps, units),
+        state=garbage(STATE_WIDTH_UNITS * n_steps * batch * units),
         recurrent_mask=mask,
         hidden_masked=hidden_masked,
+        cell=CELLS.index(layer["cell"]),
     )
+
+
+def hidden_of(args):
+    """The hidden states in a layer's ``state``: its last part, (T, B, units)."""
+    n_steps, batch, _ = args["X"].shape
+    units = args["recurrent_kernel"].shape[0]
+    return args["state"][len(args["state"]) - n_steps * batch * units :].reshape(
+        n_steps, batch, units
+    )
+
+
+def reference_layer(cell, X, kernel, recurrent_kernel, bias, recurrent_mask):
+    """The reference of ``cell`` (the kernels' number), the bias flat as they take it."""
+    if CELLS[cell] == "gru":
+        return reference_gru(
+            X, kernel, recurrent_kernel, bias.reshape(2, -1), recurrent_mask
+        )
+    return reference_lstm(X, kernel, recurrent_kernel, bias, recurrent_mask)
 
 
 def threads(layer):
@@ -349,7 +361,8 @@ def reference_hidden(args):
     out = []
     for s, length in enumerate(lengths_of(args["batch_sizes"], X.shape[1])):
         out.append(
-            reference_lstm(
+            reference_layer(
+                args["cell"],
                 X[:length, s][None],
                 as64["kernel"],
                 as64["recurrent_kernel"],
@@ -392,17 +405,12 @@ def test_forward_kernel_keeps_its_contract(layer, changes):
         return
 
     fast.lstm_forward(**args, **threads(layer))
-    hidden = args["hidden"]
+    hidden = hidden_of(args)
     atol = tolerance(args)
     for s, expected in enumerate(reference_hidden(args)):
         length = len(expected)
         assert_allclose(hidden[:length, s], expected, rtol=0, atol=atol)
         assert (hidden[length:, s] == 0).all(), "a finished sequence's h must be 0"
-        assert_allclose(
-            args["cells_tanh"][:length, s],
-            np.tanh(args["cells"][:length, s].astype(np.float64)),
-            atol=1e-6,
-        )
     if args["recurrent_mask"].shape[0] > 0:
         assert_array_equal(args["hidden_masked"], hidden * args["recurrent_mask"][None])
     for name, before in inputs.items():
@@ -429,15 +437,12 @@ def backward_arguments(layer, forward, rng):
         kernel=forward["kernel"],
         recurrent_kernel=forward["recurrent_kernel"],
         batch_sizes=forward["batch_sizes"],
-        gates=forward["gates"],
-        cells=forward["cells"],
-        cells_tanh=forward["cells_tanh"],
-        hidden=forward["hidden"],
+        state=forward["state"],
         d_hidden=d_hidden.astype(dtype),
-        d_cell=garbage(batch + extra, units),
-        d_kernel=garbage(n_inputs, 4 * units),
-        d_recurrent_kernel=garbage(units, 4 * units),
-        d_bias=garbage(4 * units),
+        d_carry=garbage(batch + extra, units),
+        d_kernel=garbage(*forward["kernel"].shape),
+        d_recurrent_kernel=garbage(*forward["recurrent_kernel"].shape),
+        d_bias=garbage(forward["bias"].size),
         d_X=garbage(n_steps, batch, n_inputs)
         if rng.randint(2)
         else np.empty((0, 0, 0), dtype),
@@ -446,6 +451,7 @@ def backward_arguments(layer, forward, rng):
         if masked
         else np.empty((0, 0, 0), dtype),
         d_work=garbage(batch + extra, units) if masked else np.empty((0, 0), dtype),
+        cell=forward["cell"],
     )
 
 
@@ -456,7 +462,8 @@ def reference_loss(args, weights, X):
     d_hidden = np.asarray(args["d_hidden"], dtype=np.float64)
     loss = 0.0
     for s, length in enumerate(lengths_of(args["batch_sizes"], X.shape[1])):
-        h = reference_lstm(
+        h = reference_layer(
+            args["cell"],
             X[:length, s][None],
             kernel,
             recurrent_kernel,
@@ -543,6 +550,7 @@ def test_backward_of_nothing_zeroes_the_weight_gradients(n_steps, batch):
         masked=False,
         scale=1.0,
         n_threads=1,
+        cell="gru",
     )
     rng = np.random.RandomState(0)
     forward = forward_arguments(layer, rng)

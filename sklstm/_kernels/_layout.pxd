@@ -1,49 +1,73 @@
-# The one definition of an LSTM layer's geometry, and the argument checks every
-# kernel shares. Python reads the same geometry from _layout.pyx.
+# The one definition of a recurrent layer's geometry, for each cell, and the
+# argument checks every kernel shares. Python reads the same geometry from
+# _layout.pyx.
 
 cdef enum:
-    # Gates per unit, in Keras' order: input, forget, cell candidate, output.
+    # The cells, as the kernels' ``cell`` arguments name them (_layout.CELLS).
+    LSTM = 0
+    GRU = 1
+    # Gates per unit. LSTM, Keras' order: input, forget, cell candidate,
+    # output. GRU, Keras' (reset_after=True): update, reset, candidate.
     LSTM_GATES = 4
-    # A layer's forward state, per row, in multiples of its units: the gates
-    # (4 units), then c_t, tanh(c_t) and h_t (one each).
+    GRU_GATES = 3
+    # A layer's forward state, per row, in multiples of its units: the gates,
+    # then the cell's own parts, then h_t, at the same place for both cells.
+    # LSTM: c_t and tanh(c_t). GRU: the recurrent sums h_{t-1} @ U + b' of the
+    # three gates (the candidate's is multiplied by the reset gate, so it is
+    # kept apart from the input's).
     LSTM_CELLS_AT = 4
     LSTM_CELLS_TANH_AT = 5
-    LSTM_HIDDEN_AT = 6
-    LSTM_STATE_WIDTH = 7
+    GRU_RECURRENT_AT = 3
+    HIDDEN_AT = 6
+    STATE_WIDTH = 7
 
 
-cdef inline int gate_width(int units) noexcept nogil:
-    """Width of a layer's gate axis (its kernels' columns, its bias)."""
-    return LSTM_GATES * units
+cdef inline int n_gates(int cell) noexcept nogil:
+    return GRU_GATES if cell == GRU else LSTM_GATES
 
 
-cdef inline long recurrent_at(int n_inputs, int units) noexcept nogil:
-    """Offset of the recurrent kernel (H, 4H) after the kernel (D, 4H)."""
-    return <long> n_inputs * gate_width(units)
+cdef inline int gate_width(int cell, int units) noexcept nogil:
+    """Width of a layer's gate axis (its kernels' columns)."""
+    return n_gates(cell) * units
 
 
-cdef inline long bias_at(int n_inputs, int units) noexcept nogil:
-    """Offset of the bias (4H,) after the kernel and the recurrent kernel."""
-    return (<long> n_inputs + units) * gate_width(units)
+cdef inline int bias_rows(int cell) noexcept nogil:
+    """Rows of a layer's bias: the GRU's adds a recurrent bias to the input one."""
+    return 2 if cell == GRU else 1
 
 
-cdef inline long weights_size(int n_inputs, int units) noexcept nogil:
+cdef inline long recurrent_at(int cell, int n_inputs, int units) noexcept nogil:
+    """Offset of the recurrent kernel (H, G H) after the kernel (D, G H)."""
+    return <long> n_inputs * gate_width(cell, units)
+
+
+cdef inline long bias_at(int cell, int n_inputs, int units) noexcept nogil:
+    """Offset of the bias ((rows, G H)) after the kernel and the recurrent kernel."""
+    return (<long> n_inputs + units) * gate_width(cell, units)
+
+
+cdef inline long weights_size(int cell, int n_inputs, int units) noexcept nogil:
     """Elements of one layer and direction's weights: kernel, recurrent kernel, bias."""
-    return (<long> n_inputs + units + 1) * gate_width(units)
+    return (<long> n_inputs + units + bias_rows(cell)) * gate_width(cell, units)
 
 
 cdef inline long state_at(int part, long n_rows, int units) noexcept nogil:
-    """Offset of a part (LSTM_CELLS_AT, ...) in a layer's (T * B)-row state block."""
+    """Offset of a part (HIDDEN_AT, ...) in a layer's (T * B)-row state block."""
     return n_rows * part * units
 
 
-cdef long *stack_offsets(int n_features, const int[::1] units,
+cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
                          long n_rows) except NULL
 
 
 cdef inline int check(bint ok, str what) except -1:
     if not ok:
         raise ValueError(f"lstm kernel: {what}")
+    return 0
+
+
+cdef inline int check_cell(int cell) except -1:
+    check(cell == LSTM or cell == GRU, "cell must be 0 (LSTM) or 1 (GRU)")
     return 0
 
 

@@ -1,51 +1,80 @@
-"""The geometry of an LSTM layer, as the kernels address it.
+"""The geometry of a recurrent layer, for each cell, as the kernels address it.
 
 The kernels and the Python side read it from here: the gate order and width, where
 each weight starts in a layer's part of the flat parameter buffer, and where each
-part of a layer's forward state starts in the stack kernels' buffers.
+part of a layer's forward state starts in the kernels' buffers.
 """
 
 from libc.stdlib cimport free, malloc
 
-#: Order of the gates along the ``4 * units`` axis of kernels and biases: Keras'
-#: (and PyTorch's).
-GATE_ORDER = ("input", "forget", "cell", "output")
+#: The cells, in the order of the kernels' ``cell`` argument.
+CELLS = ("lstm", "gru")
 
-#: Width of a layer's gate axis per unit: its gate pre-activations per row.
-GATE_WIDTH = LSTM_GATES
+#: Order of the gates along the gate axis of kernels and biases, per cell: Keras'
+#: (the LSTM's is also PyTorch's; ``nn.GRU``'s is reset, update, new).
+GATE_ORDER = {
+    "lstm": ("input", "forget", "cell", "output"),
+    "gru": ("update", "reset", "candidate"),
+}
 
-#: Parts of a layer's forward state in the stack kernels' ``activations``, each
-#: ``(T, B, width)``, with their widths in units.
-STATE_PARTS = (
-    ("gates", LSTM_GATES),
-    ("cells", LSTM_CELLS_TANH_AT - LSTM_CELLS_AT),
-    ("cells_tanh", LSTM_HIDDEN_AT - LSTM_CELLS_TANH_AT),
-    ("hidden", LSTM_STATE_WIDTH - LSTM_HIDDEN_AT),
-)
+#: Parts of a layer's forward state in the kernels' ``state`` buffers, each
+#: ``(T, B, width)``, with their widths in units, per cell.
+STATE_PARTS = {
+    "lstm": (
+        ("gates", LSTM_GATES),
+        ("cells", LSTM_CELLS_TANH_AT - LSTM_CELLS_AT),
+        ("cells_tanh", HIDDEN_AT - LSTM_CELLS_TANH_AT),
+        ("hidden", STATE_WIDTH - HIDDEN_AT),
+    ),
+    "gru": (
+        ("gates", GRU_GATES),
+        ("recurrent_sums", HIDDEN_AT - GRU_RECURRENT_AT),
+        ("hidden", STATE_WIDTH - HIDDEN_AT),
+    ),
+}
+
+#: Width of a layer's state in units: the sum of its parts' (the same per cell).
+STATE_WIDTH_UNITS = STATE_WIDTH
 
 
-def cell_weight_shapes(int n_inputs, int units):
+def cell_kind(str cell):
+    """The kernels' ``cell`` argument for a cell's name."""
+    return CELLS.index(cell)
+
+
+def gates_per_unit(str cell):
+    """Gate pre-activations per unit and row: the gate axis is this times units."""
+    return n_gates(cell_kind(cell))
+
+
+def cell_weight_shapes(int n_inputs, int units, str cell="lstm"):
     """Shapes of one layer and direction's weights: kernel, recurrent kernel, bias.
 
-    Keras' ``LSTM.get_weights()``: ``(n_inputs, 4 units)``, ``(units, 4 units)``,
-    ``(4 units,)``; in this order in the flat parameter buffer.
+    Keras' ``get_weights()``: ``(n_inputs, G units)``, ``(units, G units)``, then
+    the LSTM's bias ``(4 units,)`` or the GRU's ``(2, 3 units)`` (input and
+    recurrent biases); in this order in the flat parameter buffer.
     """
-    cdef int width = gate_width(units)
-    return (n_inputs, width), (units, width), (width,)
+    cdef int kind = cell_kind(cell)
+    cdef int width = gate_width(kind, units)
+    cdef tuple bias = (width,)
+    if bias_rows(kind) > 1:
+        bias = (bias_rows(kind), width)
+    return (n_inputs, width), (units, width), bias
 
 
-cdef long *stack_offsets(int n_features, const int[::1] units,
+cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
                          long n_rows) except NULL:
     """Where each layer's part starts in the flat buffers of the stack kernels.
 
     Three arrays of ``L + 1`` offsets, one after the other (free the first):
-    each layer's weights in ``params`` (one direction); its state (gates, cells,
-    tanh of the cells, hidden states, each ``(T, B, width)`` for ``n_rows = T *
-    B``) in ``activations``; its dL/dh in ``d_hiddens``. Index ``L`` of each
-    holds that buffer's total size.
+    each layer's weights in ``params`` (one direction); its state (the parts of
+    :data:`STATE_PARTS`, each ``(T, B, width)`` for ``n_rows = T * B``) in
+    ``activations``; its dL/dh in ``d_hiddens``. Index ``L`` of each holds that
+    buffer's total size.
     """
     cdef int L = units.shape[0]
     cdef int layer, n_in, H
+    check_cell(cell)
     check(L > 0, "units must name at least one layer")
     for layer in range(L):
         check(units[layer] > 0, "units must be positive")
@@ -58,14 +87,13 @@ cdef long *stack_offsets(int n_features, const int[::1] units,
     for layer in range(L):
         n_in = n_features if layer == 0 else units[layer - 1]
         H = units[layer]
-        weights[layer + 1] = weights[layer] + weights_size(n_in, H)
-        activations[layer + 1] = (activations[layer]
-                                  + state_at(LSTM_STATE_WIDTH, n_rows, H))
+        weights[layer + 1] = weights[layer] + weights_size(cell, n_in, H)
+        activations[layer + 1] = activations[layer] + state_at(STATE_WIDTH, n_rows, H)
         d_hiddens[layer + 1] = d_hiddens[layer] + n_rows * H
     return weights
 
 
-def stack_layout(int n_features, const int[::1] units, long n_rows):
+def stack_layout(int n_features, const int[::1] units, long n_rows, str cell="lstm"):
     """Where each layer's part starts in the stack kernels' flat buffers.
 
     Returns ``(weights, activations, d_hiddens)``, three lists of ``L + 1``
@@ -75,7 +103,7 @@ def stack_layout(int n_features, const int[::1] units, long n_rows):
     its dL/dh, ``(T, B, units)``, in ``d_hiddens``.
     """
     cdef int L = units.shape[0]
-    cdef long *offsets = stack_offsets(n_features, units, n_rows)
+    cdef long *offsets = stack_offsets(cell_kind(cell), n_features, units, n_rows)
     try:
         return tuple([offsets[part * (L + 1) + layer] for layer in range(L + 1)]
                      for part in range(3))

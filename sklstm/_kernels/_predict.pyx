@@ -26,12 +26,17 @@ from sklstm._kernels._cells cimport (
     stack_chunks,
 )
 from sklstm._kernels._layout cimport (
-    LSTM_GATES,
-    LSTM_STATE_WIDTH,
+    GRU,
+    HIDDEN_AT,
+    LSTM,
+    STATE_WIDTH,
     bias_at,
     check,
+    check_cell,
     gate_width,
+    n_gates,
     recurrent_at,
+    state_at,
     weights_size,
 )
 from sklstm._kernels._parallel cimport (
@@ -51,6 +56,11 @@ from sklstm._kernels._products cimport (
 )
 
 
+cdef inline int _stream_state_width(int cell, int units) noexcept nogil:
+    """A stream's state per layer: h, and the LSTM's c."""
+    return units if cell == GRU else 2 * units
+
+
 cdef void _stack_extents(int n_features, const int[::1] units, int d,
                          int *max_input, int *max_units) noexcept nogil:
     """Widest layer input and most units over a stack: its buffers' widths."""
@@ -67,9 +77,9 @@ cdef inline long _row_work(int n_steps, int max_input, int max_units, int d,
     """Elements of _stack_logits_rows' work space per row of the batch.
 
     A layer's input and output (ping-pong) and its input reversed in time, its
-    state (gates, cells, tanh of the cells, hidden states); the head's input.
+    state (_layout.STATE_PARTS); the head's input.
     """
-    return (<long> n_steps * (3 * max_input + LSTM_STATE_WIDTH * max_units)
+    return (<long> n_steps * (3 * max_input + STATE_WIDTH * max_units)
             + <long> d * top_units)
 
 
@@ -83,15 +93,16 @@ cdef enum:
     # The pieces of _sequence_logits' work space, in order: input projections;
     # two layers' outputs; a layer's kernel, packed per input part and gate; its
     # kernel (if small) or recurrent kernel, and its bias, with gates padded to
-    # whole vectors; h_{-1}; c.
+    # whole vectors; the GRU candidate's recurrent bias, padded; h_{-1}; c.
     SEQUENCE_PROJECTIONS, SEQUENCE_OUTPUT, SEQUENCE_OTHER_OUTPUT, SEQUENCE_PACKED,
-    SEQUENCE_PADDED_WEIGHTS, SEQUENCE_PADDED_BIAS, SEQUENCE_H0, SEQUENCE_CELLS,
-    SEQUENCE_PIECES
+    SEQUENCE_PADDED_WEIGHTS, SEQUENCE_PADDED_BIAS, SEQUENCE_U_BIAS, SEQUENCE_H0,
+    SEQUENCE_CELLS, SEQUENCE_PIECES
 
 
-cdef long _sequence_layout(floating *kind, int n_steps, int n_features,
+cdef long _sequence_layout(floating *kind, int cell, int n_steps, int n_features,
                            const int[::1] units, int d, long *offsets) noexcept nogil:
     """Offsets (elements) of _sequence_logits' work pieces; returns their total."""
+    cdef int G = n_gates(cell)
     cdef int layer, part_width = n_features, n_parts = 1, most = 0, widest = 0
     cdef long packed = 0, total = 0
     cdef long sizes[<int> SEQUENCE_PIECES]
@@ -99,17 +110,18 @@ cdef long _sequence_layout(floating *kind, int n_steps, int n_features,
     for layer in range(units.shape[0]):
         most = max(most, units[layer])
         widest = max(widest, padded_units(kind, units[layer]))
-        packed = max(packed, <long> LSTM_GATES * n_parts
+        packed = max(packed, <long> G * n_parts
                      * packed_size(kind, part_width, units[layer]))
         part_width, n_parts = units[layer], d
-    sizes[<int> SEQUENCE_PROJECTIONS] = <long> n_steps * LSTM_GATES * widest
+    sizes[<int> SEQUENCE_PROJECTIONS] = <long> n_steps * G * widest
     sizes[<int> SEQUENCE_OUTPUT] = <long> n_steps * d * widest
     sizes[<int> SEQUENCE_OTHER_OUTPUT] = <long> n_steps * d * widest
     sizes[<int> SEQUENCE_PACKED] = packed
     sizes[<int> SEQUENCE_PADDED_WEIGHTS] = max(
-        <long> most * LSTM_GATES * widest,
+        <long> most * G * widest,
         SEQUENCE_KERNEL_IN_PLACE_BYTES // <long> sizeof(floating))
-    sizes[<int> SEQUENCE_PADDED_BIAS] = LSTM_GATES * widest
+    sizes[<int> SEQUENCE_PADDED_BIAS] = G * widest
+    sizes[<int> SEQUENCE_U_BIAS] = widest
     sizes[<int> SEQUENCE_H0] = widest
     sizes[<int> SEQUENCE_CELLS] = widest
     # Every size is a multiple of a 64-byte vector: each piece stays aligned.
@@ -119,20 +131,36 @@ cdef long _sequence_layout(floating *kind, int n_steps, int n_features,
     return total
 
 
-cdef void _pad_gates(int n_rows, int units, int padded, const floating *rows,
-                     floating *out) noexcept nogil:
-    """Rows of the gates ``units`` apart -> ``padded`` apart, zeros between."""
+cdef void _pad_gates(int G, int n_rows, int units, int padded,
+                     const floating *rows, floating *out) noexcept nogil:
+    """Rows of G gates ``units`` apart -> ``padded`` apart, zeros between."""
     cdef int r, gate
     for r in range(n_rows):
-        for gate in range(LSTM_GATES):
-            memcpy(out + (<long> r * LSTM_GATES + gate) * padded,
-                   rows + <long> r * gate_width(units) + gate * units,
+        for gate in range(G):
+            memcpy(out + (<long> r * G + gate) * padded,
+                   rows + <long> r * G * units + gate * units,
                    units * sizeof(floating))
-            memset(out + (<long> r * LSTM_GATES + gate) * padded + units, 0,
+            memset(out + (<long> r * G + gate) * padded + units, 0,
                    (padded - units) * sizeof(floating))
 
 
+cdef void _gru_biases(int units, int padded, const floating *bias,
+                      floating *projection_bias, floating *u_bias) noexcept nogil:
+    """A GRU's (2, 3H) bias as the single-sequence recurrence takes it, padded.
+
+    The update and reset gates' recurrent biases join their input biases in
+    the projection; the candidate's stays apart (the reset gate multiplies it).
+    """
+    cdef int gate, j
+    _pad_gates(3, 1, units, padded, bias, projection_bias)
+    for gate in range(2):
+        for j in range(units):
+            projection_bias[gate * padded + j] += bias[(3 + gate) * units + j]
+    _pad_gates(1, 1, units, padded, bias + 5 * units, u_bias)
+
+
 cdef void _sequence_logits(
+    int cell,
     int n_steps,
     int n_features,
     const int[::1] units,
@@ -141,8 +169,9 @@ cdef void _sequence_logits(
     const floating *x,                   # IN  (T, D): one sequence
     const floating *params,              # IN  every weight, Keras' order
     floating *work,                      # WORK _logits_work(T, 1, ...)
-    floating *state,                     # IN/OUT per layer (h, c), H each; or
-                                         #        NULL: zeros, and d may be 2
+    floating *state,                     # IN/OUT per layer h, H (LSTM: then c,
+                                         #        H); or NULL: zeros, and d may
+                                         #        be 2
     bint every_step,                     # IN  the head at every step
     floating *logits,                    # OUT (n_outputs,), or (T, n_outputs)
 ) noexcept nogil:
@@ -157,6 +186,8 @@ cdef void _sequence_logits(
     A ``state`` continues a stream: each layer starts from its (h, c) instead of
     zeros, and leaves there its state after the last step.
     """
+    cdef int G = n_gates(cell)
+    cdef bint gru = cell == GRU
     cdef int layer, direction, part, gate, k, o, t
     cdef int H = 0, P = 0, n_in
     cdef int part_width = n_features, n_parts = 1
@@ -170,13 +201,14 @@ cdef void _sequence_logits(
     cdef const floating *bias
     cdef const floating *weights = params
     cdef const floating *last
-    _sequence_layout(base, n_steps, n_features, units, d, offsets)
+    _sequence_layout(base, cell, n_steps, n_features, units, d, offsets)
     cdef floating *proj = base + offsets[<int> SEQUENCE_PROJECTIONS]
     cdef floating *layer_output = base + offsets[<int> SEQUENCE_OUTPUT]
     cdef floating *other_output = base + offsets[<int> SEQUENCE_OTHER_OUTPUT]
     cdef floating *packed = base + offsets[<int> SEQUENCE_PACKED]
     cdef floating *padded_weights = base + offsets[<int> SEQUENCE_PADDED_WEIGHTS]
     cdef floating *padded_bias = base + offsets[<int> SEQUENCE_PADDED_BIAS]
+    cdef floating *u_bias = base + offsets[<int> SEQUENCE_U_BIAS]
     cdef floating *h0 = base + offsets[<int> SEQUENCE_H0]
     cdef floating *c = base + offsets[<int> SEQUENCE_CELLS]
     for layer in range(units.shape[0]):
@@ -186,50 +218,59 @@ cdef void _sequence_logits(
         packed_part = packed_size(base, part_width, H)
         for direction in range(d):
             kernel = weights
-            recurrent = weights + recurrent_at(n_in, H)
-            bias = weights + bias_at(n_in, H)
+            recurrent = weights + recurrent_at(cell, n_in, H)
+            bias = weights + bias_at(cell, n_in, H)
+            if gru:
+                _gru_biases(H, P, bias, padded_bias, u_bias)
+                bias = padded_bias
             # proj[t, gate * P + j] = bias + x_t @ kernel, 0 past H.
-            if (<long> n_in * LSTM_GATES * P * <long> sizeof(floating)
+            if (<long> n_in * G * P * <long> sizeof(floating)
                     <= SEQUENCE_KERNEL_IN_PLACE_BYTES):
                 if P != H:
-                    _pad_gates(n_in, H, P, kernel, padded_weights)
-                    _pad_gates(1, H, P, bias, padded_bias)
-                    kernel, bias = padded_weights, padded_bias
-                project(n_steps, n_parts, part_width, layer_input, lda, part_stride,
-                        kernel, bias, P, proj)
+                    _pad_gates(G, n_in, H, P, kernel, padded_weights)
+                    kernel = padded_weights
+                    if not gru:
+                        _pad_gates(G, 1, H, P, bias, padded_bias)
+                        bias = padded_bias
+                project(cell, n_steps, n_parts, part_width, layer_input, lda,
+                        part_stride, kernel, bias, P, proj)
             else:
-                _pad_gates(1, H, P, bias, proj)
+                if gru:
+                    memcpy(proj, padded_bias, G * P * sizeof(floating))
+                else:
+                    _pad_gates(G, 1, H, P, bias, proj)
                 for t in range(1, n_steps):
-                    memcpy(proj + <long> t * LSTM_GATES * P, proj,
-                           LSTM_GATES * P * sizeof(floating))
+                    memcpy(proj + <long> t * G * P, proj, G * P * sizeof(floating))
                 for part in range(n_parts):
-                    for gate in range(LSTM_GATES):
+                    for gate in range(G):
                         pack(part_width, H,
-                             kernel + <long> part * part_width * gate_width(H)
-                             + gate * H, gate_width(H), 1,
-                             packed + (part * LSTM_GATES + gate) * packed_part)
+                             kernel + <long> part * part_width * gate_width(cell, H)
+                             + gate * H, gate_width(cell, H), 1,
+                             packed + (part * G + gate) * packed_part)
                         packed_product(n_steps, H, part_width,
                                        layer_input + part * part_stride, lda, 1,
-                                       packed + (part * LSTM_GATES + gate)
-                                       * packed_part, part_width,
-                                       proj + gate * P, LSTM_GATES * P, True)
+                                       packed + (part * G + gate) * packed_part,
+                                       part_width, proj + gate * P, G * P, True)
             if P != H:
-                _pad_gates(H, H, P, recurrent, padded_weights)
+                _pad_gates(G, H, H, P, recurrent, padded_weights)
                 recurrent = padded_weights
             # Padding past H stays zero: it keeps zero cells and outputs.
             memset(h0, 0, P * sizeof(floating))
             memset(c, 0, P * sizeof(floating))
             if state != NULL:
                 memcpy(h0, state, H * sizeof(floating))
-                memcpy(c, state + H, H * sizeof(floating))
-            recurrence(n_steps, H, P, proj, recurrent, direction == 1,
-                       layer_output + direction * P, d * P, h0, c)
+                if not gru:
+                    memcpy(c, state + H, H * sizeof(floating))
+            recurrence(cell, n_steps, H, P, proj, recurrent, direction == 1,
+                       layer_output + direction * P, d * P, h0,
+                       NULL if gru else c, u_bias if gru else NULL)
             if state != NULL:
                 memcpy(state, layer_output + <long> (n_steps - 1) * P,
                        H * sizeof(floating))
-                memcpy(state + H, c, H * sizeof(floating))
-                state += 2 * H
-            weights += weights_size(n_in, H)
+                if not gru:
+                    memcpy(state + H, c, H * sizeof(floating))
+                state += _stream_state_width(cell, H)
+            weights += weights_size(cell, n_in, H)
         layer_input = layer_output
         lda = d * P
         part_stride = P
@@ -260,6 +301,7 @@ cdef void _sequence_logits(
 
 
 cdef void _stack_logits_rows(
+    int cell,
     int r0,
     int r1,
     int n_steps,
@@ -289,11 +331,9 @@ cdef void _stack_logits_rows(
     cdef floating *layer_input = work
     cdef floating *layer_output = layer_input + per_step * max_input
     cdef floating *reversed_input = layer_output + per_step * max_input
-    cdef floating *gates = reversed_input + per_step * max_input
-    cdef floating *cells = gates + per_step * gate_width(max_units)
-    cdef floating *cells_tanh = cells + per_step * max_units
-    cdef floating *hidden = cells_tanh + per_step * max_units
-    cdef floating *head_input = hidden + per_step * max_units
+    cdef floating *state = reversed_input + per_step * max_input
+    cdef floating *head_input = state + per_step * STATE_WIDTH * max_units
+    cdef floating *hidden
     cdef floating *swap
     cdef floating *packed_kernel
     cdef const floating *source
@@ -315,12 +355,13 @@ cdef void _stack_logits_rows(
                            layer_input + <long> (n_steps - 1 - t) * n_rows * n_in,
                            n_rows * n_in * sizeof(floating))
                 source = reversed_input
-            packed_kernel = pack_layer(n_in, H, weights,
-                                       weights + recurrent_at(n_in, H), packed)
-            forward_rows(0, n_rows, n_steps, n_rows, H, batch_sizes, packed,
-                         weights + bias_at(n_in, H), n_in, source, packed_kernel,
-                         gates, cells, cells_tanh, hidden, NULL, NULL)
-            weights += weights_size(n_in, H)
+            packed_kernel = pack_layer(cell, n_in, H, weights,
+                                       weights + recurrent_at(cell, n_in, H), packed)
+            forward_rows(cell, 0, n_rows, n_steps, n_rows, H, batch_sizes, packed,
+                         weights + bias_at(cell, n_in, H), n_in, source,
+                         packed_kernel, state, per_step, NULL, NULL)
+            hidden = state + state_at(HIDDEN_AT, per_step, H)
+            weights += weights_size(cell, n_in, H)
             if layer + 1 < units.shape[0]:
                 # This direction's part of the next layer's input, in the
                 # original time order.
@@ -348,29 +389,30 @@ cdef void _stack_logits_rows(
          weights, n_outputs, <floating> 1, logits + <long> r0 * n_outputs, n_outputs)
 
 
-cdef int _check_params(long n_params, int n_features, const int[::1] units, int d,
-                       int n_outputs) except -1:
+cdef int _check_params(int cell, long n_params, int n_features,
+                       const int[::1] units, int d, int n_outputs) except -1:
     """Refuse units or a parameter buffer that do not make one stack and head."""
     cdef int layer, n_in
     cdef long size = 0
+    check_cell(cell)
     check(units.shape[0] > 0, "units must name at least one layer")
     for layer in range(units.shape[0]):
         check(units[layer] > 0, "units must be positive")
         n_in = n_features if layer == 0 else d * units[layer - 1]
-        size += d * weights_size(n_in, units[layer])
+        size += d * weights_size(cell, n_in, units[layer])
     size += <long> d * units[units.shape[0] - 1] * n_outputs + n_outputs
     check(n_params == size, "params do not match the layer sizes")
     return 0
 
 
-cdef long _logits_work(floating *kind, int n_steps, int batch, int n_features,
-                       const int[::1] units, int d) noexcept nogil:
+cdef long _logits_work(floating *kind, int cell, int n_steps, int batch,
+                       int n_features, const int[::1] units, int d) noexcept nogil:
     """Elements of work space :func:`lstm_stack_logits` needs (units not empty)."""
     cdef int max_input, max_units
     cdef long offsets[<int> SEQUENCE_PIECES]
     if batch == 1:
         # Its 64-byte slack: the caller's buffer may start anywhere.
-        return (_sequence_layout(kind, n_steps, n_features, units, d, offsets)
+        return (_sequence_layout(kind, cell, n_steps, n_features, units, d, offsets)
                 + 64 // sizeof(floating))
     _stack_extents(n_features, units, d, &max_input, &max_units)
     return batch * _row_work(n_steps, max_input, max_units, d,
@@ -378,13 +420,15 @@ cdef long _logits_work(floating *kind, int n_steps, int batch, int n_features,
 
 
 def lstm_stack_work_size(int n_steps, int batch, int n_features, const int[::1] units,
-                         bint bidirectional, bint double_precision):
+                         bint bidirectional, bint double_precision, int cell=LSTM):
     """Elements of ``work`` that :func:`lstm_stack_logits` needs for a batch."""
+    check_cell(cell)
     check(units.shape[0] > 0, "units must name at least one layer")
     cdef int d = 2 if bidirectional else 1
     if double_precision:
-        return _logits_work(<double *> NULL, n_steps, batch, n_features, units, d)
-    return _logits_work(<float *> NULL, n_steps, batch, n_features, units, d)
+        return _logits_work(<double *> NULL, cell, n_steps, batch, n_features,
+                            units, d)
+    return _logits_work(<float *> NULL, cell, n_steps, batch, n_features, units, d)
 
 
 def lstm_stack_logits(
@@ -402,8 +446,9 @@ def lstm_stack_logits(
     bint check_finite=False,                     # IN  first check X
     bint every_step=False,                       # IN  (one sequence) the head at
                                                  #     every step
+    int cell=LSTM,                               # IN  the cell (_layout.CELLS)
 ):
-    """Head pre-activations of a stack of LSTM layers on equal-length sequences.
+    """Head pre-activations of a stack of recurrent layers on equal-length sequences.
 
     ``params`` is the flat parameter buffer of ``LSTMNetwork`` (per layer the
     forward kernel, recurrent kernel and bias, then the backward direction's,
@@ -428,7 +473,7 @@ def lstm_stack_logits(
     if check_finite and n_values > 0 and not all_finite_values(n_values,
                                                                &X[0, 0, 0]):
         return False
-    _stack_logits(X, params, units, bidirectional, work, logits, n_threads,
+    _stack_logits(cell, X, params, units, bidirectional, work, logits, n_threads,
                   every_step)
     if softmax and logits.shape[1] > 0:
         for row in range(logits.shape[0]):
@@ -437,6 +482,7 @@ def lstm_stack_logits(
 
 
 cdef int _stack_logits(
+    int cell,
     const floating[:, :, ::1] X,
     const floating[::1] params,
     const int[::1] units,
@@ -464,14 +510,14 @@ cdef int _stack_logits(
     cdef floating *packed
     cdef long row_work, packed_copy
 
-    _check_params(params.shape[0], n_features, units, d, n_outputs)
+    _check_params(cell, params.shape[0], n_features, units, d, n_outputs)
     _stack_extents(n_features, units, d, &max_input, &max_units)
     if every_step:
         check(batch == 1, "every_step is for a single sequence")
         check(logits.shape[0] == n_steps, "logits must have one row a step")
     else:
         check(logits.shape[0] == batch, "logits must have one row a sequence")
-    cdef long needed = _logits_work(<floating *> NULL, n_steps,
+    cdef long needed = _logits_work(<floating *> NULL, cell, n_steps,
                                     batch, n_features, units, d)
     check(work is None or work.shape[0] >= needed,
           "work is too small: see lstm_stack_work_size")
@@ -489,7 +535,7 @@ cdef int _stack_logits(
     try:
         if batch == 1:
             with nogil:
-                _sequence_logits(n_steps, n_features, units, d, n_outputs,
+                _sequence_logits(cell, n_steps, n_features, units, d, n_outputs,
                                  &X[0, 0, 0], &params[0], space, NULL,
                                  every_step, &logits[0, 0])
             return 0
@@ -499,10 +545,10 @@ cdef int _stack_logits(
             raise MemoryError()
         for t in range(n_steps):
             batch_sizes[t] = batch
-        n_chunks = stack_chunks(n_features, units, d, batch_sizes, n_steps, batch,
-                                n_threads, bounds)
+        n_chunks = stack_chunks(cell, n_features, units, d, batch_sizes, n_steps,
+                                batch, n_threads, bounds)
         # Each thread packs each layer in turn into its own copy.
-        packed_copy = layer_packed_size(space, max_input, max_units)
+        packed_copy = layer_packed_size(space, cell, max_input, max_units)
         own_packed = allocate(n_chunks * packed_copy, sizeof(floating))
         packed = <floating *> aligned(own_packed)
         row_work = _row_work(n_steps, max_input, max_units, d, units[n_layers - 1])
@@ -513,7 +559,7 @@ cdef int _stack_logits(
                             chunksize=1):
                 thread_started = thread_clock_if_split(team)
                 _stack_logits_rows(
-                    bounds[c], bounds[c + 1], n_steps, n_features, units, d,
+                    cell, bounds[c], bounds[c + 1], n_steps, n_features, units, d,
                     n_outputs, &X[0, 0, 0], &params[0], batch_sizes,
                     space + bounds[c] * row_work, max_input, max_units,
                     &logits[0, 0], packed + c * packed_copy)
@@ -530,18 +576,21 @@ def lstm_stream_logits(
     const floating[:, :, ::1] X,                 # IN  (S, k, D): k steps of S streams
     const floating[::1] params,                  # IN  every weight, Keras' order
     const int[::1] units,                        # IN  (L,) units of each layer
-    floating[:, ::1] state,                      # IN/OUT (S, 2 * sum(units))
+    floating[:, ::1] state,                      # IN/OUT (S, 2 * sum(units)), GRU
+                                                 #        (S, sum(units))
     floating[:, ::1] logits,                     # OUT (S, n_outputs), or
                                                  #     (S * k, n_outputs) every step
     bint every_step=False,                       # IN  the head at every step
     bint softmax=False,                          # IN  softmax of each row instead
     bint take_log=False,                         # IN  (softmax) its logarithm
     bint check_finite=False,                     # IN  first check X
+    int cell=LSTM,                               # IN  the cell (_layout.CELLS)
 ):
     """Continue ``S`` independent streams by ``k`` steps each: their logits.
 
-    Each stream's row of ``state`` holds, per layer bottom first, the ``h`` and
-    ``c`` that it reached (zeros for a new stream); it is advanced in place. The
+    Each stream's row of ``state`` holds, per layer bottom first, the ``h`` (and
+    the LSTM's ``c``) that it reached (zeros for a new stream); it is advanced
+    in place. The
     logits are the head's at each stream's last step, or with ``every_step`` at
     each of its ``k`` steps (stream after stream): exactly
     :func:`lstm_stack_logits` of the whole sequence so far, which the stream
@@ -561,11 +610,11 @@ def lstm_stream_logits(
     cdef int layer, stream
     cdef long width = 0, row
     cdef long rows_each = n_steps if every_step else 1
-    _check_params(params.shape[0], n_features, units, 1, n_outputs)
+    _check_params(cell, params.shape[0], n_features, units, 1, n_outputs)
     for layer in range(units.shape[0]):
-        width += 2 * units[layer]
+        width += _stream_state_width(cell, units[layer])
     check(state.shape[0] == n_streams and state.shape[1] == width,
-          "state must have a row of 2 * sum(units) per stream")
+          "state must have a row of h (LSTM: and c) per layer and stream")
     check(logits.shape[0] == n_streams * rows_each,
           "logits must have a row per stream, or per stream and step")
     if n_streams == 0:
@@ -575,13 +624,13 @@ def lstm_stream_logits(
             <long> n_streams * n_steps * n_features, &X[0, 0, 0]):
         return False
     cdef void *own_work = allocate(
-        _logits_work(<floating *> NULL, n_steps, 1, n_features, units, 1),
+        _logits_work(<floating *> NULL, cell, n_steps, 1, n_features, units, 1),
         sizeof(floating))
     cdef floating *space = <floating *> aligned(own_work)
     try:
         with nogil:
             for stream in range(n_streams):
-                _sequence_logits(n_steps, n_features, units, 1, n_outputs,
+                _sequence_logits(cell, n_steps, n_features, units, 1, n_outputs,
                                  &X[stream, 0, 0], &params[0], space,
                                  &state[stream, 0], every_step,
                                  &logits[stream * rows_each, 0])

@@ -6,7 +6,9 @@ caller's buffers. Buffers are time-major, ``(n_timesteps, batch, width)``, so th
 the rows of one step form one contiguous block. Products with the weights (the
 per-step recurrent product, the input projection, the weight gradients, the
 gradient passed to the layer below) go through the packed-weight product of
-``_products``; the cell is ``_cells``'.
+``_products``; the cells are ``_cells``'. Every kernel takes a ``cell``
+argument, LSTM or GRU (``_layout``): the cell changes the gate width, the bias,
+the state parts and the step, not the routes.
 
 Threads split a minibatch by rows (sequences, see ``_parallel``), and each keeps
 its rows through every step, every layer and the backward pass, summing its own
@@ -29,17 +31,24 @@ from libc.string cimport memcpy, memset
 from sklstm._kernels._cells cimport (
     cells_backward,
     forward_rows,
+    gru_backward,
     layer_packed_size,
     pack_layer,
     recurrent_flops,
     stack_chunks,
 )
 from sklstm._kernels._layout cimport (
+    GRU,
+    GRU_RECURRENT_AT,
+    HIDDEN_AT,
+    LSTM,
     LSTM_CELLS_AT,
     LSTM_CELLS_TANH_AT,
-    LSTM_HIDDEN_AT,
+    STATE_WIDTH,
     bias_at,
+    bias_rows,
     check,
+    check_cell,
     check_packing,
     check_steps,
     gate_width,
@@ -77,40 +86,52 @@ cdef enum:
     ROW_BLOCK = 128
 
 
-cdef inline long _forward_work(floating *kind, int n_inputs, int units,
+cdef inline long _forward_work(floating *kind, int cell, int n_inputs, int units,
                                int n_threads) noexcept nogil:
     """Elements of _layer_forward's work space: a packed layer per thread."""
     return (<long> min(max(n_threads, 1), <int> MAX_CHUNKS)
-            * layer_packed_size(kind, n_inputs, units))
+            * layer_packed_size(kind, cell, n_inputs, units))
 
 
 cdef void _backward_rows(
+    int cell,
     int r0,
     int r1,
     int n_steps,
     int batch,
     int units,
     const int *batch_sizes,
-    const floating *packed_transposed,   # (4H, H) recurrent kernel.T, packed
-    floating *gates,                     # (T, B, 4H) activated; OUT dL/dz
-    const floating *cells,               # (T, B, H)
-    const floating *cells_tanh,          # (T, B, H)
+    const floating *packed_transposed,   # (G H, H) recurrent kernel.T, packed
+    floating *state,                     # the forward's (see forward_rows); gates
+                                         # -> dL/dz; GRU: recurrent sums -> theirs
+    long state_rows,                     # rows of each state part
     floating *d_hidden,                  # (T, B, H)
-    floating *d_cell,                    # (B, H)
+    floating *d_carry,                   # (B, H)
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *d_work,                    # (B, H) or NULL
     int n_inputs,
-    const floating *packed_kernel_t,     # (4H, D) kernel.T, packed; NULL: no d_X
+    const floating *packed_kernel_t,     # (G H, D) kernel.T, packed; NULL: no d_X
     floating *d_X,                       # (T, B, D) OUT dL/dz @ kernel.T, or NULL
 ) noexcept nogil:
     """Backpropagation through time of rows ``r0:r1``, independent of the others.
 
-    With ``packed_kernel_t`` each step also passes its gradient down to its rows
-    of the layer's input, while that step's dL/dz is in cache.
+    ``d_carry`` carries what passes from step t + 1 to step t outside the
+    recurrent product: the LSTM's dL/dc, the GRU's dL/dh through z * h_{t-1}.
+    The recurrent product takes the gradient with respect to the recurrent
+    sums: the gates' for the LSTM, the GRU's own. With ``packed_kernel_t`` each
+    step also passes its gradient down to its rows of the layer's input, while
+    that step's dL/dz is in cache.
     """
-    cdef int width = gate_width(units)
+    cdef int width = gate_width(cell, units)
     cdef int t, s, j, n_active, n_next, stop, next_stop, n_rows
     cdef long step
+    cdef floating *gates = state
+    cdef floating *sums = state + state_at(GRU_RECURRENT_AT, state_rows, units)
+    cdef floating *recurrent_delta = sums if cell == GRU else gates
+    cdef const floating *hidden = state + state_at(HIDDEN_AT, state_rows, units)
+    cdef const floating *cells = state + state_at(LSTM_CELLS_AT, state_rows, units)
+    cdef const floating *cells_tanh = state + state_at(LSTM_CELLS_TANH_AT,
+                                                       state_rows, units)
     for t in range(n_steps - 1, -1, -1):
         step = <long> t * batch
         n_active = batch_sizes[t]
@@ -123,28 +144,34 @@ cdef void _backward_rows(
         if n_rows > 0:
             if recurrent_mask == NULL:
                 packed_product(n_rows, units, width,
-                               gates + (step + batch + r0) * width, width, 1,
-                               packed_transposed, width,
+                               recurrent_delta + (step + batch + r0) * width, width,
+                               1, packed_transposed, width,
                                d_hidden + (step + r0) * units, units, True)
             else:
                 packed_product(n_rows, units, width,
-                               gates + (step + batch + r0) * width, width, 1,
-                               packed_transposed, width, d_work + r0 * units, units,
-                               False)
+                               recurrent_delta + (step + batch + r0) * width, width,
+                               1, packed_transposed, width, d_work + r0 * units,
+                               units, False)
                 for s in range(r0, next_stop):
                     for j in range(units):
                         d_hidden[(step + s) * units + j] += (
                             d_work[s * units + j] * recurrent_mask[s * units + j]
                         )
-        # Sequences that end at t get no cell gradient from t + 1.
+        # Sequences that end at t get nothing from t + 1.
         s = next_stop if next_stop > r0 else r0
         if s < stop:
-            memset(d_cell + s * units, 0, (stop - s) * units * sizeof(floating))
+            memset(d_carry + s * units, 0, (stop - s) * units * sizeof(floating))
         if stop > r0:
-            cells_backward(stop - r0, units, gates + (step + r0) * width,
-                           cells + (step - batch + r0) * units if t > 0 else NULL,
-                           cells_tanh + (step + r0) * units,
-                           d_hidden + (step + r0) * units, d_cell + r0 * units)
+            if cell == GRU:
+                gru_backward(stop - r0, units, gates + (step + r0) * width,
+                             sums + (step + r0) * width,
+                             hidden + (step - batch + r0) * units if t > 0 else NULL,
+                             d_hidden + (step + r0) * units, d_carry + r0 * units)
+            else:
+                cells_backward(stop - r0, units, gates + (step + r0) * width,
+                               cells + (step - batch + r0) * units if t > 0 else NULL,
+                               cells_tanh + (step + r0) * units,
+                               d_hidden + (step + r0) * units, d_carry + r0 * units)
             if packed_kernel_t != NULL:
                 packed_product(stop - r0, n_inputs, width,
                                gates + (step + r0) * width, width, 1,
@@ -153,12 +180,16 @@ cdef void _backward_rows(
         s = stop if stop > r0 else r0
         if s < r1:
             memset(gates + (step + s) * width, 0, (r1 - s) * width * sizeof(floating))
+            if cell == GRU:
+                memset(sums + (step + s) * width, 0,
+                       (r1 - s) * width * sizeof(floating))
             if packed_kernel_t != NULL:
                 memset(d_X + (step + s) * n_inputs, 0,
                        (r1 - s) * n_inputs * sizeof(floating))
 
 
 cdef void _weight_gradient_columns(
+    int cell,
     int c0,
     int c1,
     int n_steps,
@@ -167,10 +198,12 @@ cdef void _weight_gradient_columns(
     int units,
     const floating *X,                   # (T, B, D)
     const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
-    const floating *gates,               # (T, B, 4H) dL/dz
-    floating *d_kernel,                  # (D, 4H)
-    floating *d_recurrent_kernel,        # (H, 4H)
-    floating *d_bias,                    # (4H,)
+    const floating *gates,               # (T, B, G H) dL/dz
+    const floating *recurrent_delta,     # (T, B, G H) dL/d(recurrent sums): the
+                                         # GRU's; the LSTM's is gates
+    floating *d_kernel,                  # (D, G H)
+    floating *d_recurrent_kernel,        # (H, G H)
+    floating *d_bias,                    # (G H,), GRU (2, 3H)
     floating *block,                     # WORK packed_size(ROW_BLOCK, c1 - c0)
 ) noexcept nogil:
     """Columns ``c0:c1`` of the weight gradients, summed over every step.
@@ -178,17 +211,23 @@ cdef void _weight_gradient_columns(
     dL/dz is taken ``ROW_BLOCK`` rows at a time: its columns are packed (and
     summed into ``d_bias``) once, then multiplied by the same rows of X and of
     the previous step's recurrent input while the block is in cache (BLAS
-    packed dL/dz again for each of the two products).
+    packed dL/dz again for each of the two products). The GRU packs its
+    recurrent sums' gradient in turn for the second product and its recurrent
+    bias.
     """
-    cdef int width = gate_width(units)
+    cdef int width = gate_width(cell, units)
     cdef int n_cols = c1 - c0
     cdef int panel = PANEL_BYTES // sizeof(floating)
     cdef int s, rows
     cdef long k0, first, n_rows = <long> n_steps * batch
     cdef bint recurrent_started = False
+    cdef bint apart = cell == GRU
+    cdef floating *d_recurrent_bias = d_bias + width if apart else d_bias
     if n_cols <= 0:
         return
     memset(d_bias + c0, 0, n_cols * sizeof(floating))
+    if apart:
+        memset(d_recurrent_bias + c0, 0, n_cols * sizeof(floating))
     k0 = 0
     while k0 < n_rows:
         rows = <int> min(<long> ROW_BLOCK, n_rows - k0)
@@ -197,6 +236,10 @@ cdef void _weight_gradient_columns(
         # d_kernel[:, c0:c1] (+)= X[rows].T @ dL/dz[rows]
         packed_product(n_inputs, n_cols, rows, X + k0 * n_inputs, 1, n_inputs,
                        block, rows, d_kernel + c0, width, k0 > 0)
+        if apart:
+            pack(rows, n_cols, recurrent_delta + k0 * width + c0, width, 1, block)
+            column_sums(rows, n_cols, recurrent_delta + k0 * width + c0, width,
+                        d_recurrent_bias + c0)
         # d_recurrent_kernel[:, c0:c1] (+)= h_{t-1}.T @ dL/dz_t: from the second
         # step on, row r of dL/dz pairs with row r - batch of the recurrent input.
         first = max(k0, <long> batch)
@@ -212,14 +255,20 @@ cdef void _weight_gradient_columns(
             memset(d_recurrent_kernel + s * width + c0, 0, n_cols * sizeof(floating))
 
 
-cdef inline long _rows_gradient_work(floating *kind, int n_inputs,
+cdef inline long _rows_gradient_work(floating *kind, int cell, int n_inputs,
                                      int units) noexcept nogil:
     """Elements of work space one chunk of _weight_gradient_rows needs."""
-    return (rounded(<long> ROW_BLOCK * (n_inputs + units + gate_width(units)))
-            + packed_size(kind, ROW_BLOCK, gate_width(units)))
+    return (rounded(_gathered_width(cell, n_inputs, units) * <long> ROW_BLOCK)
+            + packed_size(kind, ROW_BLOCK, gate_width(cell, units)))
+
+
+cdef inline long _gathered_width(int cell, int n_inputs, int units) noexcept nogil:
+    """Values a gathered row holds: input, h_{t-1}, dL/dz (GRU: and its sums')."""
+    return n_inputs + units + (2 if cell == GRU else 1) * gate_width(cell, units)
 
 
 cdef void _weight_gradient_rows(
+    int cell,
     int r0,
     int r1,
     int n_steps,
@@ -229,11 +278,12 @@ cdef void _weight_gradient_rows(
     const int *batch_sizes,
     const floating *X,                   # (T, B, D)
     const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
-    const floating *gates,               # (T, B, 4H) dL/dz
-    floating *d_kernel,                  # (D, 4H) OUT rows r0:r1's sum
-    floating *d_recurrent_kernel,        # (H, 4H) OUT
-    floating *d_bias,                    # (4H,) OUT
-    floating *work,                      # WORK _rows_gradient_work(D, H), aligned
+    const floating *gates,               # (T, B, G H) dL/dz
+    const floating *recurrent_delta,     # (T, B, G H) as _weight_gradient_columns
+    floating *d_kernel,                  # (D, G H) OUT rows r0:r1's sum
+    floating *d_recurrent_kernel,        # (H, G H) OUT
+    floating *d_bias,                    # (G H,), GRU (2, 3H) OUT
+    floating *work,                      # WORK _rows_gradient_work(...), aligned
 ) noexcept nogil:
     """The weight gradients summed over rows ``r0:r1`` of every step.
 
@@ -243,18 +293,21 @@ cdef void _weight_gradient_rows(
     read: threads sum their own rows, and the caller adds the sums up. All the
     rows are contiguous already: no gathering then.
     """
-    cdef int width = gate_width(units)
+    cdef int width = gate_width(cell, units)
+    cdef bint apart = cell == GRU
     cdef floating *xs = work
     cdef floating *hs = xs + ROW_BLOCK * n_inputs
     cdef floating *zs = hs + ROW_BLOCK * units
-    cdef floating *block = work + rounded(<long> ROW_BLOCK * (n_inputs + 5 * units))
+    cdef floating *us = zs + ROW_BLOCK * width if apart else zs
+    cdef floating *block = work + rounded(_gathered_width(cell, n_inputs, units)
+                                          * <long> ROW_BLOCK)
     cdef int t, r, stop, take, rows = 0
     cdef long at
     cdef bint started = False
     if r0 == 0 and r1 == batch:
-        _weight_gradient_columns(0, width, n_steps, batch, n_inputs, units, X,
-                                 recurrent_input, gates, d_kernel,
-                                 d_recurrent_kernel, d_bias, block)
+        _weight_gradient_columns(cell, 0, width, n_steps, batch, n_inputs, units,
+                                 X, recurrent_input, gates, recurrent_delta,
+                                 d_kernel, d_recurrent_kernel, d_bias, block)
         return
     for t in range(n_steps):
         stop = min(batch_sizes[t], r1)
@@ -271,35 +324,43 @@ cdef void _weight_gradient_rows(
                 memset(hs + rows * units, 0, take * units * sizeof(floating))
             memcpy(zs + rows * width, gates + at * width,
                    take * width * sizeof(floating))
+            if apart:
+                memcpy(us + rows * width, recurrent_delta + at * width,
+                       take * width * sizeof(floating))
             rows += take
             r += take
             if rows == ROW_BLOCK:
-                _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
-                                   d_kernel, d_recurrent_kernel, d_bias, started)
+                _gathered_gradient(cell, rows, n_inputs, units, xs, hs, zs, us,
+                                   block, d_kernel, d_recurrent_kernel, d_bias,
+                                   started)
                 started = True
                 rows = 0
     if rows > 0 or not started:          # the last rows; zeros if there were none
-        _gathered_gradient(rows, n_inputs, units, xs, hs, zs, block,
+        _gathered_gradient(cell, rows, n_inputs, units, xs, hs, zs, us, block,
                            d_kernel, d_recurrent_kernel, d_bias, started)
 
 
 cdef inline void _gathered_gradient(
+    int cell,
     int rows,
     int n_inputs,
     int units,
     const floating *xs,                  # (rows, D)
     const floating *hs,                  # (rows, H)
-    const floating *zs,                  # (rows, 4H) dL/dz
-    floating *block,                     # WORK packed_size(rows, 4H)
-    floating *d_kernel,                  # (D, 4H) (+)= xs.T @ zs
-    floating *d_recurrent_kernel,        # (H, 4H) (+)= hs.T @ zs
-    floating *d_bias,                    # (4H,) (+)= column sums of zs
+    const floating *zs,                  # (rows, G H) dL/dz
+    const floating *us,                  # (rows, G H) dL/d(recurrent sums)
+    floating *block,                     # WORK packed_size(rows, G H)
+    floating *d_kernel,                  # (D, G H) (+)= xs.T @ zs
+    floating *d_recurrent_kernel,        # (H, G H) (+)= hs.T @ us
+    floating *d_bias,                    # (G H,) (+)= column sums of zs; GRU's
+                                         # recurrent bias: of us
     bint accumulate,
 ) noexcept nogil:
     """One gathered block's share of the weight gradients (none: zeros)."""
-    cdef int width = gate_width(units)
+    cdef int width = gate_width(cell, units)
+    cdef bint apart = cell == GRU
     if not accumulate:
-        memset(d_bias, 0, width * sizeof(floating))
+        memset(d_bias, 0, bias_rows(cell) * width * sizeof(floating))
         if rows == 0:
             memset(d_kernel, 0, <long> n_inputs * width * sizeof(floating))
             memset(d_recurrent_kernel, 0, <long> units * width * sizeof(floating))
@@ -308,31 +369,32 @@ cdef inline void _gathered_gradient(
     column_sums(rows, width, zs, width, d_bias)
     packed_product(n_inputs, width, rows, xs, 1, n_inputs, block, rows,
                    d_kernel, width, accumulate)
+    if apart:
+        pack(rows, width, us, width, 1, block)
+        column_sums(rows, width, us, width, d_bias + width)
     packed_product(units, width, rows, hs, 1, units, block, rows,
                    d_recurrent_kernel, width, accumulate)
 
 
 cdef void _layer_forward(
+    int cell,
     int n_steps,
     int batch,
     int n_inputs,
     int units,
     const int *batch_sizes,              # (T,)
     const floating *X,                   # (T, B, D)
-    const floating *kernel,              # (D, 4H)
-    const floating *recurrent_kernel,    # (H, 4H)
-    const floating *bias,                # (4H,)
-    floating *gates,                     # (T, B, 4H)
-    floating *cells,                     # (T, B, H)
-    floating *cells_tanh,                # (T, B, H)
-    floating *hidden,                    # (T, B, H)
+    const floating *kernel,              # (D, G H)
+    const floating *recurrent_kernel,    # (H, G H)
+    const floating *bias,                # (G H,), GRU (2, 3H)
+    floating *state,                     # (STATE_WIDTH T B H,) see forward_rows
     const floating *recurrent_mask,      # (B, H) or NULL
     floating *hidden_masked,             # (T, B, H) or NULL
     floating *packed,                    # WORK _forward_work(D, H, n_threads)
     int n_threads,
 ) noexcept nogil:
     """One layer's forward (see :func:`lstm_forward`), on checked buffers."""
-    cdef int width = gate_width(units)
+    cdef int width = gate_width(cell, units)
     cdef long n_rows = <long> n_steps * batch
     cdef int c, n_chunks, n_projection
     cdef int bounds[MAX_CHUNKS + 1]
@@ -345,7 +407,7 @@ cdef void _layer_forward(
     # weights it already holds after the previous call, rather than read one
     # packed on another core. (The packed kernel also saves BLAS's zeroing of
     # the gates before adding the projection.)
-    cdef long copy = layer_packed_size(packed, n_inputs, units)
+    cdef long copy = layer_packed_size(packed, cell, n_inputs, units)
     cdef floating *packed_kernel
     # Sequences do not interact: each thread projects the input of its own rows
     # and runs their whole recurrence, with no synchronisation between steps.
@@ -357,7 +419,8 @@ cdef void _layer_forward(
     n_chunks = row_chunks(
         batch_sizes, n_steps, batch,
         n_chunks_for(n_threads,
-                     recurrent_flops(batch_sizes, n_steps, units) + projection_flops,
+                     recurrent_flops(cell, batch_sizes, n_steps, units)
+                     + projection_flops,
                      batch),
         bounds,
     )
@@ -367,19 +430,20 @@ cdef void _layer_forward(
         for c in prange(n_chunks, num_threads=team, schedule="static",
                         chunksize=1):
             thread_started = thread_clock_if_split(team)
-            packed_kernel = pack_layer(n_inputs, units, kernel, recurrent_kernel,
-                                       packed + c * copy)
-            forward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+            packed_kernel = pack_layer(cell, n_inputs, units, kernel,
+                                       recurrent_kernel, packed + c * copy)
+            forward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, units,
                          batch_sizes, packed + c * copy, bias, n_inputs, X,
-                         packed_kernel, gates, cells, cells_tanh, hidden,
-                         recurrent_mask, hidden_masked)
+                         packed_kernel, state, n_rows, recurrent_mask,
+                         hidden_masked)
             busy[c] = thread_clock_if_split(team) - thread_started
         check_contention(busy, n_chunks, team, started)
         return
 
     # One sequence, or little work: the input projection of every step at once
     # (a long single sequence may still split it), then the recurrence.
-    packed_kernel = pack_layer(n_inputs, units, kernel, recurrent_kernel, packed)
+    packed_kernel = pack_layer(cell, n_inputs, units, kernel, recurrent_kernel,
+                               packed)
     n_projection = n_chunks_for(n_threads, projection_flops, n_rows)
     team = team_for(n_projection)
     started = clock_if_split(team)
@@ -390,34 +454,48 @@ cdef void _layer_forward(
         stop = n_rows * (c + 1) // n_projection
         packed_product(<int> (stop - start), width, n_inputs,
                        X + start * n_inputs, n_inputs, 1, packed_kernel,
-                       n_inputs, gates + start * width, width, False)
+                       n_inputs, state + start * width, width, False)
         busy[c] = thread_clock_if_split(team) - thread_started
     check_contention(busy, n_projection, team, started)
-    forward_rows(0, batch, n_steps, batch, units, batch_sizes, packed, bias,
-                 n_inputs, X, NULL, gates, cells, cells_tanh, hidden,
-                 recurrent_mask, hidden_masked)
+    forward_rows(cell, 0, batch, n_steps, batch, units, batch_sizes, packed, bias,
+                 n_inputs, X, NULL, state, n_rows, recurrent_mask, hidden_masked)
+
+
+cdef int _check_layer(int cell, Py_ssize_t *kernel, Py_ssize_t *recurrent_kernel,
+                      Py_ssize_t bias, long state, int n_steps, int batch,
+                      int n_inputs) except -1:
+    """A layer's weights and state buffer, as the raw-pointer products use them."""
+    cdef int units = recurrent_kernel[0]
+    cdef int width = gate_width(cell, units)
+    check_cell(cell)
+    check(kernel[0] == n_inputs and kernel[1] == width
+          and recurrent_kernel[1] == width and bias == bias_rows(cell) * width,
+          "weights do not match the input width, units and cell")
+    check(state == state_at(STATE_WIDTH, <long> n_steps * batch, units),
+          "state must hold STATE_WIDTH * T * B * units values")
+    return 0
 
 
 def lstm_forward(
     const floating[:, :, ::1] X,                 # IN  (T, B, D)
-    const floating[:, ::1] kernel,               # IN  (D, 4H)
-    const floating[:, ::1] recurrent_kernel,     # IN  (H, 4H)
-    const floating[::1] bias,                    # IN  (4H,)
+    const floating[:, ::1] kernel,               # IN  (D, G H)
+    const floating[:, ::1] recurrent_kernel,     # IN  (H, G H)
+    const floating[::1] bias,                    # IN  (G H,); GRU (2 * 3H,)
     const int[::1] batch_sizes,                  # IN  (T,) non-increasing, <= B
-    floating[:, :, ::1] gates,                   # OUT (T, B, 4H) activated i, f, g, o
-    floating[:, :, ::1] cells,                   # OUT (T, B, H)  c_t
-    floating[:, :, ::1] cells_tanh,              # OUT (T, B, H)  tanh(c_t)
-    floating[:, :, ::1] hidden,                  # OUT (T, B, H)  h_t, 0 past the end
+    floating[::1] state,                         # OUT (7 T B H,) the layer's state
     const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0): no dropout
     floating[:, :, ::1] hidden_masked,           # OUT (T, B, H) h_t * mask, or empty
     int n_threads=1,                             # IN  threads to split the work over
+    int cell=LSTM,                               # IN  the cell (_layout.CELLS)
 ):
-    """Run one LSTM layer over a packed minibatch, from a zero initial state.
+    """Run one recurrent layer over a packed minibatch, from a zero initial state.
 
-    ``gates``, ``cells`` and ``cells_tanh`` are what :func:`lstm_backward` needs;
-    ``hidden`` is the layer's output sequence. With a ``recurrent_mask`` (Keras'
-    recurrent dropout: one mask per sequence, the same at every step) the
-    recurrent kernel sees ``h_{t-1} * mask``, kept in ``hidden_masked``.
+    ``state`` receives the parts of ``_layout.STATE_PARTS[cell]`` one after the
+    other, each ``(T, B, width)``: what :func:`lstm_backward` needs, and last
+    the hidden states, the layer's output sequence (zeros past a sequence's
+    end). With a ``recurrent_mask`` (Keras' recurrent dropout: one mask per
+    sequence, the same at every step) the recurrent kernel sees ``h_{t-1} *
+    mask``, kept in ``hidden_masked``.
 
     With ``n_threads > 1`` the rows of the batch are split between OpenMP
     threads: sequences do not interact, so each thread runs the whole recurrence
@@ -428,18 +506,12 @@ def lstm_forward(
     cdef int batch = X.shape[1]
     cdef int n_inputs = X.shape[2]
     cdef int units = recurrent_kernel.shape[0]
-    cdef int width = gate_width(units)
     cdef bint masked = recurrent_mask.shape[0] > 0
 
     # Raw-pointer GEMMs write whole blocks: check every extent they rely on.
     check_packing(batch_sizes, n_steps, batch)
-    check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
-          and recurrent_kernel.shape[1] == width and bias.shape[0] == width,
-          "weights do not match the input width and units")
-    check_steps(gates.shape, n_steps, batch, width, "gates")
-    check_steps(cells.shape, n_steps, batch, units, "cells")
-    check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
-    check_steps(hidden.shape, n_steps, batch, units, "hidden")
+    _check_layer(cell, kernel.shape, recurrent_kernel.shape, bias.shape[0],
+                 state.shape[0], n_steps, batch, n_inputs)
     if masked:
         check(recurrent_mask.shape[0] == batch and recurrent_mask.shape[1] == units,
               "recurrent_mask has the wrong shape")
@@ -447,15 +519,14 @@ def lstm_forward(
     check(n_threads >= 1, "n_threads must be at least 1")
     if n_steps == 0 or batch == 0:
         return
-    cdef void *raw = allocate(_forward_work(&gates[0, 0, 0], n_inputs, units,
+    cdef void *raw = allocate(_forward_work(&state[0], cell, n_inputs, units,
                                             n_threads),
                               sizeof(floating))
     try:
         with nogil:
-            _layer_forward(n_steps, batch, n_inputs, units, &batch_sizes[0],
+            _layer_forward(cell, n_steps, batch, n_inputs, units, &batch_sizes[0],
                            &X[0, 0, 0], &kernel[0, 0], &recurrent_kernel[0, 0],
-                           &bias[0], &gates[0, 0, 0], &cells[0, 0, 0],
-                           &cells_tanh[0, 0, 0], &hidden[0, 0, 0],
+                           &bias[0], &state[0],
                            &recurrent_mask[0, 0] if masked else NULL,
                            &hidden_masked[0, 0, 0] if masked else NULL,
                            <floating *> aligned(raw), n_threads)
@@ -465,30 +536,29 @@ def lstm_forward(
 
 def lstm_backward(
     const floating[:, :, ::1] X,                 # IN  (T, B, D) as in the forward
-    const floating[:, ::1] kernel,               # IN  (D, 4H)
-    const floating[:, ::1] recurrent_kernel,     # IN  (H, 4H)
+    const floating[:, ::1] kernel,               # IN  (D, G H)
+    const floating[:, ::1] recurrent_kernel,     # IN  (H, G H)
     const int[::1] batch_sizes,                  # IN  (T,)
-    floating[:, :, ::1] gates,                   # IN  activated gates; OUT dL/dz
-    const floating[:, :, ::1] cells,             # IN  (T, B, H)
-    const floating[:, :, ::1] cells_tanh,        # IN  (T, B, H)
-    const floating[:, :, ::1] hidden,            # IN  (T, B, H)
+    floating[::1] state,                         # IN  the forward's; OUT gradients
     floating[:, :, ::1] d_hidden,                # IN  dL/dh_t from above; clobbered
-    floating[:, ::1] d_cell,                     # WORK (B, H)
-    floating[:, ::1] d_kernel,                   # OUT (D, 4H)
-    floating[:, ::1] d_recurrent_kernel,         # OUT (H, 4H)
-    floating[::1] d_bias,                        # OUT (4H,)
+    floating[:, ::1] d_carry,                    # WORK (B, H)
+    floating[:, ::1] d_kernel,                   # OUT (D, G H)
+    floating[:, ::1] d_recurrent_kernel,         # OUT (H, G H)
+    floating[::1] d_bias,                        # OUT (G H,); GRU (2 * 3H,)
     floating[:, :, ::1] d_X,                     # OUT (T, B, D), or (0, 0, 0): skip
     const floating[:, ::1] recurrent_mask,       # IN  (B, H), or (0, 0), as forward
     const floating[:, :, ::1] hidden_masked,     # IN  (T, B, H) from the forward
     floating[:, ::1] d_work,                     # WORK (B, H) with a mask
     int n_threads=1,                             # IN  threads to split the work over
+    int cell=LSTM,                               # IN  as in the forward
 ):
-    """Backpropagate through one LSTM layer after :func:`lstm_forward`.
+    """Backpropagate through one recurrent layer after :func:`lstm_forward`.
 
     ``d_hidden`` holds the gradient of the loss with respect to each output
-    ``h_t`` (rows past a sequence's end are ignored). The gate buffer is overwritten
-    by the gradients with respect to the gate pre-activations, so a forward must be
-    run again before another backward. Weight gradients are overwritten, not added.
+    ``h_t`` (rows past a sequence's end are ignored). The gates in ``state``
+    are overwritten by the gradients with respect to their pre-activations (and
+    the GRU's recurrent sums by theirs), so a forward must be run again before
+    another backward. Weight gradients are overwritten, not added.
 
     Threads split the rows, as in the forward: each runs the recurrence, ``d_X``
     and the weight gradients of its own rows, whose sums are then added up.
@@ -497,7 +567,6 @@ def lstm_backward(
     cdef int batch = X.shape[1]
     cdef int n_inputs = X.shape[2]
     cdef int units = recurrent_kernel.shape[0]
-    cdef int width = gate_width(units)
     cdef bint want_d_X = d_X.shape[0] > 0
     cdef bint masked = recurrent_mask.shape[0] > 0
     cdef long n_rows = <long> n_steps * batch
@@ -508,19 +577,16 @@ def lstm_backward(
     cdef int team
 
     check_packing(batch_sizes, n_steps, batch)
-    check(kernel.shape[0] == n_inputs and kernel.shape[1] == width
-          and recurrent_kernel.shape[1] == width
-          and d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
+    _check_layer(cell, kernel.shape, recurrent_kernel.shape, d_bias.shape[0],
+                 state.shape[0], n_steps, batch, n_inputs)
+    cdef int width = gate_width(cell, units)
+    check(d_kernel.shape[0] == n_inputs and d_kernel.shape[1] == width
           and d_recurrent_kernel.shape[0] == units
-          and d_recurrent_kernel.shape[1] == width and d_bias.shape[0] == width,
-          "weights or their gradients do not match the input width and units")
-    check_steps(gates.shape, n_steps, batch, width, "gates")
-    check_steps(cells.shape, n_steps, batch, units, "cells")
-    check_steps(cells_tanh.shape, n_steps, batch, units, "cells_tanh")
-    check_steps(hidden.shape, n_steps, batch, units, "hidden")
+          and d_recurrent_kernel.shape[1] == width,
+          "weight gradients do not match the input width and units")
     check_steps(d_hidden.shape, n_steps, batch, units, "d_hidden")
-    check(d_cell.shape[0] >= batch and d_cell.shape[1] == units,
-          "d_cell has the wrong shape")
+    check(d_carry.shape[0] >= batch and d_carry.shape[1] == units,
+          "d_carry has the wrong shape")
     if want_d_X:
         check_steps(d_X.shape, n_steps, batch, n_inputs, "d_X")
     if masked:
@@ -535,11 +601,18 @@ def lstm_backward(
         d_recurrent_kernel[:, :] = 0
         d_bias[:] = 0
         return
-    cdef double recurrence_flops = recurrent_flops(&batch_sizes[0], n_steps, units)
+    cdef double recurrence_flops = recurrent_flops(cell, &batch_sizes[0], n_steps,
+                                                   units)
     cdef const floating *mask_ptr = &recurrent_mask[0, 0] if masked else NULL
     cdef floating *d_work_ptr = &d_work[0, 0] if masked else NULL
+    cdef floating *gates = &state[0]
+    cdef floating *recurrent_delta = (
+        &state[0] + state_at(GRU_RECURRENT_AT, n_rows, units) if cell == GRU
+        else gates
+    )
     cdef const floating *recurrent_input = (
-        &hidden_masked[0, 0, 0] if masked else &hidden[0, 0, 0]
+        &hidden_masked[0, 0, 0] if masked
+        else &state[0] + state_at(HIDDEN_AT, n_rows, units)
     )
     # Each thread takes the same rows as in the forward, through the recurrence,
     # d_X and its rows' share of the weight gradients, then the shares are added
@@ -549,7 +622,8 @@ def lstm_backward(
     n_chunks = row_chunks(
         &batch_sizes[0], n_steps, batch,
         n_chunks_for(n_threads, recurrence_flops + gradient_flops, batch), bounds)
-    cdef long gradient_size = (<long> n_inputs + units + 1) * width
+    cdef long gradient_size = (<long> n_inputs + units + bias_rows(cell)) * width
+    cdef long bias_size = bias_rows(cell) * width
     # One chunk splits the weight gradients by columns instead (a single long
     # sequence still uses two threads).
     n_columns = 1 if n_chunks > 1 else n_chunks_for(n_threads, gradient_flops,
@@ -558,11 +632,11 @@ def lstm_backward(
     # the thread that uses them (see _layer_forward); then each chunk's work
     # space (whole panels: every part stays 64-byte aligned) and the other
     # chunks' shares.
-    cdef long transposed_size = packed_size(&gates[0, 0, 0], width, units)
-    cdef long copy = transposed_size + packed_size(&gates[0, 0, 0], width, n_inputs)
+    cdef long transposed_size = packed_size(gates, width, units)
+    cdef long copy = transposed_size + packed_size(gates, width, n_inputs)
     cdef long chunk_work = (
-        _rows_gradient_work(&gates[0, 0, 0], n_inputs, units) if n_chunks > 1
-        else packed_size(&gates[0, 0, 0], ROW_BLOCK, width))
+        _rows_gradient_work(gates, cell, n_inputs, units) if n_chunks > 1
+        else packed_size(gates, ROW_BLOCK, width))
     cdef void *raw = allocate(
         n_chunks * copy + max(n_chunks, n_columns) * chunk_work
         + (n_chunks - 1) * rounded(gradient_size),
@@ -585,20 +659,19 @@ def lstm_backward(
                 if want_d_X:
                     pack(width, n_inputs, &kernel[0, 0], 1, width,
                          packed + c * copy + transposed_size)
-                _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, units,
+                _backward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, units,
                                &batch_sizes[0], packed + c * copy,
-                               &gates[0, 0, 0], &cells[0, 0, 0], &cells_tanh[0, 0, 0],
-                               &d_hidden[0, 0, 0], &d_cell[0, 0], mask_ptr, d_work_ptr,
-                               n_inputs,
+                               &state[0], n_rows, &d_hidden[0, 0, 0], &d_carry[0, 0],
+                               mask_ptr, d_work_ptr, n_inputs,
                                packed + c * copy + transposed_size if want_d_X
                                else NULL,
                                &d_X[0, 0, 0] if want_d_X else NULL)
                 if n_chunks > 1:
                     share = shares + (c - 1) * rounded(gradient_size)
                     _weight_gradient_rows(
-                        bounds[c], bounds[c + 1], n_steps, batch, n_inputs, units,
-                        &batch_sizes[0], &X[0, 0, 0], recurrent_input,
-                        &gates[0, 0, 0],
+                        cell, bounds[c], bounds[c + 1], n_steps, batch, n_inputs,
+                        units, &batch_sizes[0], &X[0, 0, 0], recurrent_input,
+                        gates, recurrent_delta,
                         &d_kernel[0, 0] if c == 0 else share,
                         &d_recurrent_kernel[0, 0] if c == 0
                         else share + <long> n_inputs * width,
@@ -615,7 +688,7 @@ def lstm_backward(
                 for i in range(<long> units * width):
                     (&d_recurrent_kernel[0, 0])[i] += share[i]
                 share += <long> units * width
-                for i in range(width):
+                for i in range(bias_size):
                     d_bias[i] += share[i]
             if n_chunks == 1:
                 team = team_for(n_columns)
@@ -624,19 +697,20 @@ def lstm_backward(
                                 chunksize=1):
                     thread_started = thread_clock_if_split(team)
                     _weight_gradient_columns(
-                        even_chunk(width, n_columns, c, COLUMN_ALIGN),
+                        cell, even_chunk(width, n_columns, c, COLUMN_ALIGN),
                         even_chunk(width, n_columns, c + 1, COLUMN_ALIGN),
                         n_steps, batch, n_inputs, units, &X[0, 0, 0], recurrent_input,
-                        &gates[0, 0, 0], &d_kernel[0, 0], &d_recurrent_kernel[0, 0],
-                        &d_bias[0], chunk_works + c * chunk_work)
+                        gates, recurrent_delta, &d_kernel[0, 0],
+                        &d_recurrent_kernel[0, 0], &d_bias[0],
+                        chunk_works + c * chunk_work)
                     busy[c] = thread_clock_if_split(team) - thread_started
                 check_contention(busy, n_columns, team, started)
     finally:
         free(raw)
 
 
-cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units,
-                            bint backward) noexcept nogil:
+cdef long _stack_chunk_work(floating *kind, int cell, int n_features,
+                            const int[::1] units, bint backward) noexcept nogil:
     """Elements of one chunk's work space in the stack kernels: the most any layer
     needs (its weights packed; backward, their transposes and the work space of
     its weight gradients)."""
@@ -646,11 +720,11 @@ cdef long _stack_chunk_work(floating *kind, int n_features, const int[::1] units
         n_in = n_features if layer == 0 else units[layer - 1]
         H = units[layer]
         if backward:
-            need = (packed_size(kind, gate_width(H), H)
-                    + packed_size(kind, gate_width(H), n_in)
-                    + _rows_gradient_work(kind, n_in, H))
+            need = (packed_size(kind, gate_width(cell, H), H)
+                    + packed_size(kind, gate_width(cell, H), n_in)
+                    + _rows_gradient_work(kind, cell, n_in, H))
         else:
-            need = layer_packed_size(kind, n_in, H)
+            need = layer_packed_size(kind, cell, n_in, H)
         most = max(most, need)
     return most
 
@@ -670,25 +744,27 @@ def lstm_stack_forward(
     const int[::1] batch_sizes,                  # IN  (T,) as for lstm_forward
     floating[::1] activations,                   # OUT every layer's forward state
     int n_threads=1,                             # IN  threads to split the work over
+    int cell=LSTM,                               # IN  the cell (_layout.CELLS)
 ):
-    """Run a stack of one-directional LSTM layers over a packed minibatch.
+    """Run a stack of one-directional recurrent layers over a packed minibatch.
 
     What :func:`lstm_forward` does for each layer in turn, in one call: each
     thread takes its rows through every layer (a layer's rows read only the same
     rows of the layer below), with no synchronisation between layers and one
     parallel region in all. For each layer ``activations`` holds, from the
-    offset that ``_layout.stack_layout`` gives, its gates, cells, tanh of the
-    cells and hidden states, each ``(T, B, width)``: the next layer's input, and
-    what :func:`lstm_stack_backward` needs. ``params`` starts with the layers'
-    weights in Keras' order (kernel, recurrent kernel, bias of each layer); what
-    follows them (the head) is not read.
+    offset that ``_layout.stack_layout`` gives, its state (the parts of
+    ``_layout.STATE_PARTS[cell]``, each ``(T, B, width)``, the hidden states
+    last): the next layer's input, and what :func:`lstm_stack_backward` needs.
+    ``params`` starts with the layers' weights in Keras' order (kernel,
+    recurrent kernel, bias of each layer); what follows them (the head) is not
+    read.
     """
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
     cdef int n_features = X.shape[2]
     cdef long n_rows = <long> n_steps * batch
     cdef int L = units.shape[0]
-    cdef long *offsets = stack_offsets(n_features, units, n_rows)
+    cdef long *offsets = stack_offsets(cell, n_features, units, n_rows)
     cdef long *at_weights = offsets
     cdef long *at_activations = offsets + L + 1
     cdef int c, layer, n_in, H, n_chunks, team
@@ -710,9 +786,9 @@ def lstm_stack_forward(
         check(n_threads >= 1, "n_threads must be at least 1")
         if n_steps == 0 or batch == 0:
             return
-        n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
-                                n_threads, bounds)
-        copy = _stack_chunk_work(&activations[0], n_features, units, False)
+        n_chunks = stack_chunks(cell, n_features, units, 1, &batch_sizes[0], n_steps,
+                                batch, n_threads, bounds)
+        copy = _stack_chunk_work(&activations[0], cell, n_features, units, False)
         raw = allocate(n_chunks * copy, sizeof(floating))
         with nogil:
             team = team_for(n_chunks)
@@ -730,17 +806,15 @@ def lstm_stack_forward(
                         layer_input = &X[0, 0, 0]
                     else:                # the hidden states of the layer below
                         layer_input = (&activations[0] + at_activations[layer - 1]
-                                       + state_at(LSTM_HIDDEN_AT, n_rows, n_in))
+                                       + state_at(HIDDEN_AT, n_rows, n_in))
                     # Each thread packs its own copy (see _layer_forward).
-                    packed_kernel = pack_layer(n_in, H, weights,
-                                               weights + recurrent_at(n_in, H), own)
-                    forward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
+                    packed_kernel = pack_layer(cell, n_in, H, weights,
+                                               weights + recurrent_at(cell, n_in, H),
+                                               own)
+                    forward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
                                  &batch_sizes[0], own,
-                                 weights + bias_at(n_in, H), n_in,
-                                 layer_input, packed_kernel, state,
-                                 state + state_at(LSTM_CELLS_AT, n_rows, H),
-                                 state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
-                                 state + state_at(LSTM_HIDDEN_AT, n_rows, H),
+                                 weights + bias_at(cell, n_in, H), n_in,
+                                 layer_input, packed_kernel, state, n_rows,
                                  NULL, NULL)
                 busy[c] = thread_clock_if_split(team) - thread_started
             check_contention(busy, n_chunks, team, started)
@@ -758,6 +832,7 @@ def lstm_stack_backward(
     floating[::1] d_hiddens,                     # IN  top layer's dL/dh; clobbered
     floating[::1] grads,                         # OUT the layers' weight gradients
     int n_threads=1,                             # IN  threads to split the work over
+    int cell=LSTM,                               # IN  as in the forward
 ):
     """Backpropagate through a stack after :func:`lstm_stack_forward`.
 
@@ -778,7 +853,7 @@ def lstm_stack_backward(
     cdef int n_features = X.shape[2]
     cdef long n_rows = <long> n_steps * batch
     cdef int L = units.shape[0]
-    cdef long *offsets = stack_offsets(n_features, units, n_rows)
+    cdef long *offsets = stack_offsets(cell, n_features, units, n_rows)
     cdef long *at_weights = offsets
     cdef long *at_activations = offsets + L + 1
     cdef long *at_d_hiddens = offsets + 2 * (L + 1)
@@ -791,7 +866,7 @@ def lstm_stack_backward(
     cdef floating *own
     cdef floating *state
     cdef floating *out
-    cdef floating *d_cell
+    cdef floating *d_carry
     cdef floating *packed_input_t
     cdef int width
     cdef long copy, share_size, i
@@ -807,20 +882,21 @@ def lstm_stack_backward(
         if n_steps == 0 or batch == 0:
             grads[:at_weights[L]] = 0
             return
-        n_chunks = stack_chunks(n_features, units, 1, &batch_sizes[0], n_steps, batch,
-                                n_threads, bounds)
+        n_chunks = stack_chunks(cell, n_features, units, 1, &batch_sizes[0], n_steps,
+                                batch, n_threads, bounds)
         widest = _most_units(units)
         # Per chunk: both transposes packed, the weight-gradient work space, and
         # (all but the first chunk, which writes grads) its share of the
-        # gradients, laid out like grads. Then dL/dc, (B, widest): a chunk's rows
-        # start at bounds[c] * widest whatever the layer's units, since threads
-        # run through the layers at their own pace.
-        copy = _stack_chunk_work(&activations[0], n_features, units, True)
+        # gradients, laid out like grads. Then the carry (dL/dc, or the GRU's
+        # dL/dh), (B, widest): a chunk's rows start at bounds[c] * widest
+        # whatever the layer's units, since threads run through the layers at
+        # their own pace.
+        copy = _stack_chunk_work(&activations[0], cell, n_features, units, True)
         share_size = rounded(at_weights[L])
         raw = allocate(n_chunks * copy + (n_chunks - 1) * share_size
                        + rounded(<long> batch * widest), sizeof(floating))
         with nogil:
-            d_cell = (<floating *> aligned(raw) + n_chunks * copy
+            d_carry = (<floating *> aligned(raw) + n_chunks * copy
                       + (n_chunks - 1) * share_size)
             team = team_for(n_chunks)
             started = clock_if_split(team)
@@ -833,37 +909,38 @@ def lstm_stack_backward(
                 for layer in range(L - 1, -1, -1):
                     n_in = n_features if layer == 0 else units[layer - 1]
                     H = units[layer]
-                    width = gate_width(H)
+                    width = gate_width(cell, H)
                     weights = &params[0] + at_weights[layer]
                     state = &activations[0] + at_activations[layer]
                     if layer == 0:
                         layer_input = &X[0, 0, 0]
                     else:                # the hidden states of the layer below
                         layer_input = (&activations[0] + at_activations[layer - 1]
-                                       + state_at(LSTM_HIDDEN_AT, n_rows, n_in))
+                                       + state_at(HIDDEN_AT, n_rows, n_in))
                     # Each thread packs its own transposes (see _layer_forward).
                     packed_input_t = own + packed_size(own, width, H)
-                    pack(width, H, weights + recurrent_at(n_in, H), 1, width, own)
+                    pack(width, H, weights + recurrent_at(cell, n_in, H), 1, width,
+                         own)
                     if layer > 0:
                         pack(width, n_in, weights, 1, width, packed_input_t)
-                    # _backward_rows finds row s of dL/dc at (pointer) + s * H.
-                    _backward_rows(bounds[c], bounds[c + 1], n_steps, batch, H,
-                                   &batch_sizes[0], own, state,
-                                   state + state_at(LSTM_CELLS_AT, n_rows, H),
-                                   state + state_at(LSTM_CELLS_TANH_AT, n_rows, H),
+                    # _backward_rows finds row s of the carry at (pointer) + s * H.
+                    _backward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
+                                   &batch_sizes[0], own, state, n_rows,
                                    &d_hiddens[0] + at_d_hiddens[layer],
-                                   d_cell + <long> bounds[c] * (widest - H),
+                                   d_carry + <long> bounds[c] * (widest - H),
                                    NULL, NULL, n_in,
                                    packed_input_t if layer > 0 else NULL,
                                    &d_hiddens[0] + at_d_hiddens[layer - 1]
                                    if layer > 0 else NULL)
                     _weight_gradient_rows(
-                        bounds[c], bounds[c + 1], n_steps, batch, n_in, H,
+                        cell, bounds[c], bounds[c + 1], n_steps, batch, n_in, H,
                         &batch_sizes[0], layer_input,
-                        state + state_at(LSTM_HIDDEN_AT, n_rows, H), state,
+                        state + state_at(HIDDEN_AT, n_rows, H), state,
+                        state + state_at(GRU_RECURRENT_AT, n_rows, H) if cell == GRU
+                        else state,
                         out + at_weights[layer],
-                        out + at_weights[layer] + recurrent_at(n_in, H),
-                        out + at_weights[layer] + bias_at(n_in, H),
+                        out + at_weights[layer] + recurrent_at(cell, n_in, H),
+                        out + at_weights[layer] + bias_at(cell, n_in, H),
                         packed_input_t + packed_size(own, width, n_in))
                 busy[c] = thread_clock_if_split(team) - thread_started
             check_contention(busy, n_chunks, team, started)
