@@ -1380,7 +1380,11 @@ class _BaseLSTM(BaseEstimator, ABC):
             Per LSTM layer, bottom first: ``kernel`` of shape (n_inputs,
             4 * units), ``recurrent_kernel`` of shape (units, 4 * units), ``bias``
             of shape (4 * units,), with the gates in the order input, forget, cell
-            candidate, output; then the output layer's ``kernel`` of shape
+            candidate, output. Per GRU layer (``cell="gru"``), Keras' ``GRU``:
+            ``kernel`` (n_inputs, 3 * units), ``recurrent_kernel`` (units, 3 *
+            units) and ``bias`` (2, 3 * units), the input then the recurrent
+            bias, gates in the order update, reset, candidate. Then the output
+            layer's ``kernel`` of shape
             (units_last, n_outputs_) and ``bias`` of shape (n_outputs_,). With
             ``bidirectional=True``, Keras' ``Bidirectional`` layout: per layer the
             forward direction's three arrays, then the backward direction's, upper
@@ -1418,7 +1422,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         if len(weights) != len(network.shapes):
             raise ValueError(
                 f"Expected {len(network.shapes)} weight arrays "
-                f"({len(self._layer_sizes)} LSTM layers x {3 * network.n_directions}"
+                f"({len(self._layer_sizes)} {self._cell.upper()} layers x "
+                f"{3 * network.n_directions}"
                 f" + 2 for the output layer), got {len(weights)}."
             )
         new_params = aligned_params(np.zeros_like(self._params))
@@ -1428,7 +1433,8 @@ class _BaseLSTM(BaseEstimator, ABC):
             weight = np.asarray(weight)
             if weight.shape != view.shape:
                 raise ValueError(
-                    f"Weight {index} has shape {weight.shape}, expected {view.shape}."
+                    f"Weight {index} has shape {weight.shape}, expected {view.shape} "
+                    f"(cell={self._cell!r})."
                 )
             if not np.issubdtype(weight.dtype, np.number) or np.iscomplexobj(weight):
                 raise ValueError(

@@ -50,6 +50,53 @@ def reference_gru(X, kernel, recurrent_kernel, bias, recurrent_mask=None):
     return out
 
 
+def reference_torch_gru(X, weight_ih, weight_hh, bias_ih, bias_hh):
+    """PyTorch's ``nn.GRU`` equations over batch-major X (B, T, D): states (B, T, H).
+
+    Gates in PyTorch's order r, z, n, weights ``(3H, D)`` and ``(3H, H)``:
+    r = σ(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in +
+    r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.
+    """
+    n_samples, n_steps, _ = X.shape
+    units = weight_hh.shape[1]
+    h = np.zeros((n_samples, units))
+    out = np.empty((n_samples, n_steps, units))
+    for t in range(n_steps):
+        i_r, i_z, i_n = np.split(X[:, t] @ weight_ih.T + bias_ih, 3, axis=1)
+        h_r, h_z, h_n = np.split(h @ weight_hh.T + bias_hh, 3, axis=1)
+        r = sigmoid(i_r + h_r)
+        z = sigmoid(i_z + h_z)
+        h = (1 - z) * np.tanh(i_n + r * h_n) + z * h
+        out[:, t] = h
+    return out
+
+
+def _swap_first_gates(a, axis):
+    """Keras' z, r, h blocks along ``axis`` <-> PyTorch's r, z, n (an involution)."""
+    z, r, n = np.split(a, 3, axis=axis)
+    return np.concatenate([r, z, n], axis=axis)
+
+
+def gru_weights_to_torch(kernel, recurrent_kernel, bias):
+    """One Keras GRU layer's weights as ``nn.GRU``'s (weight_ih, weight_hh,
+    bias_ih, bias_hh)."""
+    return (
+        _swap_first_gates(kernel, 1).T,
+        _swap_first_gates(recurrent_kernel, 1).T,
+        _swap_first_gates(bias[0], 0),
+        _swap_first_gates(bias[1], 0),
+    )
+
+
+def gru_weights_from_torch(weight_ih, weight_hh, bias_ih, bias_hh):
+    """``nn.GRU``'s weights of one layer as Keras' (kernel, recurrent kernel, bias)."""
+    return (
+        _swap_first_gates(weight_ih.T, 1),
+        _swap_first_gates(weight_hh.T, 1),
+        np.stack([_swap_first_gates(bias_ih, 0), _swap_first_gates(bias_hh, 0)]),
+    )
+
+
 def reference_network(
     weights,
     X,

@@ -240,9 +240,7 @@ def contract_holds(args, buffers):
         return False
     n_steps, batch, n_inputs = X.shape
     units = args["recurrent_kernel"].shape[0]
-    kernel, recurrent, bias = cell_weight_shapes(
-        n_inputs, units, CELLS[args["cell"]]
-    )
+    kernel, recurrent, bias = cell_weight_shapes(n_inputs, units, CELLS[args["cell"]])
     steps = (n_steps, batch)
     shapes = {
         "kernel": kernel,
@@ -336,7 +334,7 @@ def hidden_of(args):
 
 
 def reference_layer(cell, X, kernel, recurrent_kernel, bias, recurrent_mask):
-    """The reference of ``cell`` (the kernels' number), the bias flat as they take it."""
+    """The reference of ``cell`` (the kernels' number), the bias flat as given."""
     if CELLS[cell] == "gru":
         return reference_gru(
             X, kernel, recurrent_kernel, bias.reshape(2, -1), recurrent_mask

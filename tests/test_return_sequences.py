@@ -22,11 +22,20 @@ HEADS = {"softmax": 3, "logistic": 1, "identity": 2}
 LENGTHS = [(5, 5, 5, 5), (5, 4, 2, 1)]
 
 
-def make_network_problem(head, lengths, bidirectional, sizes=(4, 3), seed=0):
+def make_network_problem(
+    head, lengths, bidirectional, sizes=(4, 3), seed=0, cell="lstm"
+):
     rng = np.random.RandomState(seed)
     n_outputs = HEADS[head]
     network = LSTMNetwork(
-        3, sizes, n_outputs, head, np.float64, bidirectional, return_sequences=True
+        3,
+        sizes,
+        n_outputs,
+        head,
+        np.float64,
+        bidirectional,
+        return_sequences=True,
+        cell=cell,
     )
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape)
@@ -41,11 +50,14 @@ def make_network_problem(head, lengths, bidirectional, sizes=(4, 3), seed=0):
     return network, params, X, values, rng
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", list(HEADS))
 @pytest.mark.parametrize("lengths", LENGTHS)
-def test_per_step_forward_matches_numpy_reference(head, lengths, bidirectional):
-    network, params, X, _, _ = make_network_problem(head, lengths, bidirectional)
+def test_per_step_forward_matches_numpy_reference(head, lengths, bidirectional, cell):
+    network, params, X, _, _ = make_network_problem(
+        head, lengths, bidirectional, cell=cell
+    )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     workspace = network.workspace(*X_tm.shape[:2])
     rows = network.activate(
@@ -59,20 +71,24 @@ def test_per_step_forward_matches_numpy_reference(head, lengths, bidirectional):
         head,
         bidirectional,
         return_sequences=True,
+        cell=cell,
     )
     running = running_steps(X_tm.shape[0], last_step)
     where = step_rows(sorted_lengths, np.arange(len(lengths)), running)
     assert_allclose(rows, np.concatenate(expected)[where], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("head", list(HEADS))
 @pytest.mark.parametrize("lengths", LENGTHS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_per_step_gradient_matches_finite_differences(
-    head, lengths, bidirectional, weighted
+    head, lengths, bidirectional, weighted, cell
 ):
-    network, params, X, values, rng = make_network_problem(head, lengths, bidirectional)
+    network, params, X, values, rng = make_network_problem(
+        head, lengths, bidirectional, cell=cell
+    )
     X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
     sorted_lengths = np.asarray(lengths)[order]
     shares = sample_weight = None

@@ -897,7 +897,7 @@ def lstm_stack_backward(
                        + rounded(<long> batch * widest), sizeof(floating))
         with nogil:
             d_carry = (<floating *> aligned(raw) + n_chunks * copy
-                      + (n_chunks - 1) * share_size)
+                       + (n_chunks - 1) * share_size)
             team = team_for(n_chunks)
             started = clock_if_split(team)
             for c in prange(n_chunks, num_threads=team, schedule="static",
