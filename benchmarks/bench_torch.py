@@ -20,6 +20,11 @@ as a third side in the same rotation, and reported as float64 / float32 (target
 at most ``FLOAT64_TARGET``) and torch / sklstm-float64; its weights go through the
 same check against PyTorch (float32 there, so to a float32 tolerance).
 
+With ``--cell gru`` every layer is a GRU instead: sklstm's ``cell="gru"`` against
+``nn.GRU`` with the same arguments, sklstm's weights copied in PyTorch's gate order
+for the same check, and FLOPs that count a GRU's 3 gate blocks instead of an
+LSTM's 4. Its results go to files of their own, which leaves the LSTM's in place.
+
 The ``ragged`` configuration has sequences of varying lengths. sklstm gets them as
 a list of 2-D arrays; PyTorch as a zero-padded tensor and the lengths (built once,
 outside the timings): each minibatch and prediction runs on the padded sequences
@@ -41,11 +46,13 @@ Run from the repository root (torch is only needed here, not by sklstm)::
     python benchmarks/bench_torch.py --quick --configs stacked small
     python benchmarks/bench_torch.py --no-float64      # float32 and torch only
     python benchmarks/bench_torch.py --memory-only     # peak RSS only, ~2 min
+    python benchmarks/bench_torch.py --cell gru        # GRU against nn.GRU
 
 Results go to ``benchmarks/results/bench_torch.json`` (every timing and memory
 figure plus machine and library information) and
-``benchmarks/results/bench_torch.md`` (the tables). A run replaces the sections
-it measures (timing, memory) and keeps the other.
+``benchmarks/results/bench_torch.md`` (the tables); ``bench_torch_gru.*`` for
+``--cell gru``. A run replaces the sections it measures (timing, memory) and keeps
+the other.
 """
 
 # torch and sklstm (with scikit-learn and SciPy) are imported where they are used:
@@ -63,7 +70,7 @@ import tempfile
 import textwrap
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -105,10 +112,16 @@ class Config:
     n_classes: int
     batch_size: int
     min_length: int | None = None
+    cell: str = "lstm"
 
     @property
     def ragged(self):
         return self.min_length is not None
+
+    @property
+    def gates(self):
+        """Gate blocks per layer: the LSTM's 4, the GRU's 3."""
+        return 3 if self.cell == "gru" else 4
 
     @property
     def middle_length(self):
@@ -128,10 +141,16 @@ class Config:
         return int(self.lengths(self.n_samples).sum())
 
     def forward_flops(self, total_steps):
-        """Multiply-adds x 2 of the gate pre-activations over ``total_steps``."""
+        """Multiply-adds x 2 of the gate pre-activations over ``total_steps``.
+
+        ``gates`` blocks of ``units`` per layer: a GRU's products are 3/4 of an
+        LSTM's. The elementwise work of the cell (a few dozen FLOPs per unit and
+        step for either, against 2 (n_in + units) per gate) is left out.
+        """
         inputs = (self.n_features,) + (self.units,) * (self.n_layers - 1)
         return sum(
-            2 * total_steps * 4 * self.units * (n_in + self.units) for n_in in inputs
+            2 * total_steps * self.gates * self.units * (n_in + self.units)
+            for n_in in inputs
         )
 
     def epoch_flops(self):
@@ -149,22 +168,26 @@ class Config:
     def sklstm_workspace_bytes(self):
         """What sklstm's ``Workspace`` allocates for one minibatch, in float32.
 
-        The time-major input (T, B, D), then per layer the gates (T, B, 4H),
-        cells, tanh(cells), hidden states and their gradient (T, B, H) each,
-        and the cell gradient of one step (B, H). With sequences of varying
-        lengths, T is the longest length.
+        The time-major input (T, B, D), then per layer its state (T, B, 7H:
+        the LSTM's gates, cells, tanh(cells) and hidden states, or the GRU's
+        gates, recurrent sums and hidden states), the hidden states' gradient
+        (T, B, H) and the carried gradient of one step (B, H). With sequences
+        of varying lengths, T is the longest length.
         """
         batch = min(self.batch_size, self.n_samples)
         steps = self.n_steps * batch
-        per_layer = steps * (4 + 4) * self.units + batch * self.units
+        per_layer = steps * (7 + 1) * self.units + batch * self.units
         floats = steps * self.n_features + self.n_layers * per_layer
         return FLOAT32_BYTES * floats
 
     def sklstm_n_params(self):
-        """sklstm's parameters: per layer 4H x (D_in + H + 1 bias), then the head."""
+        """sklstm's parameters: per layer G H x (D_in + H + bias rows), the head."""
         inputs = (self.n_features,) + (self.units,) * (self.n_layers - 1)
-        lstm = sum(4 * self.units * (n_in + self.units + 1) for n_in in inputs)
-        return lstm + (self.units + 1) * self.n_classes
+        bias_rows = 2 if self.cell == "gru" else 1
+        layers = sum(
+            self.gates * self.units * (n_in + self.units + bias_rows) for n_in in inputs
+        )
+        return layers + (self.units + 1) * self.n_classes
 
     def sklstm_state_bytes(self):
         """Weights, their gradient and Adam's two moments, in float32."""
@@ -179,8 +202,8 @@ class Config:
             )
         return (
             f"{self.n_samples} x {steps} x {self.n_features} features, "
-            f"{self.n_layers}x{self.units} units, {self.n_classes} classes, "
-            f"batch {self.batch_size}"
+            f"{self.n_layers}x{self.units} {self.cell.upper()} units, "
+            f"{self.n_classes} classes, batch {self.batch_size}"
         )
 
 
@@ -242,9 +265,9 @@ def as_dtype(X, dtype):
 class SklstmModel:
     """sklstm's LSTMClassifier; every ``train_epoch`` is one warm-started epoch.
 
-    ``side`` is a key of :data:`SKLSTM_DTYPES`. It trains and predicts in that
-    dtype (sklstm follows X's): ``X`` is cast once here, and each input to
-    ``predict_proba`` by ``prepare``, outside the timings.
+    Its layers are ``config.cell``'s. ``side`` is a key of :data:`SKLSTM_DTYPES`.
+    It trains and predicts in that dtype (sklstm follows X's): ``X`` is cast once
+    here, and each input to ``predict_proba`` by ``prepare``, outside the timings.
     """
 
     def __init__(self, config, X, y, side="sklstm"):
@@ -263,6 +286,7 @@ class SklstmModel:
             shuffle=True,
             random_state=SEED,
             warm_start=True,
+            cell=config.cell,
         )
 
     def train_epoch(self):
@@ -281,7 +305,7 @@ class SklstmModel:
 
 
 def torch_net(config):
-    """``nn.LSTM`` layers, then a linear layer on the top layer's last step.
+    """``nn.LSTM`` (or ``nn.GRU``) layers, then a linear layer on the last step.
 
     Given the lengths of zero-padded sequences, the head reads each sequence's
     state at its own last step.
@@ -295,7 +319,9 @@ def torch_net(config):
     class TorchNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm = nn.LSTM(
+            # Named lstm for either cell, as in the runs that had only LSTMs.
+            layers = nn.GRU if config.cell == "gru" else nn.LSTM
+            self.lstm = layers(
                 config.n_features,
                 config.units,
                 num_layers=config.n_layers,
@@ -308,7 +334,7 @@ def torch_net(config):
                 output, _ = self.lstm(x)
                 return self.linear(output[:, -1])
             # Padding after a sequence's end cannot change its earlier states (one
-            # direction), so the LSTM runs on the padded batch cut to its longest
+            # direction), so the layers run on the padded batch cut to its longest
             # sequence and the head reads each sequence's own last step: PyTorch's
             # fastest equivalent on a CPU (pack_padded_sequence was ~3x slower
             # here: pytorch/pytorch#149194).
@@ -337,17 +363,37 @@ def torch_inputs(X):
 
 
 def load_sklstm_weights(net, weights):
-    """Copy ``LSTMClassifier.get_weights()`` (Keras layout, same gate order)."""
+    """Copy ``LSTMClassifier.get_weights()`` (Keras layout) into ``torch_net``.
+
+    An LSTM layer has PyTorch's gate order and one bias, PyTorch's input bias (its
+    recurrent bias stays zero). A GRU layer (Keras' ``reset_after=True``, which is
+    ``nn.GRU``'s cell) orders its gates update, reset, candidate where PyTorch has
+    reset, update, new, and its ``(2, 3H)`` bias is PyTorch's two: the input bias,
+    then the recurrent one (inside the reset gate's product for the candidate).
+    """
     import torch
 
+    def torch_gate_order(a):
+        """Keras' GRU gate blocks along ``a``'s last axis, in PyTorch's order."""
+        update, reset, candidate = a.chunk(3, dim=-1)
+        return torch.cat([reset, update, candidate], dim=-1)
+
+    gru = isinstance(net.lstm, torch.nn.GRU)
     *layers, head_kernel, head_bias = (torch.from_numpy(w) for w in weights)
     with torch.no_grad():
         for k in range(net.lstm.num_layers):
             kernel, recurrent, bias = layers[3 * k : 3 * k + 3]
+            if gru:
+                kernel, recurrent, (bias, recurrent_bias) = (
+                    torch_gate_order(w) for w in (kernel, recurrent, bias)
+                )
             getattr(net.lstm, f"weight_ih_l{k}").copy_(kernel.T)
             getattr(net.lstm, f"weight_hh_l{k}").copy_(recurrent.T)
             getattr(net.lstm, f"bias_ih_l{k}").copy_(bias)
-            getattr(net.lstm, f"bias_hh_l{k}").zero_()
+            if gru:
+                getattr(net.lstm, f"bias_hh_l{k}").copy_(recurrent_bias)
+            else:
+                getattr(net.lstm, f"bias_hh_l{k}").zero_()
         net.linear.weight.copy_(head_kernel.T)
         net.linear.bias.copy_(head_bias)
 
@@ -663,6 +709,8 @@ def run_rss_child(side, config_name, n_threads):
         config_name,
         "--threads",
         str(n_threads),
+        "--cell",
+        CONFIGS[config_name].cell,
     ]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -863,7 +911,13 @@ def markdown_memory_table(results):
     return "\n".join(lines)
 
 
-def markdown_memory_report(memory):
+def markdown_memory_report(memory, cell="lstm"):
+    state = {
+        "lstm": "gates, cells, tanh(cells), hidden states and their gradient, one "
+        "step's cell gradient",
+        "gru": "gates, recurrent sums, hidden states and their gradient, one "
+        "step's carried gradient",
+    }[cell]
     how = (
         "Each side runs in a fresh process per configuration that imports only its "
         "own library, builds the same float32 data, then trains "
@@ -873,8 +927,7 @@ def markdown_memory_report(memory):
         "library is imported and the data are built; it also counts what first use "
         "leaves resident (library code paged in, BLAS and allocator buffers). "
         "Workspace: the float32 buffers sklstm's `Workspace` allocates for one "
-        "minibatch (time-major input; per layer gates, cells, tanh(cells), hidden "
-        "states and their gradient, one step's cell gradient). Weights + Adam: "
+        f"minibatch (time-major input; per layer {state}). Weights + Adam: "
         "parameters, gradient and Adam's two moments. Growth ratio: torch growth / "
         "sklstm growth, so above 1, sklstm grows less."
     )
@@ -913,11 +966,16 @@ def markdown_memory_report(memory):
 
 def markdown_report(report):
     """The Markdown page: the timing section and/or the memory section."""
-    sections = ["# sklstm vs PyTorch"]
+    title = "# sklstm vs PyTorch"
+    # Files written before the option have no "cell": they are LSTM runs.
+    cell = report.get("cell", "lstm")
+    if cell == "gru":
+        title += ': GRU layers (`cell="gru"` against `nn.GRU`)'
+    sections = [title]
     if "results" in report:
         sections.append(markdown_timing_report(report))
     if "memory" in report:
-        sections.append(markdown_memory_report(report["memory"]))
+        sections.append(markdown_memory_report(report["memory"], cell))
     return "\n\n".join(sections) + "\n"
 
 
@@ -984,19 +1042,21 @@ def markdown_timing_report(report):
     return "\n\n".join(sections)
 
 
-def write_report(results_dir, updates):
+def write_report(results_dir, updates, cell="lstm"):
     """Merge ``updates`` into ``bench_torch.json``, then rewrite both files.
 
     A timing run replaces the timing keys and a memory run the ``memory`` key;
-    the other section, if any, is kept as it was.
+    the other section, if any, is kept as it was. GRU runs have files of their
+    own, ``bench_torch_gru.*``.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    json_path = results_dir / "bench_torch.json"
+    stem = "bench_torch" if cell == "lstm" else f"bench_torch_{cell}"
+    json_path = results_dir / f"{stem}.json"
     report = json.loads(json_path.read_text()) if json_path.exists() else {}
-    report.update(updates)
+    report.update(updates, cell=cell)
     json_path.write_text(json.dumps(report, indent=2))
-    (results_dir / "bench_torch.md").write_text(markdown_report(report))
-    print(f"\nwritten to {results_dir}/bench_torch.{{json,md}}")
+    (results_dir / f"{stem}.md").write_text(markdown_report(report))
+    print(f"\nwritten to {results_dir}/{stem}.{{json,md}}")
 
 
 def parse_args(argv=None):
@@ -1028,6 +1088,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="fast smoke run")
     parser.add_argument(
+        "--cell",
+        choices=["lstm", "gru"],
+        default="lstm",
+        help="the layers: LSTM against nn.LSTM (default) or GRU against nn.GRU",
+    )
+    parser.add_argument(
         "--float64",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -1055,7 +1121,7 @@ def parse_args(argv=None):
         "--results-dir",
         type=Path,
         default=RESULTS_DIR,
-        help=f"where to write bench_torch.json and .md (default {RESULTS_DIR})",
+        help=f"where to write bench_torch[_gru].json and .md (default {RESULTS_DIR})",
     )
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -1135,8 +1201,16 @@ def run_timed_configs(args):
     }
 
 
+def use_cell(cell):
+    """Make every configuration's layers ``cell``'s, for this process's run."""
+    for configs in (CONFIGS, CHECK_CONFIGS):
+        for name, config in configs.items():
+            configs[name] = replace(config, cell=cell)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    use_cell(args.cell)
     if args.rss_child:
         rss_child(*args.rss_child, n_threads=args.threads)
         return
@@ -1148,7 +1222,7 @@ def main(argv=None):
         updates["memory"] = measure_memory(args.configs, args.threads)
     if not args.memory_only:
         updates.update(run_timing(args))
-    write_report(args.results_dir, updates)
+    write_report(args.results_dir, updates, args.cell)
     if "results" in updates:
         print("\n" + markdown_table(updates["results"]))
         if has_float64(updates["results"]):

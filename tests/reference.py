@@ -108,7 +108,7 @@ def reference_network(
 ):
     """Stacked LSTM (or GRU) + dense head on sequences of the given lengths (padded X).
 
-    Bidirectional layers run a second LSTM on the sequence reversed and concatenate
+    Bidirectional layers run a second layer on the sequence reversed and concatenate
     its outputs, put back in time order; the head reads the forward output at the
     last step and the backward one at the first (its final state). With
     ``return_sequences``, the head reads the top layer's output at every step,
