@@ -1,5 +1,6 @@
-/* The GRU cell: its forward on vectors (the one definition every route uses)
-   and its backward, for float (S = f) and double (S = d).
+/* The GRU cell: its forward on vectors (the definition every route uses, also
+   written out for two vectors side by side, see below) and its backward, for
+   float (S = f) and double (S = d).
 
    Keras' GRU with reset_after=True (Cho et al. 2014, the variant of cuDNN and
    PyTorch): gates update z, reset r, candidate n in this order, an input bias
@@ -24,10 +25,10 @@ SKLSTM_INLINE void sklstm_gru_cell_##V(sklstm_##V gates[3], sklstm_##V u_n,     
     gates[2] = sklstm_tanh_##V(gates[2] + gates[1] * u_n);                      \
     *h = gates[2] + gates[0] * (h_prev - gates[2]);                             \
 }
-/* The cell on two vectors of units at once, a and b. Its chain of activations
-   (r, then the candidate's tanh, then h) is as long as the LSTM's with half
-   the work beside it: written side by side, two vectors' chains overlap in the
-   pipeline, which one vector's alone leaves idle. */
+/* The same cell on two vectors of units at once, a and b, the two written
+   interleaved. Its chain of activations (r, then the candidate's tanh, then h)
+   is as long as the LSTM's with half the work beside it: one vector's chain
+   leaves the pipeline idle, two side by side overlap. */
 #define SKLSTM_GRU_CELL_PAIR(V)                                                 \
 SKLSTM_INLINE void sklstm_gru_cell_pair_##V(                                    \
     sklstm_##V a[3], sklstm_##V b[3], sklstm_##V u_na, sklstm_##V u_nb,         \
