@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 
+from sklstm._kernels._layout import carried_state_width
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._network import aligned_params
 
@@ -40,10 +41,11 @@ class LSTMStream:
         self._model = model
         network = model._network()
         self._units = network._units
-        # The kernels' cell; per layer, h and the LSTM's c.
-        self._cell = network._cell
-        parts = 2 if network.cell == "lstm" else 1
-        self._state_width = parts * int(sum(network.hidden_layer_sizes))
+        self._cell = network._cell  # the kernels' cell argument
+        self._state_width = sum(
+            carried_state_width(network.cell, units)
+            for units in network.hidden_layer_sizes
+        )
         self._pick_kernel()
         self.reset()
 

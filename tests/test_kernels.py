@@ -20,6 +20,7 @@ from sklstm._kernels._array import (
 from sklstm._kernels._layout import (
     CELLS,
     STATE_WIDTH_UNITS,
+    carried_state_width,
     cell_weight_shapes,
     gates_per_unit,
     stack_layout,
@@ -631,10 +632,11 @@ def route_logits(network, params, X, n_threads):
     )
     if network.n_directions == 1:
         # Streams fed in two chunks, their state carried from one to the next.
-        parts = 2 if network.cell == "lstm" else 1  # (h, c), or the GRU's h
-        state = np.zeros(
-            (batch, parts * sum(network.hidden_layer_sizes)), network.dtype
+        width = sum(
+            carried_state_width(network.cell, units)
+            for units in network.hidden_layer_sizes
         )
+        state = np.zeros((batch, width), network.dtype)
         logits = np.empty((batch, network.n_outputs), network.dtype)
         for chunk in (X[:, :3], X[:, 3:]):
             lstm_stream_logits(

@@ -51,6 +51,11 @@ cdef inline long weights_size(int cell, int n_inputs, int units) noexcept nogil:
     return (<long> n_inputs + units + bias_rows(cell)) * gate_width(cell, units)
 
 
+cdef inline int carried_width(int cell, int units) noexcept nogil:
+    """What a layer carries from one step to the next: h, and the LSTM's c."""
+    return units if cell == GRU else 2 * units
+
+
 cdef inline long state_at(int part, long n_rows, int units) noexcept nogil:
     """Offset of a part (HIDDEN_AT, ...) in a layer's (T * B)-row state block."""
     return n_rows * part * units

@@ -47,6 +47,11 @@ def gates_per_unit(str cell):
     return n_gates(cell_kind(cell))
 
 
+def carried_state_width(str cell, int units):
+    """Values a layer carries from step to step (a stream's state): h, the LSTM's c."""
+    return carried_width(cell_kind(cell), units)
+
+
 def cell_weight_shapes(int n_inputs, int units, str cell="lstm"):
     """Shapes of one layer and direction's weights: kernel, recurrent kernel, bias.
 

@@ -31,6 +31,7 @@ from sklstm._kernels._layout cimport (
     LSTM,
     STATE_WIDTH,
     bias_at,
+    carried_width,
     check,
     check_cell,
     gate_width,
@@ -54,11 +55,6 @@ from sklstm._kernels._products cimport (
     packed_product,
     packed_size,
 )
-
-
-cdef inline int _stream_state_width(int cell, int units) noexcept nogil:
-    """A stream's state per layer: h, and the LSTM's c."""
-    return units if cell == GRU else 2 * units
 
 
 cdef void _stack_extents(int n_features, const int[::1] units, int d,
@@ -269,7 +265,7 @@ cdef void _sequence_logits(
                        H * sizeof(floating))
                 if not gru:
                     memcpy(state + H, c, H * sizeof(floating))
-                state += _stream_state_width(cell, H)
+                state += carried_width(cell, H)
             weights += weights_size(cell, n_in, H)
         layer_input = layer_output
         lda = d * P
@@ -612,7 +608,7 @@ def lstm_stream_logits(
     cdef long rows_each = n_steps if every_step else 1
     _check_params(cell, params.shape[0], n_features, units, 1, n_outputs)
     for layer in range(units.shape[0]):
-        width += _stream_state_width(cell, units[layer])
+        width += carried_width(cell, units[layer])
     check(state.shape[0] == n_streams and state.shape[1] == width,
           "state must have a row of h (LSTM: and c) per layer and stream")
     check(logits.shape[0] == n_streams * rows_each,
