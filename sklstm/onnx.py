@@ -1,0 +1,489 @@
+"""ONNX export of sklstm's estimators, through skl2onnx.
+
+Importing this module registers converters with skl2onnx for
+:class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor` and
+:class:`~sklstm.SequenceScaler`, so that skl2onnx's ``to_onnx`` and
+``convert_sklearn`` convert them, alone or in a Pipeline::
+
+    import sklstm.onnx  # noqa: F401 (registers the converters)
+    from skl2onnx import to_onnx
+
+    onx = to_onnx(model, X[:1])
+
+The graph runs ONNX's own ``LSTM`` (or ``GRU``) operator, one per layer, so
+that runtimes use their optimised kernels. Its input ``X`` is ``(n_samples,
+n_timesteps, n_features)`` with both the batch and the number of time steps
+dynamic. For sequences of different lengths, convert with
+:func:`sequence_types` ``(..., lengths=True)``, which adds a second input with
+each sequence's length, and feed :func:`pad_sequences`' output: each sequence
+then gets its own last state, the numbers ``predict`` gives on the list.
+
+Requires ``skl2onnx``, ``onnx`` and ``onnxruntime`` (``pip install
+"sklstm[onnx]"``); ``import sklstm`` never does.
+"""
+
+import numpy as np
+
+try:
+    from onnx import TensorProto
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+        guess_proto_type,
+    )
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "sklstm.onnx needs skl2onnx and onnx (and onnxruntime to run the "
+        'models): pip install "sklstm[onnx]".'
+    ) from error
+
+from sklearn.utils.validation import check_is_fitted
+
+from sklstm._kernels._layout import GATE_ORDER
+from sklstm._lstm import LSTMClassifier, LSTMRegressor
+from sklstm.preprocessing import SequenceScaler
+
+__all__ = ["pad_sequences", "sequence_types"]
+
+# ONNX's LSTM takes its gate blocks in the order input, output, forget, cell;
+# its GRU in Keras' own order (update, reset, candidate).
+_ONNX_GATE_ORDER = {
+    "lstm": ("input", "output", "forget", "cell"),
+    "gru": ("update", "reset", "candidate"),
+}
+_ONNX_OPERATOR = {"lstm": "LSTM", "gru": "GRU"}
+_INTEGER_TYPES = (
+    TensorProto.INT64,
+    TensorProto.INT32,
+    TensorProto.INT16,
+    TensorProto.INT8,
+    TensorProto.UINT64,
+    TensorProto.UINT32,
+    TensorProto.UINT16,
+    TensorProto.UINT8,
+)
+
+
+def sequence_types(n_features, dtype=np.float32, lengths=False):
+    """skl2onnx ``initial_types`` for sequences, with dynamic batch and length.
+
+    Parameters
+    ----------
+    n_features : int
+        Features per time step (the model's ``n_features_in_``).
+
+    dtype : {np.float32, np.float64}, default=np.float32
+        Type of the input, and of the graph's arithmetic.
+
+    lengths : bool, default=False
+        If True, add a second input ``"lengths"``, int64 of shape
+        ``(n_samples,)``: each sequence's number of steps in a padded batch.
+
+    Returns
+    -------
+    initial_types : list of (str, skl2onnx type)
+        Pass as ``to_onnx(model, initial_types=...)``.
+    """
+    tensor_type = {
+        np.dtype(np.float32): FloatTensorType,
+        np.dtype(np.float64): DoubleTensorType,
+    }.get(np.dtype(dtype))
+    if tensor_type is None:
+        raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype!r}.")
+    types = [("X", tensor_type([None, None, int(n_features)]))]
+    if lengths:
+        types.append(("lengths", Int64TensorType([None])))
+    return types
+
+
+def pad_sequences(sequences, dtype=np.float32):
+    """A padded batch and the lengths, as a converted model's inputs take them.
+
+    Parameters
+    ----------
+    sequences : list of array-like of shape (n_timesteps_i, n_features)
+        Sequences of any lengths.
+
+    dtype : {np.float32, np.float64}, default=np.float32
+        Type of the padded array (the graph's input type).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, max_timesteps, n_features)
+        Each sequence from step 0, zeros after its end.
+
+    lengths : ndarray of shape (n_samples,), dtype int64
+        Each sequence's number of steps.
+    """
+    arrays = [np.asarray(sequence, dtype=dtype) for sequence in sequences]
+    if not arrays or any(a.ndim != 2 or a.shape[0] == 0 for a in arrays):
+        raise ValueError(
+            "sequences must be a non-empty list of 2-D arrays (n_timesteps_i, "
+            "n_features), each with at least one step."
+        )
+    n_features = {a.shape[1] for a in arrays}
+    if len(n_features) != 1:
+        raise ValueError(
+            f"Sequences have different numbers of features: {sorted(n_features)}."
+        )
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    X = np.zeros((len(arrays), lengths.max(), n_features.pop()), dtype=dtype)
+    for row, array in zip(X, arrays):
+        row[: len(array)] = array
+    return X, lengths
+
+
+# ------------------------------------------------------------------- inputs
+def _check_inputs(operator, n_features, what):
+    """Refuse inputs the graph cannot take; relax the time steps to dynamic.
+
+    skl2onnx guesses a fixed number of steps from a sample X; the graph takes
+    any, so the declared input does too.
+    """
+    X = operator.inputs[0]
+    shape = X.type.shape
+    if len(shape) != 3:
+        raise ValueError(
+            f"{what} takes sequences of shape (n_samples, n_timesteps, n_features), "
+            f"but the ONNX input {X.onnx_name!r} has shape {shape}. Convert with a "
+            "3-D sample X or sklstm.onnx.sequence_types(n_features)."
+        )
+    if shape[2] is not None and shape[2] != n_features:
+        raise ValueError(
+            f"The ONNX input {X.onnx_name!r} has {shape[2]} features per step, but "
+            f"{what} is expecting {n_features}."
+        )
+    X.type.shape = [None, None, n_features]
+    if len(operator.inputs) > 2:
+        raise ValueError(
+            f"{what} takes at most two inputs (X and the sequence lengths), got "
+            f"{len(operator.inputs)}."
+        )
+    if len(operator.inputs) == 2:
+        lengths = operator.inputs[1]
+        if guess_proto_type(lengths.type) not in _INTEGER_TYPES:
+            raise ValueError(
+                f"The second input {lengths.onnx_name!r} holds the sequence lengths "
+                f"and must be of an integer type, got {type(lengths.type).__name__}."
+            )
+        lengths.type.shape = [None]
+
+
+def _arithmetic_type(operator):
+    """The graph computes in double for a double input, else in float."""
+    if guess_proto_type(operator.inputs[0].type) == TensorProto.DOUBLE:
+        return TensorProto.DOUBLE, np.float64
+    return TensorProto.FLOAT, np.float32
+
+
+class _Graph:
+    """Adds nodes and constants for one operator, with unique names."""
+
+    def __init__(self, scope, container, proto_type, dtype):
+        self.scope, self.container = scope, container
+        self.proto_type, self.dtype = proto_type, dtype
+
+    def constant(self, name, values, proto_type=None):
+        values = np.asarray(values)
+        unique = self.scope.get_unique_variable_name(name)
+        self.container.add_initializer(
+            unique,
+            self.proto_type if proto_type is None else proto_type,
+            values.shape,
+            values.ravel().tolist(),
+        )
+        return unique
+
+    def shape(self, values):
+        return self.constant("shape", np.asarray(values), TensorProto.INT64)
+
+    def node(self, op_type, inputs, outputs=None, n_outputs=1, **attrs):
+        """Add a node; return its output name (or names), new unless given."""
+        if outputs is None:
+            outputs = [
+                self.scope.get_unique_variable_name(op_type.lower())
+                for _ in range(n_outputs)
+            ]
+        elif isinstance(outputs, str):
+            outputs = [outputs]
+        self.container.add_node(
+            op_type,
+            list(inputs),
+            list(outputs),
+            name=self.scope.get_unique_operator_name(op_type),
+            **attrs,
+        )
+        return outputs[0] if len(outputs) == 1 else outputs
+
+
+# ------------------------------------------------------------ the network
+def _reordered_gates(array, cell, axis):
+    """Gate blocks of ``array`` along ``axis`` from Keras' order into ONNX's."""
+    blocks = np.split(array, len(GATE_ORDER[cell]), axis=axis)
+    return np.concatenate(
+        [blocks[GATE_ORDER[cell].index(gate)] for gate in _ONNX_GATE_ORDER[cell]],
+        axis=axis,
+    )
+
+
+def _onnx_weights(kernel, recurrent_kernel, bias, cell):
+    """One direction's ``W``, ``R`` and ``B`` in ONNX's layout from Keras' arrays.
+
+    Keras' LSTM has one bias, ONNX's an input and a recurrent one (summed): the
+    recurrent one is zero. Keras' GRU (``reset_after=True``) has both already.
+    """
+    W = _reordered_gates(kernel, cell, axis=1).T
+    R = _reordered_gates(recurrent_kernel, cell, axis=1).T
+    biases = bias if bias.ndim == 2 else np.stack([bias, np.zeros_like(bias)])
+    B = np.concatenate([_reordered_gates(b, cell, axis=0) for b in biases])
+    return W, R, B
+
+
+def _network_outputs(model, graph, X, lengths):
+    """The head's pre-activations: ``(n, n_outputs)``, per step ``(n, T, n_outputs)``."""
+    cell = model._cell
+    n_directions = 2 if model._bidirectional else 1
+    weights = model.get_weights()
+    X_tm = graph.node("Transpose", [X], perm=[1, 0, 2])  # ONNX's default layout
+    if graph.proto_type != TensorProto.FLOAT:
+        # onnxruntime's LSTM and GRU kernels are float only.
+        X_tm = graph.node("Cast", [X_tm], to=TensorProto.FLOAT)
+    # ONNX's sequence_lens (int32), optional: the operator's last input here.
+    sequence_lens = (
+        [] if lengths is None else [graph.node("Cast", [lengths], to=TensorProto.INT32)]
+    )
+    layer_in, state = X_tm, None
+    for layer, units in enumerate(model._layer_sizes):
+        per_direction = [
+            _onnx_weights(*weights[3 * (n_directions * layer + d) : 3 * (n_directions * layer + d + 1)], cell)
+            for d in range(n_directions)
+        ]
+        W, R, B = (
+            graph.constant(
+                name,
+                np.stack([w[part] for w in per_direction]).astype(np.float32),
+                TensorProto.FLOAT,
+            )
+            for part, name in enumerate(("W", "R", "B"))
+        )
+        attrs = {
+            "hidden_size": int(units),
+            "direction": "bidirectional" if n_directions == 2 else "forward",
+        }
+        if cell == "gru":
+            # Keras' reset_after=True: the reset gate scales h_{t-1} U + b_U.
+            attrs["linear_before_reset"] = 1
+        Y, state = graph.node(
+            _ONNX_OPERATOR[cell],
+            [layer_in, W, R, B, *sequence_lens],
+            n_outputs=2,
+            **attrs,
+        )
+        # (T, directions, n, H) -> (T, n, directions * H): Keras' concatenation,
+        # the forward direction first.
+        layer_in = graph.node(
+            "Reshape",
+            [graph.node("Transpose", [Y], perm=[0, 2, 1, 3]), graph.shape([0, 0, -1])],
+        )
+    if model._return_sequences:
+        head_in = graph.node("Transpose", [layer_in], perm=[1, 0, 2])
+    else:
+        # (directions, n, H) -> (n, directions * H): the forward direction's
+        # last state, then the backward direction's state at step 0.
+        head_in = graph.node(
+            "Reshape",
+            [graph.node("Transpose", [state], perm=[1, 0, 2]), graph.shape([0, -1])],
+        )
+    if graph.proto_type != TensorProto.FLOAT:
+        head_in = graph.node("Cast", [head_in], to=graph.proto_type)
+    kernel, bias = (graph.constant(n, w.astype(graph.dtype)) for n, w in zip(("coefficient", "intercept"), weights[-2:]))
+    return graph.node("Add", [graph.node("MatMul", [head_in, kernel]), bias])
+
+
+def _lengths_input(operator):
+    return operator.inputs[1].full_name if len(operator.inputs) == 2 else None
+
+
+def _graph_for(scope, operator, container):
+    proto_type, dtype = _arithmetic_type(operator)
+    graph = _Graph(scope, container, proto_type, dtype)
+    X = operator.inputs[0].full_name
+    if guess_proto_type(operator.inputs[0].type) != proto_type:
+        X = graph.node("Cast", [X], to=proto_type)
+    return graph, X
+
+
+# ------------------------------------------------------------- regressor
+def _regressor_shape(operator):
+    model = operator.raw_operator
+    check_is_fitted(model)
+    _check_inputs(operator, model.n_features_in_, type(model).__name__)
+    tensor_type = (
+        DoubleTensorType
+        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
+        else FloatTensorType
+    )
+    shape = [None, None] if model._return_sequences else [None]
+    operator.outputs[0].type = tensor_type(shape + [model.n_outputs_])
+
+
+def _convert_regressor(scope, operator, container):
+    model = operator.raw_operator
+    graph, X = _graph_for(scope, operator, container)
+    outputs = _network_outputs(model, graph, X, _lengths_input(operator))
+    graph.node("Identity", [outputs], operator.outputs[0].full_name)
+
+
+# ------------------------------------------------------------ classifier
+def _label_classes(model):
+    """classes_ as the graph holds them: (proto type, values)."""
+    classes = model.classes_
+    if model._multilabel:
+        return TensorProto.INT64, None
+    if classes.dtype.kind == "f":
+        if not np.array_equal(classes, np.round(classes)):
+            raise ValueError(
+                "Cannot convert a classifier with non-integer float class labels "
+                f"{classes.tolist()}: ONNX labels are int64 or strings (skl2onnx "
+                "converts float labels to integers). Fit on integer or string labels."
+            )
+        return TensorProto.INT64, classes.astype(np.int64)
+    if classes.dtype.kind in "iub":
+        return TensorProto.INT64, classes.astype(np.int64)
+    return TensorProto.STRING, np.array([str(c).encode("utf-8") for c in classes])
+
+
+def _classifier_shape(operator):
+    model = operator.raw_operator
+    check_is_fitted(model)
+    _check_inputs(operator, model.n_features_in_, type(model).__name__)
+    if len(operator.outputs) != 2:
+        raise ValueError(
+            f"{type(model).__name__} converts to two outputs, label and "
+            f"probabilities; the parser declared {len(operator.outputs)}."
+        )
+    label_proto, _ = _label_classes(model)
+    steps = [None, None] if model._return_sequences else [None]
+    label_type = Int64TensorType if label_proto == TensorProto.INT64 else StringTensorType
+    probability_type = (
+        DoubleTensorType
+        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
+        else FloatTensorType
+    )
+    if model._multilabel:
+        operator.outputs[0].type = label_type(steps + [len(model.classes_)])
+    else:
+        operator.outputs[0].type = label_type(steps)
+    operator.outputs[1].type = probability_type(steps + [len(model.classes_)])
+
+
+def _convert_classifier(scope, operator, container):
+    model = operator.raw_operator
+    options = container.get_options(model, dict(zipmap=True))
+    if model._return_sequences and options["zipmap"] is not False:
+        raise ValueError(
+            "A classifier with return_sequences=True has probabilities per step, "
+            "which skl2onnx's ZipMap (a dictionary per sample) cannot hold. Convert "
+            'with options={"zipmap": False}.'
+        )
+    graph, X = _graph_for(scope, operator, container)
+    logits = _network_outputs(model, graph, X, _lengths_input(operator))
+    label_name, probabilities_name = (v.full_name for v in operator.outputs)
+    if model._head == "softmax":
+        graph.node("Softmax", [logits], probabilities_name, axis=-1)
+        index = graph.node("ArgMax", [logits], axis=-1, keepdims=0)
+    elif model._multilabel:
+        graph.node("Sigmoid", [logits], probabilities_name)
+        positive = graph.node("Greater", [logits, graph.constant("zero", 0.0)])
+        graph.node("Cast", [positive], label_name, to=TensorProto.INT64)
+        return
+    else:
+        # One unit for the positive class: p(negative) is the logistic of -z.
+        graph.node(
+            "Concat",
+            [
+                graph.node("Sigmoid", [graph.node("Neg", [logits])]),
+                graph.node("Sigmoid", [logits]),
+            ],
+            probabilities_name,
+            axis=-1,
+        )
+        positive = graph.node("Greater", [logits, graph.constant("zero", 0.0)])
+        # (n, 1) -> (n,), per step (n, T, 1) -> (n, T).
+        index = graph.node(
+            "Reshape",
+            [
+                graph.node("Cast", [positive], to=TensorProto.INT64),
+                graph.shape([0, -1] if model._return_sequences else [-1]),
+            ],
+        )
+    label_proto, classes = _label_classes(model)
+    graph.node(
+        "Gather", [graph.constant("classes", classes, label_proto), index], label_name
+    )
+
+
+# ---------------------------------------------------------------- scaler
+def _parse_scaler(scope, model, inputs, custom_parsers=None):
+    """The scaled sequences, and the lengths passed on to the next step."""
+    operator = scope.declare_local_operator(_SCALER_ALIAS, model)
+    operator.inputs = list(inputs)
+    operator.outputs.append(scope.declare_local_variable("scaled", type(inputs[0].type)()))
+    for extra in inputs[1:]:
+        operator.outputs.append(scope.declare_local_variable("lengths", type(extra.type)()))
+    return operator.outputs
+
+
+def _scaler_shape(operator):
+    model = operator.raw_operator
+    check_is_fitted(model)
+    _check_inputs(operator, model.n_features_in_, type(model).__name__)
+    tensor_type = (
+        DoubleTensorType
+        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
+        else FloatTensorType
+    )
+    operator.outputs[0].type = tensor_type([None, None, model.n_features_in_])
+    if len(operator.inputs) == 2:
+        operator.outputs[1].type = Int64TensorType([None])
+
+
+def _convert_scaler(scope, operator, container):
+    model = operator.raw_operator
+    graph, X = _graph_for(scope, operator, container)
+    if model.with_mean:
+        X = graph.node("Sub", [X, graph.constant("mean", model.mean_.astype(graph.dtype))])
+    if model.with_std:
+        X = graph.node("Div", [X, graph.constant("scale", model.scale_.astype(graph.dtype))])
+    graph.node("Identity", [X], operator.outputs[0].full_name)
+    if len(operator.inputs) == 2:
+        graph.node(
+            "Cast",
+            [operator.inputs[1].full_name],
+            operator.outputs[1].full_name,
+            to=TensorProto.INT64,
+        )
+
+
+_SCALER_ALIAS = "SklstmSequenceScaler"
+
+update_registered_converter(
+    LSTMClassifier,
+    "SklstmLSTMClassifier",
+    _classifier_shape,
+    _convert_classifier,
+    options={"zipmap": [True, False, "columns"]},
+)
+update_registered_converter(
+    LSTMRegressor, "SklstmLSTMRegressor", _regressor_shape, _convert_regressor
+)
+update_registered_converter(
+    SequenceScaler,
+    _SCALER_ALIAS,
+    _scaler_shape,
+    _convert_scaler,
+    parser=_parse_scaler,
+)
