@@ -243,7 +243,7 @@ def _onnx_weights(kernel, recurrent_kernel, bias, cell):
 
 
 def _network_outputs(model, graph, X, lengths):
-    """The head's pre-activations: ``(n, n_outputs)``, per step ``(n, T, n_outputs)``."""
+    """The head's pre-activations, ``(n, n_outputs)`` or per step ``(n, T, ...)``."""
     cell = model._cell
     n_directions = 2 if model._bidirectional else 1
     weights = model.get_weights()
@@ -258,7 +258,12 @@ def _network_outputs(model, graph, X, lengths):
     layer_in, state = X_tm, None
     for layer, units in enumerate(model._layer_sizes):
         per_direction = [
-            _onnx_weights(*weights[3 * (n_directions * layer + d) : 3 * (n_directions * layer + d + 1)], cell)
+            _onnx_weights(
+                *weights[
+                    3 * (n_directions * layer + d) : 3 * (n_directions * layer + d + 1)
+                ],
+                cell,
+            )
             for d in range(n_directions)
         ]
         W, R, B = (
@@ -299,7 +304,10 @@ def _network_outputs(model, graph, X, lengths):
         )
     if graph.proto_type != TensorProto.FLOAT:
         head_in = graph.node("Cast", [head_in], to=graph.proto_type)
-    kernel, bias = (graph.constant(n, w.astype(graph.dtype)) for n, w in zip(("coefficient", "intercept"), weights[-2:]))
+    kernel, bias = (
+        graph.constant(n, w.astype(graph.dtype))
+        for n, w in zip(("coefficient", "intercept"), weights[-2:])
+    )
     return graph.node("Add", [graph.node("MatMul", [head_in, kernel]), bias])
 
 
@@ -338,20 +346,19 @@ def _convert_regressor(scope, operator, container):
 
 
 # ------------------------------------------------------------ classifier
-def _label_classes(model):
-    """classes_ as the graph holds them: (proto type, values)."""
+def _label_classes(model, options):
+    """classes_ as the graph holds them: (proto type, values).
+
+    skl2onnx's option ``nocl`` replaces the labels by their indices.
+    """
     classes = model.classes_
     if model._multilabel:
         return TensorProto.INT64, None
-    if classes.dtype.kind == "f":
-        if not np.array_equal(classes, np.round(classes)):
-            raise ValueError(
-                "Cannot convert a classifier with non-integer float class labels "
-                f"{classes.tolist()}: ONNX labels are int64 or strings (skl2onnx "
-                "converts float labels to integers). Fit on integer or string labels."
-            )
-        return TensorProto.INT64, classes.astype(np.int64)
-    if classes.dtype.kind in "iub":
+    if options["nocl"]:
+        return TensorProto.INT64, np.arange(len(classes), dtype=np.int64)
+    if classes.dtype.kind in "iubf":
+        # scikit-learn's float labels are whole numbers ("continuous" is not a
+        # classification target); skl2onnx makes them integers too.
         return TensorProto.INT64, classes.astype(np.int64)
     return TensorProto.STRING, np.array([str(c).encode("utf-8") for c in classes])
 
@@ -365,9 +372,12 @@ def _classifier_shape(operator):
             f"{type(model).__name__} converts to two outputs, label and "
             f"probabilities; the parser declared {len(operator.outputs)}."
         )
-    label_proto, _ = _label_classes(model)
+    options = operator.scope_inst.get_options(model, dict(nocl=False))
+    label_proto, _ = _label_classes(model, options)
     steps = [None, None] if model._return_sequences else [None]
-    label_type = Int64TensorType if label_proto == TensorProto.INT64 else StringTensorType
+    label_type = (
+        Int64TensorType if label_proto == TensorProto.INT64 else StringTensorType
+    )
     probability_type = (
         DoubleTensorType
         if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
@@ -382,7 +392,7 @@ def _classifier_shape(operator):
 
 def _convert_classifier(scope, operator, container):
     model = operator.raw_operator
-    options = container.get_options(model, dict(zipmap=True))
+    options = container.get_options(model, dict(zipmap=True, nocl=False))
     if model._return_sequences and options["zipmap"] is not False:
         raise ValueError(
             "A classifier with return_sequences=True has probabilities per step, "
@@ -420,7 +430,7 @@ def _convert_classifier(scope, operator, container):
                 graph.shape([0, -1] if model._return_sequences else [-1]),
             ],
         )
-    label_proto, classes = _label_classes(model)
+    label_proto, classes = _label_classes(model, options)
     graph.node(
         "Gather", [graph.constant("classes", classes, label_proto), index], label_name
     )
@@ -431,9 +441,13 @@ def _parse_scaler(scope, model, inputs, custom_parsers=None):
     """The scaled sequences, and the lengths passed on to the next step."""
     operator = scope.declare_local_operator(_SCALER_ALIAS, model)
     operator.inputs = list(inputs)
-    operator.outputs.append(scope.declare_local_variable("scaled", type(inputs[0].type)()))
+    operator.outputs.append(
+        scope.declare_local_variable("scaled", type(inputs[0].type)())
+    )
     for extra in inputs[1:]:
-        operator.outputs.append(scope.declare_local_variable("lengths", type(extra.type)()))
+        operator.outputs.append(
+            scope.declare_local_variable("lengths", type(extra.type)())
+        )
     return operator.outputs
 
 
@@ -455,9 +469,13 @@ def _convert_scaler(scope, operator, container):
     model = operator.raw_operator
     graph, X = _graph_for(scope, operator, container)
     if model.with_mean:
-        X = graph.node("Sub", [X, graph.constant("mean", model.mean_.astype(graph.dtype))])
+        X = graph.node(
+            "Sub", [X, graph.constant("mean", model.mean_.astype(graph.dtype))]
+        )
     if model.with_std:
-        X = graph.node("Div", [X, graph.constant("scale", model.scale_.astype(graph.dtype))])
+        X = graph.node(
+            "Div", [X, graph.constant("scale", model.scale_.astype(graph.dtype))]
+        )
     graph.node("Identity", [X], operator.outputs[0].full_name)
     if len(operator.inputs) == 2:
         graph.node(
@@ -475,7 +493,7 @@ update_registered_converter(
     "SklstmLSTMClassifier",
     _classifier_shape,
     _convert_classifier,
-    options={"zipmap": [True, False, "columns"]},
+    options={"zipmap": [True, False, "columns"], "nocl": [False, True]},
 )
 update_registered_converter(
     LSTMRegressor, "SklstmLSTMRegressor", _regressor_shape, _convert_regressor

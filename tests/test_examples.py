@@ -9,8 +9,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # test_estimators.py runs this one and checks its accuracy: not twice.
 RUN_ELSEWHERE = {"stacked_lstm_digits.py"}
-# Modules from an optional extra that an example needs.
-REQUIRES = {"plot_distributed_search.py": "distributed"}
+# Modules from optional extras that an example needs.
+REQUIRES = {
+    "plot_distributed_search.py": ("distributed",),
+    "plot_deployment.py": ("onnxruntime", "skl2onnx", "skops"),
+}
 SCRIPTS = sorted(
     path.name for path in EXAMPLES.glob("*.py") if path.name not in RUN_ELSEWHERE
 )
@@ -20,8 +23,8 @@ SCRIPTS = sorted(
 def test_example_runs(name, tmp_path, monkeypatch):
     if name.startswith("plot_"):
         pytest.importorskip("matplotlib")
-    if name in REQUIRES:
-        pytest.importorskip(REQUIRES[name])
+    for module in REQUIRES.get(name, ()):
+        pytest.importorskip(module)
     monkeypatch.setenv("SKLSTM_EXAMPLES_OUTPUT", str(tmp_path))
     # Anything an example writes by mistake to the working directory lands here too.
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,5 @@
-"""Pickles carry the sklstm version, and today's pickles keep loading."""
+"""Pickles carry the sklstm version, today's pickles keep loading, and skops.io
+round-trips every estimator trusting only sklstm's own types."""
 
 import pickle
 import warnings
@@ -6,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
 
 import sklstm
-from sklstm import InconsistentVersionWarning, LSTMClassifier
+from sklstm import (
+    InconsistentVersionWarning,
+    LSTMClassifier,
+    LSTMRegressor,
+    SequenceScaler,
+)
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("models_*.pkl"))
 
@@ -46,3 +54,83 @@ def test_pickles_carry_the_version_and_warn_across_versions():
     with pytest.warns(InconsistentVersionWarning, match="from sklstm version 0.0.1"):
         restored.__setstate__(state)
     assert_allclose(restored.predict_proba(X), model.predict_proba(X))
+
+
+# ------------------------------------------------------------------- skops
+# The types skops.io reports as untrusted in a fitted sklstm model: sklstm's
+# own, and no other (the README lists them for users to review).
+SKLSTM_TYPES = {
+    "sklstm._lstm.LSTMClassifier",
+    "sklstm._lstm.LSTMRegressor",
+    "sklstm._optimizers.AdamOptimizer",
+    "sklstm._optimizers.RMSpropOptimizer",
+    "sklstm._optimizers.SGDOptimizer",
+    "sklstm.preprocessing.SequenceScaler",
+}
+
+SKOPS_MODELS = {
+    "adam classifier": (LSTMClassifier, dict(class_weight={"up": 2.0})),
+    "sgd classifier, early stopping": (
+        LSTMClassifier,
+        dict(solver="sgd", early_stopping=True, scoring="accuracy"),
+    ),
+    "rmsprop gru classifier": (LSTMClassifier, dict(solver="rmsprop", cell="gru")),
+    "lbfgs regressor": (LSTMRegressor, dict(solver="lbfgs")),
+    "bidirectional regressor, dropout": (
+        LSTMRegressor,
+        dict(bidirectional=True, dropout=0.2, recurrent_dropout=0.1),
+    ),
+    "per-step regressor": (LSTMRegressor, dict(return_sequences=True)),
+}
+
+
+def _skops_data(estimator_class, params):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 5, 2))
+    if params.get("return_sequences"):
+        y = np.cumsum(X[:, :, 0], axis=1)
+    elif estimator_class is LSTMClassifier:
+        y = np.array(["up", "down", "flat"])[np.arange(30) % 3]
+    else:
+        y = X[:, :, 0].sum(axis=1) * 5
+    return X, y
+
+
+@pytest.mark.parametrize("make", SKOPS_MODELS.values(), ids=SKOPS_MODELS.keys())
+@pytest.mark.parametrize("in_pipeline", [False, True], ids=["alone", "pipeline"])
+def test_skops_round_trip_is_exact_and_trusts_only_sklstm(make, in_pipeline):
+    sio = pytest.importorskip("skops.io")
+    estimator_class, params = make
+    X, y = _skops_data(estimator_class, params)
+    model = estimator_class(
+        hidden_layer_sizes=(4,), max_iter=3, random_state=0, **params
+    )
+    if in_pipeline:
+        model = make_pipeline(SequenceScaler(), model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    dumped = sio.dumps(model)
+    untrusted = set(sio.get_untrusted_types(data=dumped))
+    assert untrusted <= SKLSTM_TYPES
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.loads(dumped)
+    loaded = sio.loads(dumped, trusted=sorted(untrusted))
+
+    methods = ["predict"] + (
+        ["predict_proba"] if hasattr(model, "predict_proba") else []
+    )
+    for method in methods:
+        assert_array_equal(getattr(loaded, method)(X), getattr(model, method)(X))
+    estimator = model[-1] if in_pipeline else model
+    if estimator.solver != "lbfgs":  # lbfgs has no partial_fit
+        # Training continues as it would have: same steps, same random draws.
+        X_more = model[0].transform(X[::-1]) if in_pipeline else X[::-1]
+        for fitted in (estimator, loaded[-1] if in_pipeline else loaded):
+            fitted.partial_fit(X_more, y[::-1])
+        assert_array_equal(_weights(loaded), _weights(model))
+
+
+def _weights(model):
+    estimator = model[-1] if hasattr(model, "steps") else model
+    return np.concatenate([w.ravel() for w in estimator.get_weights()])

@@ -1,0 +1,290 @@
+"""ONNX export: onnxruntime's outputs equal the estimators' predictions."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.pipeline import make_pipeline
+
+from sklstm import LSTMClassifier, LSTMRegressor, SequenceScaler
+
+pytest.importorskip("skl2onnx")
+ort = pytest.importorskip("onnxruntime")
+from skl2onnx import to_onnx  # noqa: E402
+from skl2onnx.common.data_types import FloatTensorType  # noqa: E402
+
+from sklstm.onnx import pad_sequences, sequence_types  # noqa: E402
+
+N_FEATURES = 3
+
+
+def _fitted(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+def _run(onx, X, lengths=None):
+    session = ort.InferenceSession(
+        onx.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    feed = {"X": X} if lengths is None else {"X": X, "lengths": lengths}
+    return session.run(None, feed)
+
+
+def _data(dtype, n_samples=40, n_steps=6, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_steps, N_FEATURES)).astype(dtype)
+    return X, rng
+
+
+def _ragged(rng, dtype, lengths=(3, 8, 1, 5, 2)):
+    return [rng.normal(size=(n, N_FEATURES)).astype(dtype) for n in lengths]
+
+
+MODELS = {
+    "one layer": dict(hidden_layer_sizes=(5,)),
+    "three layers": dict(hidden_layer_sizes=(4, 3, 5)),
+    "bidirectional": dict(hidden_layer_sizes=(4,), bidirectional=True),
+    "bidirectional stack": dict(hidden_layer_sizes=(3, 4), bidirectional=True),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
+def test_classifier_equals_predict_on_new_shapes(params, cell, dtype):
+    X, rng = _data(dtype)
+    y = rng.randint(0, 3, len(X))
+    model = _fitted(
+        LSTMClassifier(max_iter=3, random_state=0, cell=cell, **params), X, y
+    )
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    # Another batch size and another number of steps than the sample's.
+    X_new = _data(dtype, n_samples=7, n_steps=9, seed=1)[0]
+    labels, probabilities = _run(onx, X_new)
+    assert probabilities.dtype == dtype
+    assert_allclose(probabilities, model.predict_proba(X_new), atol=1e-5)
+    assert_array_equal(labels, model.predict(X_new))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("params", MODELS.values(), ids=MODELS.keys())
+def test_pipeline_regressor_on_ragged_sequences_equals_predict(params, cell, dtype):
+    X, rng = _data(dtype)
+    y = X[:, :, 0].sum(axis=1) * 10 + 3
+    model = _fitted(
+        make_pipeline(
+            SequenceScaler(),
+            LSTMRegressor(max_iter=3, random_state=0, cell=cell, **params),
+        ),
+        X,
+        y,
+    )
+    X_new = _data(dtype, n_samples=5, n_steps=8, seed=2)[0]
+    (dense,) = _run(to_onnx(model, X[:1]), X_new)
+    assert dense.shape == (5, 1)
+    assert_allclose(dense[:, 0], model.predict(X_new), rtol=1e-5, atol=1e-5)
+
+    sequences = _ragged(rng, dtype)
+    onx = to_onnx(model, initial_types=sequence_types(N_FEATURES, dtype, lengths=True))
+    (ragged,) = _run(onx, *pad_sequences(sequences, dtype))
+    assert_allclose(ragged[:, 0], model.predict(sequences), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["cat", "dog"]),
+        np.array([3, 7]),
+        np.array([0.0, 1.0]),
+        np.array([False, True]),
+        np.array(["a", "b", "c", "d"]),
+    ],
+    ids=["binary strings", "binary ints", "binary floats", "bool", "4 strings"],
+)
+def test_labels_of_every_type_and_the_zipmap(labels):
+    X, rng = _data(np.float32)
+    y = labels[rng.randint(0, len(labels), len(X))]
+    model = _fitted(
+        LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, y
+    )
+    X_new = _data(np.float32, n_samples=6, seed=3)[0]
+    expected = model.predict_proba(X_new)
+    predicted, rows = _run(to_onnx(model, X[:1]), X_new)  # zipmap by default
+    assert_array_equal(predicted, model.predict(X_new))
+    # Keys as skl2onnx gives them: strings, or integers for numbers and bools.
+    keys = [str(c) if labels.dtype.kind == "U" else int(c) for c in model.classes_]
+    for row, probabilities in zip(rows, expected):
+        assert list(row) == keys
+        assert_allclose(list(row.values()), probabilities, atol=1e-6)
+    outputs = _run(to_onnx(model, X[:1], options={"zipmap": "columns"}), X_new)
+    assert_allclose(np.column_stack(outputs[1:]), expected, atol=1e-6)
+    # skl2onnx's nocl: class indices for labels.
+    onx = to_onnx(model, X[:1], options={"zipmap": False, "nocl": True})
+    indices = np.searchsorted(model.classes_, model.predict(X_new))
+    assert_array_equal(_run(onx, X_new)[0], indices)
+
+
+def test_multilabel_classifier():
+    X, rng = _data(np.float32)
+    Y = (rng.uniform(size=(len(X), 3)) < 0.5).astype(int)
+    model = _fitted(
+        LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, Y
+    )
+    X_new = _data(np.float32, n_samples=6, seed=4)[0]
+    labels, probabilities = _run(
+        to_onnx(model, X[:1], options={"zipmap": False}), X_new
+    )
+    assert_array_equal(labels, model.predict(X_new))
+    assert_allclose(probabilities, model.predict_proba(X_new), atol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+def test_per_step_outputs_dense_and_ragged(estimator, bidirectional):
+    X, rng = _data(np.float32)
+    params = dict(
+        hidden_layer_sizes=(4, 3),
+        max_iter=3,
+        random_state=0,
+        return_sequences=True,
+        bidirectional=bidirectional,
+    )
+    if estimator == "classifier":
+        y = (X[:, :, 0] > 0).astype(int) + (X[:, :, 1] > 1)
+        model = _fitted(LSTMClassifier(**params), X, y)
+        options = {"zipmap": False}
+    else:
+        y = np.cumsum(X[:, :, 0], axis=1)
+        model = _fitted(LSTMRegressor(**params), X, y)
+        options = None
+    X_new = _data(np.float32, n_samples=5, n_steps=8, seed=5)[0]
+    outputs = _run(to_onnx(model, X[:1], options=options), X_new)
+    sequences = _ragged(rng, np.float32)
+    onx = to_onnx(
+        model,
+        initial_types=sequence_types(N_FEATURES, lengths=True),
+        options=options,
+    )
+    ragged_outputs = _run(onx, *pad_sequences(sequences))
+    if estimator == "classifier":
+        assert_array_equal(outputs[0], model.predict(X_new))
+        assert_allclose(outputs[1], model.predict_proba(X_new), atol=1e-6)
+        expected = zip(model.predict(sequences), model.predict_proba(sequences))
+        for row, (labels, probabilities) in enumerate(expected):
+            # Steps past a sequence's end are padding.
+            assert_array_equal(ragged_outputs[0][row, : len(labels)], labels)
+            assert_allclose(
+                ragged_outputs[1][row, : len(labels)], probabilities, atol=1e-6
+            )
+    else:
+        assert_allclose(outputs[0][..., 0], model.predict(X_new), atol=1e-5)
+        for row, values in enumerate(model.predict(sequences)):
+            assert_allclose(ragged_outputs[0][row, : len(values), 0], values, atol=1e-5)
+
+
+def test_multi_output_regressor():
+    X, rng = _data(np.float64)
+    Y = np.column_stack([X[:, :, 0].sum(axis=1), X[:, -1, 2] * 100])
+    model = _fitted(LSTMRegressor(hidden_layer_sizes=(4,), max_iter=3), X, Y)
+    (predicted,) = _run(to_onnx(model, X[:1]), X[:9])
+    assert_allclose(predicted, model.predict(X[:9]), rtol=1e-6, atol=1e-5)
+
+
+def test_declared_inputs_are_dynamic():
+    X, rng = _data(np.float32)
+    model = _fitted(
+        make_pipeline(SequenceScaler(), LSTMRegressor(hidden_layer_sizes=(3,))),
+        X,
+        X[:, 0, 0],
+    )
+    onx = to_onnx(model, X[:1], initial_types=None)
+    (graph_input,) = onx.graph.input
+    dims = graph_input.type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[2:]] == [N_FEATURES]
+    assert not dims[0].HasField("dim_value") and not dims[1].HasField("dim_value")
+
+
+def _small_classifier(**params):
+    X, rng = _data(np.float32)
+    model = LSTMClassifier(hidden_layer_sizes=(3,), max_iter=2, **params)
+    shape = X.shape[:2] if model.return_sequences else len(X)
+    return _fitted(model, X, rng.uniform(size=shape) < 0.5), X
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (
+            lambda: _small_classifier(),
+            dict(initial_types=[("X", FloatTensorType([None, 3]))]),
+            "takes sequences of shape",
+        ),
+        (
+            lambda: _small_classifier(),
+            dict(initial_types=sequence_types(5)),
+            "has 5 features per step, but LSTMClassifier is expecting 3",
+        ),
+        (
+            lambda: _small_classifier(return_sequences=True),
+            dict(),
+            'options={"zipmap": False}',
+        ),
+    ],
+    ids=["2-D input", "wrong feature count", "per-step zipmap"],
+)
+def test_unsupported_cases_are_named(make, kwargs, message):
+    model, X = make()
+    if "initial_types" not in kwargs:
+        kwargs["X"] = X[:1]
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        to_onnx(model, **kwargs)
+
+
+def test_lengths_must_be_integers():
+    model, X = _small_classifier()
+    types = sequence_types(N_FEATURES)
+    types.append(("lengths", types[0][1].__class__([None])))
+    with pytest.raises(ValueError, match="must be of an integer type"):
+        to_onnx(model, initial_types=types)
+
+
+def test_unfitted_model_is_refused():
+    with pytest.raises(NotFittedError):
+        to_onnx(LSTMRegressor(), initial_types=sequence_types(N_FEATURES))
+
+
+@pytest.mark.parametrize(
+    "sequences, message",
+    [
+        ([], "non-empty list"),
+        ([np.ones((2, 3)), np.ones((0, 3))], "at least one step"),
+        ([np.ones((2, 3)), np.ones((2, 4))], "different numbers of features"),
+    ],
+)
+def test_pad_sequences_refuses_what_it_cannot_pad(sequences, message):
+    with pytest.raises(ValueError, match=message):
+        pad_sequences(sequences)
+
+
+def test_convert_sklearn_works_as_to_onnx():
+    from skl2onnx import convert_sklearn
+
+    X, rng = _data(np.float32)
+    model = _fitted(LSTMRegressor(hidden_layer_sizes=(3,), max_iter=2), X, X[:, 0, 0])
+    onx = convert_sklearn(model, initial_types=sequence_types(N_FEATURES))
+    assert_allclose(_run(onx, X)[0][:, 0], model.predict(X), atol=1e-6)
+
+
+def test_import_sklstm_needs_no_onnx_package():
+    code = (
+        "import sys, sklstm; "
+        "assert not {'skl2onnx', 'onnx', 'onnxruntime', 'skops'} & set(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
