@@ -255,21 +255,19 @@ def _network_outputs(model, graph, X, lengths):
     sequence_lens = (
         [] if lengths is None else [graph.node("Cast", [lengths], to=TensorProto.INT32)]
     )
-    layer_in, state = X_tm, None
+    # get_weights(): three arrays per direction per layer, then the head's two.
+    directions = [weights[i : i + 3] for i in range(0, len(weights) - 2, 3)]
+    n_layers = len(model._layer_sizes)
+    layer_in = X_tm
     for layer, units in enumerate(model._layer_sizes):
-        per_direction = [
-            _onnx_weights(
-                *weights[
-                    3 * (n_directions * layer + d) : 3 * (n_directions * layer + d + 1)
-                ],
-                cell,
-            )
-            for d in range(n_directions)
+        onnx_weights = [
+            _onnx_weights(*arrays, cell)
+            for arrays in directions[n_directions * layer : n_directions * (layer + 1)]
         ]
         W, R, B = (
             graph.constant(
                 name,
-                np.stack([w[part] for w in per_direction]).astype(np.float32),
+                np.stack([w[part] for w in onnx_weights]).astype(np.float32),
                 TensorProto.FLOAT,
             )
             for part, name in enumerate(("W", "R", "B"))
@@ -287,12 +285,16 @@ def _network_outputs(model, graph, X, lengths):
             n_outputs=2,
             **attrs,
         )
-        # (T, directions, n, H) -> (T, n, directions * H): Keras' concatenation,
-        # the forward direction first.
-        layer_in = graph.node(
-            "Reshape",
-            [graph.node("Transpose", [Y], perm=[0, 2, 1, 3]), graph.shape([0, 0, -1])],
-        )
+        if layer < n_layers - 1 or model._return_sequences:
+            # (T, directions, n, H) -> (T, n, directions * H): Keras'
+            # concatenation, the forward direction first.
+            layer_in = graph.node(
+                "Reshape",
+                [
+                    graph.node("Transpose", [Y], perm=[0, 2, 1, 3]),
+                    graph.shape([0, 0, -1]),
+                ],
+            )
     if model._return_sequences:
         head_in = graph.node("Transpose", [layer_in], perm=[1, 0, 2])
     else:
