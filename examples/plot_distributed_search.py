@@ -139,4 +139,3 @@ if __name__ == "__main__":
     ax.set_title("Digits read row by row: one grid search, two backends")
     ax.legend(loc="upper left", ncols=2)
     fig.savefig(output_dir / "plot_distributed_search.png", dpi=100)
-    plt.close(fig)

@@ -142,4 +142,3 @@ ax.margins(y=0.25)  # room for the legend above the curves
 ax.legend(loc="upper left", ncols=4)
 fig.autofmt_xdate()
 fig.savefig(output_dir / "plot_forecasting.png", dpi=100)
-plt.close(fig)

@@ -55,9 +55,10 @@ def main(argv=None):
     accuracy = model.score(X_test, y_test)
     print(f"\nHeld-out accuracy: {accuracy:.3f} (trained in {elapsed:.1f} s).")
     print(
-        "\nNext: the examples in examples/ (the Keras stacked-LSTM example, a grid "
-        "search,\nforecasting, learning curves), and the README for the parameters, "
-        "variable-length\nsequences and moving weights to and from Keras or PyTorch."
+        "\nNext: the examples in examples/ (the Keras stacked-LSTM example, a "
+        "grid search,\nforecasting, learning curves, deployment), and the user "
+        "guide in docs/ for the\nparameters, variable-length sequences and moving "
+        "weights to and from Keras or PyTorch."
     )
     return accuracy
 

@@ -334,7 +334,7 @@ _COMMON_ATTRIBUTES_DOC = """
     n_features_in_ : int
         Number of features at each time step (the last axis of X).
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when a 2-D X with string column names was passed.
 
     n_outputs_ : int
@@ -379,9 +379,9 @@ _NOTES_DOC = """
     units)``, ``recurrent_kernel`` :math:`[U_z U_r U_n]` ``(units, 3 units)``
     and ``bias`` ``(2, 3 units)`` (:math:`b`, then :math:`b'`), all biases
     starting at zero. PyTorch's ``nn.GRU`` orders its gates r, z, n: see the
-    README for the conversion. A GRU layer has three quarters of an LSTM
-    layer's weights and arithmetic, and often learns as well on short and
-    medium sequences.
+    user guide, "Coming from PyTorch", for the conversion. A GRU layer has three
+    quarters of an LSTM layer's weights and arithmetic, and often learns as well
+    on short and medium sequences.
 
     The forward pass and backpropagation through time run in Cython kernels
     (packed-weight products with AVX-512/AVX2 code paths, and BLAS); float32 input
@@ -1385,7 +1385,7 @@ class _BaseLSTM(BaseEstimator, ABC):
             units) and ``bias`` (2, 3 * units), the input then the recurrent
             bias, gates in the order update, reset, candidate. Then the output
             layer's ``kernel`` of shape
-            (units_last, n_outputs_) and ``bias`` of shape (n_outputs_,). With
+            (units_last, ``n_outputs_``) and ``bias`` of shape (``n_outputs_``,). With
             ``bidirectional=True``, Keras' ``Bidirectional`` layout: per layer the
             forward direction's three arrays, then the backward direction's, upper
             layers' kernels ``2 * units`` rows tall, and an output kernel of
@@ -1524,6 +1524,18 @@ class InconsistentVersionWarning(UserWarning):
     """A model is unpickled by another sklstm version than the one that saved it.
 
     Predictions may differ; refit or re-save the model with this version.
+
+    Parameters
+    ----------
+    estimator_name : str
+        Class name of the unpickled estimator.
+
+    original_version : str
+        sklstm version that pickled it ("unknown" for pickles older than the
+        version stamp).
+
+    current_version : str
+        sklstm version that unpickles it.
     """
 
     def __init__(self, estimator_name, original_version, current_version):

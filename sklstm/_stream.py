@@ -25,6 +25,12 @@ class LSTMStream:
     object can be used from its own thread (one object is not meant to be fed
     from two threads at once).
 
+    Parameters
+    ----------
+    estimator : LSTMRegressor or LSTMClassifier
+        A fitted, one-directional model, whose weights the stream copies. Made
+        by the estimator's ``stream()``, which checks both.
+
     Attributes
     ----------
     n_streams_ : int or None
@@ -203,6 +209,11 @@ class LSTMClassifierStream(LSTMStream):
     """An :class:`LSTMStream` of a classifier: labels and class probabilities.
 
     Made by :meth:`LSTMClassifier.stream`.
+
+    Parameters
+    ----------
+    estimator : LSTMClassifier
+        A fitted, one-directional classifier, whose weights the stream copies.
 
     Attributes
     ----------

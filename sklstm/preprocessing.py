@@ -63,7 +63,7 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen during fit: the last axis of X.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit. Defined only when X is a 2-D pandas
         DataFrame with string column names.
 

@@ -2,6 +2,7 @@
 
 import os
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ def test_example_runs(name, tmp_path, monkeypatch):
     finally:
         os.environ.clear()
         os.environ.update(environ)
+        if "matplotlib.pyplot" in sys.modules:
+            # The examples leave their figure open, for the gallery to show.
+            sys.modules["matplotlib.pyplot"].close("all")
     if name.startswith("plot_"):
         written = list(tmp_path.iterdir())
         assert [path.suffix for path in written] == [".png"]
