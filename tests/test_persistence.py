@@ -58,7 +58,7 @@ def test_pickles_carry_the_version_and_warn_across_versions():
 
 # ------------------------------------------------------------------- skops
 # The types skops.io reports as untrusted in a fitted sklstm model: sklstm's
-# own, and no other (the README lists them for users to review).
+# own, and no other (docs/user_guide/deployment.md lists them for review).
 SKLSTM_TYPES = {
     "sklstm._lstm.LSTMClassifier",
     "sklstm._lstm.LSTMRegressor",
