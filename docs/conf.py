@@ -52,13 +52,13 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "RT01"}
 numpydoc_validation_exclude = {r"\.__init__$"}  # documented in the class
 
-# The gallery runs every plot_ example (the others are shown, not run) and
-# keeps the figure each one draws; the files they save go to a scratch folder.
+# The gallery runs every example and shows its output and the figure it draws;
+# the files the examples save go to a scratch folder.
 os.environ.setdefault("SKLSTM_EXAMPLES_OUTPUT", tempfile.mkdtemp(prefix="sklstm-"))
 sphinx_gallery_conf = {
     "examples_dirs": str(_ROOT / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": "/plot_",
+    "filename_pattern": r"\.py$",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
