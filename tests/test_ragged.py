@@ -34,6 +34,9 @@ def test_ragged_prediction_equals_one_by_one(estimator_class):
     together = predict(X)
     alone = np.concatenate([predict(x[None]) for x in X])
     assert_allclose(together, alone, rtol=1e-10, atol=1e-12)
+    # A list of one sequence too (it takes the single-sequence route).
+    listed = np.concatenate([predict([x]) for x in X])
+    assert_allclose(together, listed, rtol=1e-10, atol=1e-12)
 
 
 def test_ragged_classifier_learns():

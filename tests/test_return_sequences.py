@@ -220,6 +220,10 @@ def test_one_sequence_route_equals_the_batch_route(dtype, bidirectional, sizes):
         assert single.shape == (1, X.shape[1], 2) and single.dtype == dtype
         assert_allclose(single[0], batch[i], rtol=tolerance, atol=tolerance)
         assert_array_equal(clf.predict(X[i : i + 1])[0], clf.predict(X)[i])
+        # A list of one sequence takes the same route and stays a list.
+        (listed,) = clf.predict_proba([X[i]])
+        assert_allclose(listed, batch[i], rtol=tolerance, atol=tolerance)
+        assert_array_equal(clf.predict([X[i]])[0], clf.predict(X)[i])
 
 
 def _padded(X):
