@@ -172,6 +172,16 @@ def _check_inputs(operator, n_features, what):
         lengths.type.shape = [None]
 
 
+def _checked_output_type(operator):
+    """Check the fitted model and its inputs; the type of its real outputs."""
+    model = operator.raw_operator
+    check_is_fitted(model)
+    _check_inputs(operator, model.n_features_in_, type(model).__name__)
+    if _arithmetic_type(operator)[0] == TensorProto.DOUBLE:
+        return DoubleTensorType
+    return FloatTensorType
+
+
 def _arithmetic_type(operator):
     """The graph computes in double for a double input, else in float."""
     if guess_proto_type(operator.inputs[0].type) == TensorProto.DOUBLE:
@@ -329,13 +339,7 @@ def _graph_for(scope, operator, container):
 # ------------------------------------------------------------- regressor
 def _regressor_shape(operator):
     model = operator.raw_operator
-    check_is_fitted(model)
-    _check_inputs(operator, model.n_features_in_, type(model).__name__)
-    tensor_type = (
-        DoubleTensorType
-        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
-        else FloatTensorType
-    )
+    tensor_type = _checked_output_type(operator)
     shape = [None, None] if model._return_sequences else [None]
     operator.outputs[0].type = tensor_type(shape + [model.n_outputs_])
 
@@ -367,8 +371,7 @@ def _label_classes(model, options):
 
 def _classifier_shape(operator):
     model = operator.raw_operator
-    check_is_fitted(model)
-    _check_inputs(operator, model.n_features_in_, type(model).__name__)
+    probability_type = _checked_output_type(operator)
     if len(operator.outputs) != 2:
         raise ValueError(
             f"{type(model).__name__} converts to two outputs, label and "
@@ -379,11 +382,6 @@ def _classifier_shape(operator):
     steps = [None, None] if model._return_sequences else [None]
     label_type = (
         Int64TensorType if label_proto == TensorProto.INT64 else StringTensorType
-    )
-    probability_type = (
-        DoubleTensorType
-        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
-        else FloatTensorType
     )
     if model._multilabel:
         operator.outputs[0].type = label_type(steps + [len(model.classes_)])
@@ -455,13 +453,7 @@ def _parse_scaler(scope, model, inputs, custom_parsers=None):
 
 def _scaler_shape(operator):
     model = operator.raw_operator
-    check_is_fitted(model)
-    _check_inputs(operator, model.n_features_in_, type(model).__name__)
-    tensor_type = (
-        DoubleTensorType
-        if _arithmetic_type(operator)[0] == TensorProto.DOUBLE
-        else FloatTensorType
-    )
+    tensor_type = _checked_output_type(operator)
     operator.outputs[0].type = tensor_type([None, None, model.n_features_in_])
     if len(operator.inputs) == 2:
         operator.outputs[1].type = Int64TensorType([None])
