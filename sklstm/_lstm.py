@@ -1282,20 +1282,15 @@ class _BaseLSTM(BaseEstimator, ABC):
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)  # raises scikit-learn's NotFittedError
         data = None
-        if (
-            type(X) is list
-            and len(X) == 1
-            and type(X[0]) is np.ndarray
-            and X[0].ndim == 2
-            and self._is_plain_input(X[0][None])
-        ):
+        if type(X) is list and len(X) == 1 and type(X[0]) is np.ndarray:
             # One sequence in a list (a ragged set's member) takes the routes of
             # a 3-D X of one sequence; per step, its predictions stay a list.
             one = X[0][None]
-            outputs, data = self._predict_logits(one, softmax, take_log)
-            if data is not None:
-                data = RaggedSequences(one[0], one.shape[1:2])
-            return outputs, data
+            if self._is_plain_input(one):
+                outputs, data = self._predict_logits(one, softmax, take_log)
+                if data is not None:
+                    data = RaggedSequences(one[0], one.shape[1:2])
+                return outputs, data
         if self._is_plain_input(X):
             if X.shape[0] == 1 and X.flags.c_contiguous:
                 # One sequence: one kernel call, which also checks X (None for
