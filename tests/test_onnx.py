@@ -71,6 +71,25 @@ def test_classifier_equals_predict_on_new_shapes(params, cell, dtype):
     assert_allclose(probabilities, model.predict_proba(X_new), atol=1e-5)
     assert_array_equal(labels, model.predict(X_new))
 
+    # In a Pipeline with SequenceScaler, on sequences of different lengths.
+    pipeline = _fitted(
+        make_pipeline(
+            SequenceScaler(),
+            LSTMClassifier(max_iter=3, random_state=0, cell=cell, **params),
+        ),
+        X * 3 + 1,
+        y,
+    )
+    sequences = [x * 3 + 1 for x in _ragged(rng, dtype)]
+    onx = to_onnx(
+        pipeline,
+        initial_types=sequence_types(N_FEATURES, dtype, lengths=True),
+        options={"zipmap": False},
+    )
+    labels, probabilities = _run(onx, *pad_sequences(sequences, dtype))
+    assert_allclose(probabilities, pipeline.predict_proba(sequences), atol=1e-5)
+    assert_array_equal(labels, pipeline.predict(sequences))
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
