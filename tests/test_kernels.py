@@ -430,6 +430,25 @@ def test_threads_split_the_work_without_changing_results(
             assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_sequence_splits_weight_gradient_columns(dtype, cell, split_any_work):
+    # A batch of one sequence cannot be split by rows: threads split the weight
+    # gradients' columns instead, 32 at a time. With 32 units the GRU's 96
+    # columns split as 0:32 and 32:96 for two threads, 0:32, 32:64, 64:96 for
+    # three: chunks that start, end and straddle at its candidate's columns
+    # (64:96), whose recurrent gradient comes from their own sums.
+    problem = random_layer(dtype, (9,), 5, 32, False, cell=cell)
+    serial = run_layer(*problem, n_threads=1, cell=cell)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for n_threads in (2, 3):
+        split_before = _tuning()[2]
+        results = run_layer(*problem, n_threads=n_threads, cell=cell)
+        assert _tuning()[2] > split_before, "the work was not split"
+        for name, value in results.items():
+            assert_allclose(value, serial[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
 #: The tests whose code paths depend on the instruction set: the packed product,
 #: the single-sequence recurrence, the cell's activations, and every route.
 ISA_SENSITIVE = "packed_product or single_sequence or routes_agree or activations"

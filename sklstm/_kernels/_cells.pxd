@@ -116,7 +116,9 @@ cdef inline void gru_backward(
     int n_rows,
     int units,
     floating *z,               # IN activated gates (n, 3H); OUT dL/d(input sums)
-    floating *u,               # IN u_n; OUT dL/d(recurrent sums) (n, 3H)
+    floating *u,               # IN u_n in its candidate part (n, 3H); OUT there
+                               #    dL/du_n (the other parts are left: their
+                               #    gradients are z's)
     const floating *h_prev,    # IN (n, H) h_{t-1}; NULL at the first step
     const floating *dh,        # IN dL/dh_t (n, H) from above and the recurrence
     floating *carry,           # IN dL/dh_t through step t + 1's z * h_t;

@@ -103,7 +103,8 @@ cdef void _backward_rows(
     const int *batch_sizes,
     const floating *packed_transposed,   # (G H, H) recurrent kernel.T, packed
     floating *state,                     # the forward's (see forward_rows); gates
-                                         # -> dL/dz; GRU: recurrent sums -> theirs
+                                         # -> dL/dz; GRU: the candidate's recurrent
+                                         # sum -> its gradient
     long state_rows,                     # rows of each state part
     floating *d_hidden,                  # (T, B, H)
     floating *d_carry,                   # (B, H)
@@ -118,7 +119,8 @@ cdef void _backward_rows(
     ``d_carry`` carries what passes from step t + 1 to step t outside the
     recurrent product: the LSTM's dL/dc, the GRU's dL/dh through z * h_{t-1}.
     The recurrent product takes the gradient with respect to the recurrent
-    sums: the gates' for the LSTM, the GRU's own. With ``packed_kernel_t`` each
+    sums: dL/dz for the LSTM and the GRU's update and reset gates, the GRU
+    candidate's own for its candidate. With ``packed_kernel_t`` each
     step also passes its gradient down to its rows of the layer's input, while
     that step's dL/dz is in cache.
     """
@@ -127,11 +129,15 @@ cdef void _backward_rows(
     cdef long step
     cdef floating *gates = state
     cdef floating *sums = state + state_at(GRU_RECURRENT_AT, state_rows, units)
-    cdef floating *recurrent_delta = sums if cell == GRU else gates
     cdef const floating *hidden = state + state_at(HIDDEN_AT, state_rows, units)
     cdef const floating *cells = state + state_at(LSTM_CELLS_AT, state_rows, units)
     cdef const floating *cells_tanh = state + state_at(LSTM_CELLS_TANH_AT,
                                                        state_rows, units)
+    # Recurrent-kernel rows from own_start on multiply the GRU candidate's own
+    # recurrent gradient; the others dL/dz.
+    cdef int own_start = 2 * units if cell == GRU else width
+    cdef int panel = PANEL_BYTES // sizeof(floating)
+    cdef floating *d_recurrent_input
     for t in range(n_steps - 1, -1, -1):
         step = <long> t * batch
         n_active = batch_sizes[t]
@@ -142,16 +148,20 @@ cdef void _backward_rows(
         # (through h_t * mask with recurrent dropout).
         n_rows = next_stop - r0
         if n_rows > 0:
-            if recurrent_mask == NULL:
-                packed_product(n_rows, units, width,
-                               recurrent_delta + (step + batch + r0) * width, width,
-                               1, packed_transposed, width,
-                               d_hidden + (step + r0) * units, units, True)
-            else:
-                packed_product(n_rows, units, width,
-                               recurrent_delta + (step + batch + r0) * width, width,
-                               1, packed_transposed, width, d_work + r0 * units,
-                               units, False)
+            d_recurrent_input = (d_hidden + (step + r0) * units
+                                 if recurrent_mask == NULL else d_work + r0 * units)
+            # The gradients of step t + 1's recurrent sums: dL/dz (the GRU's
+            # update and reset gates), then the GRU's candidate's own.
+            packed_product(n_rows, units, own_start,
+                           gates + (step + batch + r0) * width, width, 1,
+                           packed_transposed, width, d_recurrent_input, units,
+                           recurrent_mask == NULL)
+            if cell == GRU:
+                packed_product(n_rows, units, units,
+                               sums + (step + batch + r0) * width + own_start,
+                               width, 1, packed_transposed + own_start * panel,
+                               width, d_recurrent_input, units, True)
+            if recurrent_mask != NULL:
                 for s in range(r0, next_stop):
                     for j in range(units):
                         d_hidden[(step + s) * units + j] += (
@@ -199,8 +209,9 @@ cdef void _weight_gradient_columns(
     const floating *X,                   # (T, B, D)
     const floating *recurrent_input,     # (T, B, H): h_t, or h_t * mask
     const floating *gates,               # (T, B, G H) dL/dz
-    const floating *recurrent_delta,     # (T, B, G H) dL/d(recurrent sums): the
-                                         # GRU's; the LSTM's is gates
+    const floating *recurrent_delta,     # (T, B, G H) the GRU's sums, the
+                                         # candidate's part dL/d(its recurrent
+                                         # sum); the LSTM's gates (unread)
     floating *d_kernel,                  # (D, G H)
     floating *d_recurrent_kernel,        # (H, G H)
     floating *d_bias,                    # (G H,), GRU (2, 3H)
@@ -211,45 +222,64 @@ cdef void _weight_gradient_columns(
     dL/dz is taken ``ROW_BLOCK`` rows at a time: its columns are packed (and
     summed into ``d_bias``) once, then multiplied by the same rows of X and of
     the previous step's recurrent input while the block is in cache (BLAS
-    packed dL/dz again for each of the two products). The GRU packs its
-    recurrent sums' gradient in turn for the second product and its recurrent
-    bias.
+    packed dL/dz again for each of the two products). The GRU's recurrent sums
+    have gradients of their own in the candidate's columns only (the update and
+    reset gates' are dL/dz's): those columns are packed in turn for the
+    recurrent product and the recurrent bias, the others' recurrent bias
+    gradient is the input bias's.
     """
     cdef int width = gate_width(cell, units)
-    cdef int n_cols = c1 - c0
     cdef int panel = PANEL_BYTES // sizeof(floating)
-    cdef int s, rows
+    cdef bint apart = cell == GRU
+    # Columns c0:shared_end take the recurrent product from dL/dz; own0:c1 (the
+    # GRU's candidate) from the recurrent sums' gradient.
+    cdef int own_start = 2 * units if apart else width
+    cdef int shared_end = min(c1, own_start)
+    cdef int own0 = max(c0, own_start)
+    cdef int n_cols = c1 - c0
+    cdef int n_shared = shared_end - c0
+    cdef int n_own = c1 - own0
+    cdef int s, rows, j
     cdef long k0, first, n_rows = <long> n_steps * batch
     cdef bint recurrent_started = False
-    cdef bint apart = cell == GRU
     cdef floating *d_recurrent_bias = d_bias + width if apart else d_bias
     if n_cols <= 0:
         return
     memset(d_bias + c0, 0, n_cols * sizeof(floating))
-    if apart:
-        memset(d_recurrent_bias + c0, 0, n_cols * sizeof(floating))
+    if apart and n_own > 0:
+        memset(d_recurrent_bias + own0, 0, n_own * sizeof(floating))
     k0 = 0
     while k0 < n_rows:
         rows = <int> min(<long> ROW_BLOCK, n_rows - k0)
+        # From the second step on, row r of dL/dz pairs with row r - batch of
+        # the recurrent input.
+        first = max(k0, <long> batch)
         pack(rows, n_cols, gates + k0 * width + c0, width, 1, block)
         column_sums(rows, n_cols, gates + k0 * width + c0, width, d_bias + c0)
         # d_kernel[:, c0:c1] (+)= X[rows].T @ dL/dz[rows]
         packed_product(n_inputs, n_cols, rows, X + k0 * n_inputs, 1, n_inputs,
                        block, rows, d_kernel + c0, width, k0 > 0)
-        if apart:
-            pack(rows, n_cols, recurrent_delta + k0 * width + c0, width, 1, block)
-            column_sums(rows, n_cols, recurrent_delta + k0 * width + c0, width,
-                        d_recurrent_bias + c0)
-        # d_recurrent_kernel[:, c0:c1] (+)= h_{t-1}.T @ dL/dz_t: from the second
-        # step on, row r of dL/dz pairs with row r - batch of the recurrent input.
-        first = max(k0, <long> batch)
-        if first < k0 + rows:
-            packed_product(units, n_cols, <int> (k0 + rows - first),
+        # d_recurrent_kernel[:, c0:c1] (+)= h_{t-1}.T @ dL/d(recurrent sums)_t
+        if first < k0 + rows and n_shared > 0:
+            packed_product(units, n_shared, <int> (k0 + rows - first),
                            recurrent_input + (first - batch) * units, 1, units,
                            block + (first - k0) * panel, rows,
                            d_recurrent_kernel + c0, width, recurrent_started)
+        if n_own > 0:
+            pack(rows, n_own, recurrent_delta + k0 * width + own0, width, 1, block)
+            column_sums(rows, n_own, recurrent_delta + k0 * width + own0, width,
+                        d_recurrent_bias + own0)
+            if first < k0 + rows:
+                packed_product(units, n_own, <int> (k0 + rows - first),
+                               recurrent_input + (first - batch) * units, 1, units,
+                               block + (first - k0) * panel, rows,
+                               d_recurrent_kernel + own0, width, recurrent_started)
+        if first < k0 + rows:
             recurrent_started = True
         k0 += rows
+    if apart:
+        for j in range(c0, shared_end):
+            d_recurrent_bias[j] = d_bias[j]
     if not recurrent_started:            # a single step: no recurrent term
         for s in range(units):
             memset(d_recurrent_kernel + s * width + c0, 0, n_cols * sizeof(floating))
@@ -263,8 +293,9 @@ cdef inline long _rows_gradient_work(floating *kind, int cell, int n_inputs,
 
 
 cdef inline long _gathered_width(int cell, int n_inputs, int units) noexcept nogil:
-    """Values a gathered row holds: input, h_{t-1}, dL/dz (GRU: and its sums')."""
-    return n_inputs + units + (2 if cell == GRU else 1) * gate_width(cell, units)
+    """Values a gathered row holds: input, h_{t-1}, dL/dz (GRU: and its
+    candidate's recurrent sum's)."""
+    return n_inputs + units + gate_width(cell, units) + (units if cell == GRU else 0)
 
 
 cdef void _weight_gradient_rows(
@@ -288,8 +319,9 @@ cdef void _weight_gradient_rows(
     """The weight gradients summed over rows ``r0:r1`` of every step.
 
     The rows' running steps are gathered ``ROW_BLOCK`` at a time (the input, the
-    previous step's recurrent input, zero at the first step, and dL/dz), then
-    multiplied as in _weight_gradient_columns. Only rows this thread wrote are
+    previous step's recurrent input, zero at the first step, dL/dz and the GRU's
+    candidate recurrent sum's gradient), then multiplied as in
+    _weight_gradient_columns. Only rows this thread wrote are
     read: threads sum their own rows, and the caller adds the sums up. All the
     rows are contiguous already: no gathering then.
     """
@@ -301,7 +333,7 @@ cdef void _weight_gradient_rows(
     cdef floating *us = zs + ROW_BLOCK * width if apart else zs
     cdef floating *block = work + rounded(_gathered_width(cell, n_inputs, units)
                                           * <long> ROW_BLOCK)
-    cdef int t, r, stop, take, rows = 0
+    cdef int t, r, i, stop, take, rows = 0
     cdef long at
     cdef bint started = False
     if r0 == 0 and r1 == batch:
@@ -325,8 +357,10 @@ cdef void _weight_gradient_rows(
             memcpy(zs + rows * width, gates + at * width,
                    take * width * sizeof(floating))
             if apart:
-                memcpy(us + rows * width, recurrent_delta + at * width,
-                       take * width * sizeof(floating))
+                for i in range(take):
+                    memcpy(us + (rows + i) * units,
+                           recurrent_delta + (at + i) * width + 2 * units,
+                           units * sizeof(floating))
             rows += take
             r += take
             if rows == ROW_BLOCK:
@@ -338,6 +372,8 @@ cdef void _weight_gradient_rows(
     if rows > 0 or not started:          # the last rows; zeros if there were none
         _gathered_gradient(cell, rows, n_inputs, units, xs, hs, zs, us, block,
                            d_kernel, d_recurrent_kernel, d_bias, started)
+    if apart:                            # the update and reset gates' are dL/dz's
+        memcpy(d_bias + width, d_bias, 2 * units * sizeof(floating))
 
 
 cdef inline void _gathered_gradient(
@@ -348,12 +384,14 @@ cdef inline void _gathered_gradient(
     const floating *xs,                  # (rows, D)
     const floating *hs,                  # (rows, H)
     const floating *zs,                  # (rows, G H) dL/dz
-    const floating *us,                  # (rows, G H) dL/d(recurrent sums)
+    const floating *us,                  # (rows, H) GRU: dL/d(candidate's
+                                         # recurrent sum)
     floating *block,                     # WORK packed_size(rows, G H)
     floating *d_kernel,                  # (D, G H) (+)= xs.T @ zs
     floating *d_recurrent_kernel,        # (H, G H) (+)= hs.T @ us
     floating *d_bias,                    # (G H,) (+)= column sums of zs; GRU's
-                                         # recurrent bias: of us
+                                         # candidate recurrent bias: of us (the
+                                         # caller copies the gates')
     bint accumulate,
 ) noexcept nogil:
     """One gathered block's share of the weight gradients (none: zeros)."""
@@ -369,11 +407,17 @@ cdef inline void _gathered_gradient(
     column_sums(rows, width, zs, width, d_bias)
     packed_product(n_inputs, width, rows, xs, 1, n_inputs, block, rows,
                    d_kernel, width, accumulate)
-    if apart:
-        pack(rows, width, us, width, 1, block)
-        column_sums(rows, width, us, width, d_bias + width)
-    packed_product(units, width, rows, hs, 1, units, block, rows,
+    if not apart:
+        packed_product(units, width, rows, hs, 1, units, block, rows,
+                       d_recurrent_kernel, width, accumulate)
+        return
+    # The GRU's update and reset gates from dL/dz, its candidate from us.
+    packed_product(units, 2 * units, rows, hs, 1, units, block, rows,
                    d_recurrent_kernel, width, accumulate)
+    pack(rows, units, us, units, 1, block)
+    column_sums(rows, units, us, units, d_bias + width + 2 * units)
+    packed_product(units, units, rows, hs, 1, units, block, rows,
+                   d_recurrent_kernel + 2 * units, width, accumulate)
 
 
 cdef void _layer_forward(

@@ -179,11 +179,12 @@ static void sklstm_gru_forward_##S(int n_rows, int units, T *z, T *u,           
 }                                                                               \
 /* The backward of one step's cells. z: activated gates -> gradients with       \
    respect to the input sums (x_z, x_r, x_n); u: u_n in its candidate part ->   \
-   gradients with respect to the recurrent sums (u_z, u_r, u_n), which differ   \
-   from the input ones in the candidate's, r * dL/dx_n; h_prev: h_{t-1} rows,   \
-   NULL at the first step; carry: dL/dh_t through z_{t+1} * h_t from step      \
-   t + 1 -> dL/dh_{t-1} through z_t * h_{t-1}. One loop per pass, over          \
-   contiguous memory with no branch, so that GCC vectorises them. */            \
+   the gradient with respect to it, r * dL/dx_n (the update and reset gates'    \
+   recurrent sums have the input sums' gradients: their part of u is left as    \
+   it is, and the callers read z for them); h_prev: h_{t-1} rows, NULL at the   \
+   first step; carry: dL/dh_t through z_{t+1} * h_t from step t + 1 ->          \
+   dL/dh_{t-1} through z_t * h_{t-1}. One loop over contiguous memory with no   \
+   branch, so that GCC vectorises it. */                                        \
 SKLSTM_CLONES static void sklstm_gru_backward_##S(                              \
     int n_rows, int units, T *restrict z, T *restrict u,                        \
     const T *restrict h_prev, const T *restrict dh, T *restrict carry)          \
@@ -192,33 +193,31 @@ SKLSTM_CLONES static void sklstm_gru_backward_##S(                              
         T *restrict zz = z + (long)s * 3 * units;                               \
         T *restrict zr = zz + units;                                            \
         T *restrict zn = zz + 2 * units;                                        \
-        T *restrict uz = u + (long)s * 3 * units;                               \
-        T *restrict ur = uz + units;                                            \
-        T *restrict un = uz + 2 * units;                                        \
+        T *restrict un = u + (long)s * 3 * units + 2 * units;                   \
         const T *restrict dhs = dh + (long)s * units;                           \
+        const T *restrict hp = h_prev == NULL ? NULL                            \
+                                              : h_prev + (long)s * units;       \
         T *restrict cs = carry + (long)s * units;                               \
-        if (h_prev != NULL) {                                                   \
-            const T *restrict hp = h_prev + (long)s * units;                    \
+        if (hp != NULL) {                                                       \
             for (int j = 0; j < units; ++j) {                                   \
-                const T d = dhs[j] + cs[j], g = zz[j], n = zn[j];               \
+                const T d = dhs[j] + cs[j], g = zz[j], n = zn[j], r = zr[j];    \
+                const T dn = d * (1 - g) * (1 - n * n);                         \
                 zz[j] = d * (hp[j] - n) * g * (1 - g);                          \
-                zn[j] = d * (1 - g) * (1 - n * n);                              \
+                zr[j] = dn * un[j] * r * (1 - r);                               \
+                zn[j] = dn;                                                     \
+                un[j] = dn * r;                                                 \
                 cs[j] = d * g;                                                  \
             }                                                                   \
         } else {                  /* h_{-1} = 0 */                              \
             for (int j = 0; j < units; ++j) {                                   \
-                const T d = dhs[j] + cs[j], g = zz[j], n = zn[j];               \
+                const T d = dhs[j] + cs[j], g = zz[j], n = zn[j], r = zr[j];    \
+                const T dn = d * (1 - g) * (1 - n * n);                         \
                 zz[j] = -d * n * g * (1 - g);                                   \
-                zn[j] = d * (1 - g) * (1 - n * n);                              \
+                zr[j] = dn * un[j] * r * (1 - r);                               \
+                zn[j] = dn;                                                     \
+                un[j] = dn * r;                                                 \
                 cs[j] = d * g;                                                  \
             }                                                                   \
-        }                                                                       \
-        for (int j = 0; j < units; ++j) {                                       \
-            const T r = zr[j], dn = zn[j];                                      \
-            zr[j] = dn * un[j] * r * (1 - r);                                   \
-            uz[j] = zz[j];                                                      \
-            ur[j] = zr[j];                                                      \
-            un[j] = dn * r;                                                     \
         }                                                                       \
     }                                                                           \
 }
