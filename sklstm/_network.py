@@ -24,6 +24,7 @@ from sklstm._kernels._layout import (
     cell_weight_shapes,
     stack_layout,
 )
+from sklstm._kernels._optim import add_l2_gradient
 from sklstm._kernels._predict import lstm_stack_logits, lstm_stack_work_size
 from sklstm._kernels._train import (
     lstm_backward,
@@ -118,6 +119,15 @@ class LSTMNetwork:
         sizes = [int(np.prod(shape)) for shape in shapes]
         self.offsets = tuple(np.concatenate([[0], np.cumsum(sizes)]).astype(int))
         self.n_params = self.offsets[-1]
+        # The flat ranges of the weights that L2 penalises, adjacent ones merged.
+        runs = []
+        for i in self._regularized_indices():
+            start, stop = self.offsets[i], self.offsets[i + 1]
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = stop
+            else:
+                runs.append([start, stop])
+        self._l2_runs = np.array(runs, dtype=np.intp).reshape(-1, 2)
 
     @property
     def n_layers(self):
@@ -137,9 +147,11 @@ class LSTMNetwork:
         start = 3 * (layer * self.n_directions + direction)
         return views[start : start + 3]
 
-    def regularized(self, views):
-        """The views that L2 penalises: input, recurrent and head kernels."""
-        return [v for i, v in enumerate(views[:-2]) if i % 3 != 2] + [views[-2]]
+    def _regularized_indices(self):
+        """Indices in ``shapes`` of what L2 penalises: input, recurrent and head
+        kernels (not the biases)."""
+        n_cell_weights = len(self.shapes) - 2
+        return [i for i in range(n_cell_weights) if i % 3 != 2] + [n_cell_weights]
 
     def initialize(self, random_state):
         """New parameters as Keras initialises its LSTM or GRU and a Dense layer.
@@ -328,12 +340,8 @@ class LSTMNetwork:
             )
 
         if alpha:
-            penalty = 0.0
-            for weight, grad in zip(
-                self.regularized(views), self.regularized(grad_views)
-            ):
-                penalty += float(np.dot(weight.ravel(), weight.ravel()))
-                grad += (alpha / total_weight) * weight
+            scale = alpha / total_weight
+            penalty = add_l2_gradient(params, grads, self._l2_runs, scale)
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 

@@ -1,4 +1,5 @@
-"""The optimizers' in-place updates over the flat parameter buffer.
+"""In-place updates over the flat parameter buffer: the optimizers' steps and
+the L2 term's gradient.
 
 Each is one pass over the buffers in the parameters' precision: the arithmetic of
 scikit-learn's ``AdamOptimizer`` (and Keras' RMSprop) without NumPy's temporary
@@ -75,3 +76,35 @@ def rmsprop_update(
             g = grads[i]
             v[i] = r * v[i] + c * (g * g)
             params[i] -= lr * (g / _sqrt(v[i] + eps))
+
+
+def add_l2_gradient(
+    const floating[::1] params,                  # IN  flat parameters
+    floating[::1] grads,                         # IN/OUT their gradient
+    const Py_ssize_t[:, ::1] runs,               # IN  (n, 2) [start, stop) ranges
+    double scale,                                # IN  the L2 term's factor
+):
+    """``grads += scale * params`` over ``runs``; returns their squared norm.
+
+    The L2 term of a minibatch's loss over the penalised weights (which lie in
+    a few contiguous runs of the buffer): one call where NumPy took five per
+    weight matrix, a fifth of a small model's time outside the kernels. The
+    squares are summed in double precision.
+    """
+    cdef Py_ssize_t n = params.shape[0], r, i, start, stop
+    cdef floating factor = scale, value
+    cdef double total = 0
+    _check_like(n, grads.shape[0], "grads")
+    if runs.shape[1] != 2:
+        raise ValueError("optimizer: runs must be (n, 2) start, stop pairs")
+    for r in range(runs.shape[0]):
+        if not 0 <= runs[r, 0] <= runs[r, 1] <= n:
+            raise ValueError(f"optimizer: run {r} is outside params")
+    with nogil:
+        for r in range(runs.shape[0]):
+            start, stop = runs[r, 0], runs[r, 1]
+            for i in range(start, stop):
+                value = params[i]
+                total += <double> value * value
+                grads[i] += factor * value
+    return total
