@@ -74,12 +74,16 @@ def test_lbfgs_loss_in_chunks_equals_one_batch(monkeypatch):
     assert_allclose(chunked.loss_curve_, one_batch.loss_curve_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("alpha", [1e-4, 0.3])
 @pytest.mark.parametrize("estimator_class", ESTIMATORS)
-def test_integer_weight_equals_repeated_sample(estimator_class):
+def test_integer_weight_equals_repeated_sample(estimator_class, alpha):
+    # Over a few iterations: the paths of two L-BFGS runs on the same objective
+    # part by rounding at a rate that grows with the iterations (test_common).
     X, y = make_data(estimator_class, n_samples=30)
     weights = np.random.RandomState(2).randint(0, 4, size=30)
-    weighted = lbfgs(estimator_class, max_iter=20).fit(X, y, sample_weight=weights)
-    repeated = lbfgs(estimator_class, max_iter=20).fit(
+    params = {"max_iter": 20, "alpha": alpha}
+    weighted = lbfgs(estimator_class, **params).fit(X, y, sample_weight=weights)
+    repeated = lbfgs(estimator_class, **params).fit(
         np.repeat(X, weights, axis=0), np.repeat(y, weights, axis=0)
     )
     method = "predict_proba" if estimator_class is LSTMClassifier else "predict"
