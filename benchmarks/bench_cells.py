@@ -104,6 +104,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--no-float64", action="store_true")
+    parser.add_argument(
+        "--output",
+        default="bench_cells",
+        help="results/NAME.json and .md (another name keeps the main run's)",
+    )
     args = parser.parse_args(argv)
     dtypes = ["float32"] if args.no_float64 else ["float32", "float64"]
     results = []
@@ -126,8 +131,8 @@ def main(argv=None):
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_cells.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "bench_cells.md").write_text(markdown(report))
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.output}.md").write_text(markdown(report))
 
 
 if __name__ == "__main__":
