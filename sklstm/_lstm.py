@@ -196,8 +196,11 @@ _COMMON_PARAMETERS_DOC = """
         Relative tolerance of the stopping rule: an epoch counts as an
         improvement when the monitored quantity (the training loss, or with
         ``early_stopping`` the validation loss or score) improves on its best by
-        at least ``tol`` times the best's magnitude, whatever the scale of the
-        loss. For "lbfgs", the tolerance on the projected gradient (``gtol``).
+        at least ``tol`` times the best's magnitude; for a loss, ``tol`` times
+        ``max(best, 1)``, absolute below 1 as MLP's. The losses are on a fixed
+        scale (cross-entropy; regression targets are standardised), so the rule
+        does not depend on the targets' units. For "lbfgs", the tolerance on the
+        projected gradient (``gtol``).
 
     verbose : int, default=0
         1 prints one line per epoch (loss, validation score, time); 2 and more
@@ -1152,6 +1155,7 @@ class _BaseLSTM(BaseEstimator, ABC):
                 self.tol,
                 self.n_iter_no_change,
                 fresh=first_pass,
+                monitors_loss=validation is None or self.scoring == "loss",
             )
         history = run_epochs(
             batches,

@@ -39,8 +39,13 @@ class Checkpoint:
     The monitored ``value`` is lower-is-better: a loss, or a negated score. An
     epoch improves when its value is lower than the best by at least ``tol``
     times the best's magnitude, so that the rule does not depend on the scale of
-    the loss (a target in millimetres or in kilometres trains the same number of
-    epochs). Training stops, as in scikit-learn's MLP, once more than
+    the quantity; for a loss, by at least ``tol`` times ``max(|best|, 1)``. The
+    losses have a fixed scale (cross-entropy, or the squared error of
+    standardised targets: a target in millimetres or in kilometres trains the
+    same number of epochs), and below 1 the tolerance is then absolute, as MLP's:
+    a classifier's loss decaying geometrically towards zero on a training set it
+    has fitted stops, where a purely relative rule would run to ``max_iter``.
+    Training stops, as in scikit-learn's MLP, once more than
     ``n_iter_no_change`` epochs in a row have not improved, counting only after a
     fresh network has left its initial plateau.
 
@@ -57,10 +62,20 @@ class Checkpoint:
     fresh : bool
         Whether the weights are a new initialisation (warm starts have left the
         plateau already).
+    monitors_loss : bool, default=True
+        Whether ``value`` is a loss (the training or the validation loss) rather
+        than a negated score: only a loss's tolerance is absolute below 1.
     """
 
-    def __init__(self, params, start_value, tol, n_iter_no_change, fresh):
+    #: The magnitude below which the tolerance stops shrinking (0: none). A class
+    #: default, so that checkpoints pickled before it existed keep their rule.
+    tolerance_floor = 0.0
+
+    def __init__(
+        self, params, start_value, tol, n_iter_no_change, fresh, monitors_loss=True
+    ):
         self.tol = float(tol)
+        self.tolerance_floor = 1.0 if monitors_loss else 0.0
         self.n_iter_no_change = int(n_iter_no_change)
         self.best_params = aligned_params(params)
         self.best_iter = 0
@@ -101,7 +116,7 @@ class Checkpoint:
         self.lowest_loss = min(self.lowest_loss, loss)
         best = self.best_value
         if np.isfinite(best):
-            improved = value < best - self.tol * abs(best)
+            improved = value < best - self.tol * max(abs(best), self.tolerance_floor)
         else:
             improved = value < best
         if value < best:
@@ -340,8 +355,8 @@ def run_epochs(
                     "Training loss" if validation_score is None else "Validation score"
                 )
                 message = (
-                    "%s did not improve by more than tol=%g of its best for %d "
-                    "consecutive epochs."
+                    "%s did not improve by more than tol=%g of its best (of 1, "
+                    "for a loss below 1) for %d consecutive epochs."
                     % (quantity, checkpoint.tol, checkpoint.n_iter_no_change)
                 )
                 if optimizer.trigger_stopping(message, verbose):

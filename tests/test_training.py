@@ -57,13 +57,28 @@ def test_checkpoint_counts_no_improvement_only_after_the_plateau():
     assert warm.stalled
 
 
+@pytest.mark.parametrize("monitors_loss", [False, True])
 @pytest.mark.parametrize("best", [1e-6, 1.0, 1e6])
-def test_checkpoint_improvement_is_relative(best):
+def test_checkpoint_improvement_is_relative(best, monitors_loss):
+    # A score's improvement is relative at any magnitude; a loss's too from 1
+    # up, and absolute below (its scale is fixed: see test_target_scale_...).
     params = np.zeros(1)
-    checkpoint = Checkpoint(params, best, tol=1e-3, n_iter_no_change=5, fresh=False)
+    checkpoint = Checkpoint(
+        params,
+        best,
+        tol=1e-3,
+        n_iter_no_change=5,
+        fresh=False,
+        monitors_loss=monitors_loss,
+    )
     checkpoint.record(best * (1 - 5e-4), best, params)  # better, but not by tol
     assert checkpoint.no_improvement_count == 1
     checkpoint.record(best * (1 - 2e-3), best, params)
+    absolute = monitors_loss and best < 1
+    # Below 1 a loss must improve by tol itself: 2e-3 of 1e-6 is not enough.
+    assert checkpoint.no_improvement_count == (2 if absolute else 0)
+    current = checkpoint.best_value
+    checkpoint.record(current - 2e-3 * max(current, 1), best, params)
     assert checkpoint.no_improvement_count == 0
 
 
