@@ -36,6 +36,16 @@ cdef inline int bias_rows(int cell) noexcept nogil:
     return 2 if cell == GRU else 1
 
 
+cdef inline int own_recurrent_at(int cell, int units) noexcept nogil:
+    """First gate column whose recurrent sum has a gradient of its own.
+
+    The GRU's candidate (2H): its recurrent sum is multiplied by the reset gate,
+    while the update and reset gates' recurrent sums add to their input sums and
+    share dL/dz. The LSTM's recurrent sums all do: none (its gate width).
+    """
+    return 2 * units if cell == GRU else gate_width(cell, units)
+
+
 cdef inline long recurrent_at(int cell, int n_inputs, int units) noexcept nogil:
     """Offset of the recurrent kernel (H, G H) after the kernel (D, G H)."""
     return <long> n_inputs * gate_width(cell, units)

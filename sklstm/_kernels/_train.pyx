@@ -52,6 +52,7 @@ from sklstm._kernels._layout cimport (
     check_packing,
     check_steps,
     gate_width,
+    own_recurrent_at,
     recurrent_at,
     stack_offsets,
     state_at,
@@ -135,7 +136,7 @@ cdef void _backward_rows(
                                                        state_rows, units)
     # Recurrent-kernel rows from own_start on multiply the GRU candidate's own
     # recurrent gradient; the others dL/dz.
-    cdef int own_start = 2 * units if cell == GRU else width
+    cdef int own_start = own_recurrent_at(cell, units)
     cdef int panel = PANEL_BYTES // sizeof(floating)
     cdef floating *d_recurrent_input
     for t in range(n_steps - 1, -1, -1):
@@ -233,7 +234,7 @@ cdef void _weight_gradient_columns(
     cdef bint apart = cell == GRU
     # Columns c0:shared_end take the recurrent product from dL/dz; own0:c1 (the
     # GRU's candidate) from the recurrent sums' gradient.
-    cdef int own_start = 2 * units if apart else width
+    cdef int own_start = own_recurrent_at(cell, units)
     cdef int shared_end = min(c1, own_start)
     cdef int own0 = max(c0, own_start)
     cdef int n_cols = c1 - c0
@@ -359,7 +360,8 @@ cdef void _weight_gradient_rows(
             if apart:
                 for i in range(take):
                     memcpy(us + (rows + i) * units,
-                           recurrent_delta + (at + i) * width + 2 * units,
+                           recurrent_delta + (at + i) * width
+                           + own_recurrent_at(cell, units),
                            units * sizeof(floating))
             rows += take
             r += take
@@ -373,7 +375,8 @@ cdef void _weight_gradient_rows(
         _gathered_gradient(cell, rows, n_inputs, units, xs, hs, zs, us, block,
                            d_kernel, d_recurrent_kernel, d_bias, started)
     if apart:                            # the update and reset gates' are dL/dz's
-        memcpy(d_bias + width, d_bias, 2 * units * sizeof(floating))
+        memcpy(d_bias + width, d_bias,
+               own_recurrent_at(cell, units) * sizeof(floating))
 
 
 cdef inline void _gathered_gradient(
@@ -412,12 +415,13 @@ cdef inline void _gathered_gradient(
                        d_recurrent_kernel, width, accumulate)
         return
     # The GRU's update and reset gates from dL/dz, its candidate from us.
-    packed_product(units, 2 * units, rows, hs, 1, units, block, rows,
+    cdef int own = own_recurrent_at(cell, units)
+    packed_product(units, own, rows, hs, 1, units, block, rows,
                    d_recurrent_kernel, width, accumulate)
     pack(rows, units, us, units, 1, block)
-    column_sums(rows, units, us, units, d_bias + width + 2 * units)
+    column_sums(rows, units, us, units, d_bias + width + own)
     packed_product(units, units, rows, hs, 1, units, block, rows,
-                   d_recurrent_kernel + 2 * units, width, accumulate)
+                   d_recurrent_kernel + own, width, accumulate)
 
 
 cdef void _layer_forward(
