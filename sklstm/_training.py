@@ -354,10 +354,13 @@ def run_epochs(
                 quantity = (
                     "Training loss" if validation_score is None else "Validation score"
                 )
+                floor = (
+                    " (of 1, for a loss below 1)" if checkpoint.tolerance_floor else ""
+                )
                 message = (
-                    "%s did not improve by more than tol=%g of its best (of 1, "
-                    "for a loss below 1) for %d consecutive epochs."
-                    % (quantity, checkpoint.tol, checkpoint.n_iter_no_change)
+                    "%s did not improve by more than tol=%g of its best%s for %d "
+                    "consecutive epochs."
+                    % (quantity, checkpoint.tol, floor, checkpoint.n_iter_no_change)
                 )
                 if optimizer.trigger_stopping(message, verbose):
                     break
