@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_torch import CONFIGS, make_data  # noqa: E402
 
 from sklstm import LSTMClassifier  # noqa: E402
-from sklstm._lstm import _auto_batch_size  # noqa: E402
+from sklstm._training import auto_batch_size as _auto_batch_size  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "auto_batch.md"
 

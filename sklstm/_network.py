@@ -13,9 +13,8 @@ import weakref
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit, log_expit
 
-from sklstm._kernels._array import softmax_rows
+from sklstm._heads import Head
 from sklstm._kernels._layout import (
     CELLS,
     STATE_PARTS,
@@ -32,10 +31,6 @@ from sklstm._kernels._train import (
     lstm_stack_backward,
     lstm_stack_forward,
 )
-
-#: Output activation of the head and the loss it is paired with. Each pair is the
-#: canonical link of its loss, so d(loss)/d(logits) is ``(prediction - y) / n``.
-HEADS = ("softmax", "logistic", "identity")
 
 
 class LSTMNetwork:
@@ -56,8 +51,8 @@ class LSTMNetwork:
         Units of each stacked LSTM layer (per direction), bottom first.
     n_outputs : int
         Width of the head.
-    head : {"softmax", "logistic", "identity"}
-        Output activation; fixes the loss (cross-entropy, log-loss, squared error).
+    head : Head
+        The output activation and its loss (see :mod:`sklstm._heads`).
     dtype : {np.float32, np.float64}
         Floating type of the parameters and of every buffer.
     bidirectional : bool, default=False
@@ -84,10 +79,21 @@ class LSTMNetwork:
         return_sequences=False,
         cell="lstm",
     ):
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        if not isinstance(head, Head):
+            raise TypeError(f"head must be a Head, got {head!r}")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        # What network_for builds this network from (pickles keep this only).
+        self.structure = (
+            n_features,
+            tuple(hidden_layer_sizes),
+            n_outputs,
+            head,
+            np.dtype(dtype),
+            bool(bidirectional),
+            bool(return_sequences),
+            cell,
+        )
         self.cell = cell
         # The kernels' ``cell`` argument.
         self._cell = cell_kind(cell)
@@ -235,7 +241,7 @@ class LSTMNetwork:
         return None
 
     def logits(self, params, X_tm, batch_sizes, last_step, workspace):
-        """Head pre-activations, shape (B, n_outputs); values for "identity".
+        """Head pre-activations (raw outputs), shape (B, n_outputs).
 
         ``X_tm`` is a time-major batch ``(T, B, n_features)``; ``last_step[b]`` is the
         last step of sequence ``b``. With ``return_sequences``, a row per step that
@@ -248,7 +254,7 @@ class LSTMNetwork:
 
     def activate(self, logits, log=False):
         """The head's output activation (or its log) applied to ``logits``."""
-        return activate(self.head, logits, log)
+        return self.head.activation(logits, log)
 
     def loss_and_gradient(
         self,
@@ -266,10 +272,9 @@ class LSTMNetwork:
     ):
         """Weighted mean loss of a minibatch plus L2 term; its gradient in ``grads``.
 
-        Per sequence the loss is the cross-entropy (softmax), the log-loss summed
-        over outputs (logistic), or the squared error averaged over outputs and
-        halved (identity, so that the unweighted loss is MLPRegressor's
-        ``((Y - pred) ** 2).mean() / 2``). The minibatch loss is
+        Per sequence the loss is the head's (:meth:`Head.losses`; the squared
+        error is halved and averaged over outputs, MLPRegressor's ``((Y - pred)
+        ** 2).mean() / 2``). The minibatch loss is
         ``sum(sample_weight * loss) / total_weight`` plus ``alpha / (2 *
         total_weight)`` times the squared norm of every kernel, as in scikit-learn's
         MLP. ``sample_weight`` defaults to ones and ``total_weight`` to the sum of
@@ -308,7 +313,7 @@ class LSTMNetwork:
                 total_weight = total_weight * X_tm.shape[0]
             else:
                 row_weight = share if row_weight is None else row_weight * share
-        losses, delta = self._losses(forward.logits, Y, gradient=True)
+        losses, delta = self.head.losses(forward.logits, Y, gradient=True)
         if row_weight is None:
             loss = losses.sum() / total_weight
             delta /= total_weight
@@ -345,36 +350,6 @@ class LSTMNetwork:
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 
-    def _losses(self, logits, Y, gradient=False):
-        """Per-sequence losses of the head's ``logits`` against ``Y``.
-
-        With ``gradient``, also d(loss)/d(logits) per sequence: the head and its
-        loss are a canonical pair, so it is ``(prediction - Y)`` (over the outputs,
-        for the squared error).
-        """
-        # One pass per quantity, in place where it can be: with per-step outputs
-        # these run over every step of a minibatch.
-        delta = None
-        if self.head == "softmax":
-            log_proba = activate("softmax", logits, log=True)
-            losses = -np.einsum("ij,ij->i", Y, log_proba)
-            if gradient:
-                delta = np.exp(log_proba, out=log_proba)
-                delta -= Y
-        elif self.head == "logistic":
-            losses = np.sum(np.logaddexp(0, logits) - Y * logits, axis=1)
-            if gradient:
-                delta = expit(logits)
-                delta -= Y
-        else:
-            difference = logits - Y
-            losses = np.einsum("ij,ij->i", difference, difference)
-            losses *= 0.5 / self.n_outputs
-            if gradient:
-                difference /= self.n_outputs
-                delta = difference
-        return (losses, delta) if gradient else losses
-
     def mean_loss(self, logits, Y, sample_weight=None):
         """The (weighted) mean loss of ``logits`` against ``Y``, without L2 term.
 
@@ -382,10 +357,10 @@ class LSTMNetwork:
         sequence, as :class:`~sklstm._sequences.StepTargets` holds ``Y``.
         """
         if self.return_sequences:
-            losses = self._losses(logits, Y.values) * Y.row_shares()
+            losses = self.head.losses(logits, Y.values) * Y.row_shares()
             losses = np.add.reduceat(losses, Y.offsets)  # per sequence
         else:
-            losses = self._losses(logits, Y)
+            losses = self.head.losses(logits, Y)
         if sample_weight is None:
             return float(np.mean(losses))
         return float(np.dot(sample_weight, losses) / sample_weight.sum())
@@ -685,43 +660,6 @@ class pooled_buffer:
             with _pools_lock:
                 self.idle.append(self.buffer)
         return False
-
-
-def activate(head, logits, log=False):
-    """Output activation of ``head`` (or its log, without underflow) on logits."""
-    if head == "softmax":
-        # scipy's softmax and log_softmax cost 5 and 90 µs a minibatch (array-API
-        # dispatch), NumPy's five passes 4 µs on one row: one kernel call.
-        logits = np.ascontiguousarray(logits)
-        out = np.empty_like(logits)
-        softmax_rows(logits, out, log)
-        return out
-    if head == "logistic":
-        return log_expit(logits) if log else expit(logits)
-    return logits
-
-
-@functools.cache
-def _probability_bounds(dtype, log):
-    """The range probabilities (or their logs) are clipped to: inside (0, 1)."""
-    info = np.finfo(dtype)
-    low, high = info.tiny, 1 - info.epsneg
-    if log:
-        low, high = np.log(low), np.log1p(-info.epsneg)
-    return dtype.type(low), dtype.type(high)
-
-
-def within_probability_bounds(out, log):
-    """``out`` clipped in place to :func:`_probability_bounds`.
-
-    However confident the model, probabilities stay strictly inside (0, 1) and
-    their logarithms finite, as scikit-learn's checks require.
-    """
-    low, high = _probability_bounds(out.dtype, log)
-    # Two in-place ufuncs: np.clip's dispatch costs twice as much on the few
-    # rows of a single sequence's or a stream's prediction.
-    np.minimum(out, high, out=out)
-    return np.maximum(out, low, out=out)
 
 
 class _CellBuffers:

@@ -136,3 +136,27 @@ class RMSpropOptimizer(_Optimizer):
         rmsprop_update(
             params, grads, self.v, self.rho, self.learning_rate, self.epsilon
         )
+
+
+def make_optimizer(settings, params):
+    """The optimizer that ``settings.solver`` names, for ``params``."""
+    if settings.solver == "sgd":
+        return SGDOptimizer(
+            params,
+            settings.learning_rate_init,
+            settings.learning_rate,
+            settings.momentum,
+            settings.nesterovs_momentum,
+            settings.power_t,
+        )
+    if settings.solver == "rmsprop":
+        return RMSpropOptimizer(
+            params, settings.learning_rate_init, settings.rho, settings.epsilon
+        )
+    return AdamOptimizer(
+        params,
+        settings.learning_rate_init,
+        settings.beta_1,
+        settings.beta_2,
+        settings.epsilon,
+    )

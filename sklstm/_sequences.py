@@ -17,10 +17,12 @@ from sklstm._kernels._array import gather_time_major
 class DenseSequences:
     """Equal-length sequences: a C-ordered array (n_samples, n_steps, n_features)."""
 
-    def __init__(self, X):
+    def __init__(self, X, input_ndim=3):
         self.X = X
         self.n_samples, self.max_length, self.n_features = X.shape
         self.dtype = X.dtype
+        # 2 for an X of sequences of one step passed as (n_samples, n_features).
+        self.input_ndim = input_ndim
 
     def take(self, index):
         return DenseSequences(self.X[index])
@@ -228,129 +230,3 @@ def length_sorted_batches(lengths, index, batch_size, random_state, bucket=50):
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     order = random_state.permutation(len(batches))
     return [batches[i] for i in order]
-
-
-def is_sequence_list(X):
-    """Whether X is a list of sequences rather than one array-like.
-
-    A list or tuple holding a 2-D (or higher) array-like, or a 1-D object array
-    (what scikit-learn's splitters make of such a list), is a list of sequences; a
-    list of rows or of numbers is an ordinary array-like.
-    """
-    if isinstance(X, np.ndarray):
-        return X.dtype == object and X.ndim == 1 and len(X) > 0
-    if not isinstance(X, (list, tuple)):
-        return False
-    for x in X:
-        try:
-            if np.ndim(x) >= 2:
-                return True
-        except ValueError:  # a ragged nested list: numpy cannot tell its ndim
-            continue
-    return False
-
-
-def check_not_ragged_rows(X):
-    """Refuse inputs that are no sequences at all, naming what was passed.
-
-    None, a dict, a string or a set would otherwise fail inside NumPy with a
-    message about NaN or float conversion; a list of 1-D sequences of different
-    lengths with NumPy's "inhomogeneous shape", which names neither the problem
-    nor the layout sklstm wants.
-    """
-    if X is None or (
-        isinstance(X, (dict, str, bytes, set, frozenset)) and not hasattr(X, "tocsr")
-    ):  # (scipy's dok sparse format is a dict: scikit-learn refuses it by name)
-        raise TypeError(
-            f"X must be a 3-D array (n_samples, n_timesteps, n_features), a 2-D "
-            f"array or a list of 2-D arrays, got {type(X).__name__}."
-        )
-    if not isinstance(X, (list, tuple)) or len(X) < 2:
-        return
-    lengths = set()
-    for x in X:
-        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
-            return
-        try:
-            if np.ndim(x) != 1:
-                return
-        except ValueError:
-            return
-        lengths.add(len(x))
-    if len(lengths) > 1:
-        raise ValueError(
-            f"X is a list of {len(X)} 1-D sequences of different lengths "
-            f"({min(lengths)} to {max(lengths)}). Sequences of their own lengths go "
-            "in as a list of 2-D arrays (n_timesteps_i, n_features): for univariate "
-            "sequences, [np.asarray(x, dtype=float)[:, None] for x in X]."
-        )
-
-
-def check_sequence_list(X, dtype=None):
-    """Validate a list of 2-D sequences; return them concatenated, and their lengths.
-
-    Every sequence must be a finite numeric 2-D array ``(n_timesteps_i,
-    n_features)`` with at least one step, all with the same ``n_features``. The
-    values come back as one ``(sum of lengths, n_features)`` array of ``dtype``:
-    by default float32 if every sequence is float32, else float64.
-    """
-    # Imported here: this module's packing code needs NumPy only.
-    from sklearn.utils.validation import check_array
-
-    sequences = []
-    for i, x in enumerate(X):
-        try:
-            sequences.append(np.asarray(x))
-        except ValueError as error:  # a nested list of rows of different lengths
-            raise ValueError(f"X[{i}] is not a 2-D array: {error}") from error
-    for i, x in enumerate(sequences):
-        if x.ndim == 0:
-            raise ValueError(
-                f"X[{i}] is {X[i]!r}, not a sequence: each sequence in a list must "
-                "be a 2-D array (n_timesteps_i, n_features)."
-            )
-        if x.ndim != 2:
-            raise ValueError(
-                f"Each sequence in a list must be a 2-D array (n_timesteps_i, "
-                f"n_features); X[{i}] has shape {x.shape}. A univariate sequence goes "
-                f"in as x[:, None]."
-            )
-        if 0 in x.shape:
-            raise ValueError(
-                f"X[{i}] has shape {x.shape}: each sequence needs at least 1 time "
-                f"step and 1 feature."
-            )
-        if x.shape[1] != sequences[0].shape[1]:
-            raise ValueError(
-                f"All sequences in a list must have the same number of features: "
-                f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}. Each "
-                f"sequence is (n_timesteps_i, n_features); sequences of aeon, "
-                f"sktime or tslearn laid out (n_channels, n_timesteps_i) go in as "
-                f"[x.T for x in X]."
-            )
-    if dtype is None:
-        all_float32 = all(x.dtype == np.float32 for x in sequences)
-        dtype = np.float32 if all_float32 else np.float64
-    lengths = np.array([len(x) for x in sequences], dtype=np.intp)
-    if all(x.dtype.kind in "biuf" for x in sequences):
-        # Numbers join exactly: one concatenation, checked once.
-        try:
-            return check_array(
-                np.concatenate(sequences), dtype=dtype, input_name="X"
-            ), lengths
-        except ValueError:
-            pass  # NaN or infinity: the loop below names the sequence
-    # One sequence at a time: this names the one at fault (check_array names its
-    # input in its NaN and infinity messages only), and converts each on its own,
-    # since NumPy joins numbers with strings or objects as strings ("True", or
-    # float32 digits read back as float64).
-    checked = []
-    for i, x in enumerate(sequences):
-        try:
-            checked.append(check_array(x, dtype=dtype, input_name=f"X[{i}]"))
-        except (TypeError, ValueError) as error:
-            if f"X[{i}]" in str(error):
-                raise
-            kind = ValueError if isinstance(error, ValueError) else TypeError
-            raise kind(f"X[{i}]: {error}") from error
-    return np.concatenate(checked), lengths

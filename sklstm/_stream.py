@@ -1,12 +1,11 @@
 """Streaming prediction: a fitted model run on data as it arrives, state carried."""
 
-import copy
-
 import numpy as np
 
 from sklstm._kernels._layout import carried_state_width
 from sklstm._kernels._predict import lstm_stream_logits
-from sklstm._network import aligned_params
+from sklstm._model import FittedModel
+from sklstm._validation import check_n_features
 
 
 class LSTMStream:
@@ -42,35 +41,38 @@ class LSTMStream:
     """
 
     def __init__(self, estimator):
-        model = copy.copy(estimator)
-        model._params = aligned_params(estimator._params)
-        self._model = model
-        network = model._network()
+        self._model = estimator._fitted_model().copy()
+        self._set_kernel_arguments()
+        self.reset()
+
+    def _set_kernel_arguments(self):
+        network = self._model.network
         self._units = network._units
         self._cell = network._cell  # the kernels' cell argument
         self._state_width = sum(
             carried_state_width(network.cell, units)
             for units in network.hidden_layer_sizes
         )
-        self._pick_kernel()
-        self.reset()
-
-    def _pick_kernel(self):
         # The kernel's specialisation for the dtype, picked once (a fused
         # function picks it at every call).
         self._kernel = lstm_stream_logits[
-            "float" if self._model._params.dtype == np.float32 else "double"
+            "float" if network.dtype == np.float32 else "double"
         ]
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        del state["_kernel"]
+        for derived in ("_kernel", "_units", "_cell", "_state_width"):
+            del state[derived]
         return state
 
     def __setstate__(self, state):
-        state.setdefault("_cell", 0)  # streams of older versions: an LSTM
+        if not isinstance(state["_model"], FittedModel):
+            # Streams of older versions held a copy of the estimator.
+            state["_model"] = state["_model"]._fitted_model().copy()
+        for derived in ("_kernel", "_units", "_cell", "_state_width"):
+            state.pop(derived, None)
         self.__dict__.update(state)
-        self._pick_kernel()
+        self._set_kernel_arguments()
 
     def reset(self):
         """Forget every stream's state: the next chunk starts new streams.
@@ -91,7 +93,7 @@ class LSTMStream:
         With ``softmax``, their softmax (``take_log``: its logarithm).
         """
         model = self._model
-        dtype = model._params.dtype
+        dtype = model.dtype
         if not (
             type(X) is np.ndarray
             and X.ndim == 3
@@ -99,21 +101,21 @@ class LSTMStream:
             and X.flags.c_contiguous
             and X.shape[0] == self.n_streams_
             and X.shape[1] > 0
-            and X.shape[2] == model.n_features_in_
+            and X.shape[2] == model.n_features
         ):
             X = self._checked_chunk(X)
         n_streams, n_steps, _ = X.shape
         if self._state is None:
             self._state = np.zeros((n_streams, self._state_width), dtype=dtype)
             self.n_streams_ = n_streams
-        every_step = model._return_sequences
+        every_step = model.return_sequences
         rows = n_streams * n_steps if every_step else n_streams
-        logits = np.empty((rows, model.n_outputs_), dtype=dtype)
+        logits = np.empty((rows, model.n_outputs), dtype=dtype)
         # The kernel checks the chunk and its arguments before it changes the
         # state: a chunk it refuses leaves the streams where they were.
         finite = self._kernel(
             X,
-            model._params,
+            model.params,
             self._units,
             self._state,
             logits,
@@ -132,7 +134,6 @@ class LSTMStream:
         """A chunk as a C-contiguous (n_streams, n_steps, n_features) array of
         the model's dtype, or the error that names what is wrong with it."""
         model = self._model
-        dtype = model._params.dtype
         X = np.asarray(X)
         if X.dtype.kind not in "biuf":
             raise ValueError(
@@ -147,11 +148,7 @@ class LSTMStream:
                 f"{X.shape}."
             )
         n_streams, n_steps, n_features = X.shape
-        if n_features != model.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(model).__name__} is "
-                f"expecting {model.n_features_in_} features as input."
-            )
+        check_n_features(model.estimator_name, n_features, model.n_features)
         if self.n_streams_ is None:
             if n_streams < 1:
                 raise ValueError("A chunk needs at least one stream.")
@@ -163,7 +160,7 @@ class LSTMStream:
             )
         if n_steps < 1:
             raise ValueError("A chunk needs at least one time step.")
-        return np.ascontiguousarray(X, dtype=dtype)
+        return np.ascontiguousarray(X, dtype=model.dtype)
 
     def predict(self, X):
         """Feed the next readings of every stream; predict.
@@ -188,8 +185,8 @@ class LSTMStream:
         return self._per_step(self._predictions(logits), shape)
 
     def _predictions(self, logits):
-        """Predictions in y's units from the head's outputs."""
-        return self._model._shape_prediction(logits)
+        """Predictions (values or labels) from the head's raw outputs."""
+        return self._model.decode(logits)
 
     @staticmethod
     def _per_step(rows, shape):
@@ -200,7 +197,7 @@ class LSTMStream:
 
     def __repr__(self):
         return (
-            f"{type(self).__name__}({type(self._model).__name__}, "
+            f"{type(self).__name__}({self._model.estimator_name}, "
             f"n_streams_={self.n_streams_}, n_steps_seen_={self.n_steps_seen_})"
         )
 
@@ -230,10 +227,7 @@ class LSTMClassifierStream(LSTMStream):
 
     @property
     def classes_(self):
-        return self._model.classes_
-
-    def _predictions(self, logits):
-        return self._model._decode(logits)
+        return self._model.classes
 
     def predict_proba(self, X):
         """Feed the next readings of every stream; class probabilities.
@@ -270,7 +264,7 @@ n_steps, n_classes) with ``return_sequences=True``
         return self._probabilities(X, log=True)
 
     def _probabilities(self, X, log):
-        proba, shape = self._model._probabilities_via(
+        proba, shape = self._model.probabilities(
             lambda softmax, take_log: self._advance(X, softmax, take_log), log
         )
         return self._per_step(proba, shape)

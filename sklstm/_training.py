@@ -1,7 +1,10 @@
 """The training loop: epochs, the stopping rule, the best weights, divergence.
 
 The estimators validate their input and own the fitted state; the network computes
-losses and gradients. This module runs the epochs in between. One mechanism,
+losses and gradients. This module runs the epochs in between: :func:`train` takes
+a network, its weights and validated data, and assembles either solver family the
+same way (minibatch epochs through :func:`run_epochs`, or full-batch L-BFGS
+through :func:`fit_lbfgs`), with the early-stopping split. One mechanism,
 :class:`Checkpoint`, decides everything that depends on how training goes: which
 weights are the best seen (by the training loss, the validation loss or a
 validation score), when training has stopped improving, and when it has diverged.
@@ -9,17 +12,20 @@ Whatever ends a fit (no improvement, ``max_iter``, divergence, Ctrl-C), the weig
 it keeps are the checkpoint's best.
 """
 
+import copy
 import hashlib
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
+from sklstm._model import FittedModel
 from sklstm._network import aligned_params
+from sklstm._optimizers import make_optimizer
 from sklstm._sequences import RaggedSequences, length_sorted_batches
 
 #: A training loss this many times its lowest, and above the loss of the starting
@@ -296,8 +302,8 @@ def run_epochs(
 ):
     """Train ``params`` in place for up to ``max_iter`` epochs; return the History.
 
-    ``validation_score`` (higher is better, None without early stopping) scores
-    the current weights; the checkpoint then monitors its negation, else the
+    ``validation_score(params)`` (higher is better, None without early stopping)
+    scores the current weights; the checkpoint then monitors its negation, else the
     training loss. A fit (not ``incremental``) ends on the checkpoint's best
     weights whatever stops it. One call of ``partial_fit`` (``incremental``) is one
     epoch: it keeps its weights unless the epoch diverges or is interrupted, when
@@ -337,7 +343,7 @@ def run_epochs(
             history.samples_seen += batches.data.n_samples
             history.loss_curve.append(float(loss))
             if validation_score is not None:
-                score = float(validation_score())
+                score = float(validation_score(params))
                 history.validation_scores.append(score)
                 checkpoint.record(-score, loss, params)
             else:
@@ -371,7 +377,7 @@ def run_epochs(
                     "optimization hasn't converged yet; the weights of the best "
                     "epoch (%d) were kept." % (max_iter, checkpoint.best_iter),
                     ConvergenceWarning,
-                    stacklevel=5,
+                    stacklevel=7,
                 )
     except KeyboardInterrupt:
         history.interrupted = True
@@ -387,7 +393,7 @@ def run_epochs(
             f"Training interrupted by the user after {history.n_iter} complete "
             f"epoch(s); {kept}. Fit again with warm_start=True to go on from there.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=7,
         )
     if not incremental:
         checkpoint.restore(params)
@@ -398,6 +404,231 @@ def run_epochs(
     else:
         history.kept_loss = checkpoint.start_loss
     return history
+
+
+# batch_size="auto": Keras' 32 sequences a minibatch on small data sets, which then
+# get enough optimizer steps per epoch, growing to MLP's 200 on large ones, where
+# each epoch has 50 steps or more and larger minibatches run faster.
+_AUTO_BATCH_SMALL = 32
+_AUTO_BATCH_LARGE = 200
+_AUTO_BATCH_STEPS = 50
+
+
+def auto_batch_size(n_samples):
+    """The minibatch size of batch_size="auto" for n_samples sequences."""
+    size = min(
+        _AUTO_BATCH_LARGE, max(_AUTO_BATCH_SMALL, n_samples // _AUTO_BATCH_STEPS)
+    )
+    return min(size, n_samples)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The estimator's parameters that training reads, by their names."""
+
+    solver: str
+    alpha: float
+    batch_size: object
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    max_iter: int
+    shuffle: bool
+    tol: float
+    verbose: int
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    rho: float
+    n_iter_no_change: int
+    max_grad_norm: object
+    max_fun: int
+    dropout: float
+    recurrent_dropout: float
+    validation_fraction: float
+    scoring: object
+
+    @classmethod
+    def of(cls, estimator):
+        return cls(**{f.name: getattr(estimator, f.name) for f in fields(cls)})
+
+
+@dataclass
+class TrainingData:
+    """Validated data of one fit: sequences, encoded targets, loss weights.
+
+    ``y`` is the validated target (per step: as ``check_step_targets`` gives
+    it), kept for a scorer of the validation split, and ``labels`` what that
+    split stratifies by (None: no strata).
+    """
+
+    data: object
+    Y: object
+    sample_weight: object
+    y: object = None
+    labels: object = None
+
+    def take(self, index):
+        y = self.y
+        if y is not None:
+            y = [y[i] for i in index] if isinstance(y, list) else y[index]
+        return TrainingData(
+            self.data.take(index),
+            self.Y[index],
+            None if self.sample_weight is None else self.sample_weight[index],
+            y,
+        )
+
+
+@dataclass
+class Trained:
+    """What :func:`train` gives the estimator to store."""
+
+    history: History
+    best_iter: int
+    optimizer: object = None
+    checkpoint: object = None
+    validation_scores: object = None
+    best_validation_score: object = None
+
+
+def train(
+    network,
+    params,
+    training,
+    settings,
+    *,
+    random_state,
+    n_threads,
+    chunk,
+    fresh,
+    incremental=False,
+    optimizer=None,
+    checkpoint=None,
+    early_stopping=False,
+    validation=None,
+    validation_score=None,
+):
+    """Train ``params`` (in place) on ``training``, a :class:`TrainingData`.
+
+    ``settings`` is a :class:`TrainingSettings`; ``chunk`` the sequences per
+    full-batch evaluation of L-BFGS. Minibatch solvers continue ``optimizer`` and
+    ``checkpoint`` when given (partial_fit), else start new ones. With
+    ``early_stopping``, ``validation`` is a :class:`TrainingData` or None for a
+    split of ``validation_fraction`` of the training data, and
+    ``validation_score(validation)`` returns the function that scores weights on
+    it (higher is better). Returns a :class:`Trained`.
+    """
+    if settings.solver == "lbfgs":
+        history = fit_lbfgs(
+            network,
+            params,
+            training.data,
+            training.Y,
+            *scaled_weights(training.sample_weight, settings.alpha, network.dtype),
+            chunk,
+            n_threads,
+            settings.max_iter,
+            settings.max_fun,
+            settings.tol,
+            settings.verbose,
+        )
+        return Trained(history, history.n_iter if history.loss_curve else 0)
+    # What a fit draws per sequence follows its content (see sequence_keys): one
+    # seed a fit, drawn before anything else.
+    seed = int(random_state.randint(np.iinfo(np.int64).max))
+    keys = None
+    split = early_stopping and validation is None
+    if settings.dropout or settings.recurrent_dropout or split:
+        keys = sequence_keys(training.data, seed)
+    if split:
+        train_index, val_index = validation_split(
+            keys, training.labels, training.sample_weight, settings.validation_fraction
+        )
+        keys = keys[train_index]
+        training, validation = training.take(train_index), training.take(val_index)
+    data = training.data
+    sample_weight, alpha = scaled_weights(
+        training.sample_weight, settings.alpha, network.dtype
+    )
+    if settings.batch_size == "auto":
+        batch_size = auto_batch_size(data.n_samples)
+    else:
+        batch_size = min(settings.batch_size, data.n_samples)
+    # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
+    # carries the optimizer state (Adam moments, velocity) from call to call.
+    if optimizer is None:
+        optimizer = make_optimizer(settings, params)
+    else:
+        optimizer = copy.deepcopy(optimizer)
+    batches = Minibatches(
+        network=network,
+        data=data,
+        Y=training.Y,
+        sample_weight=sample_weight,
+        batch_size=batch_size,
+        alpha=alpha,
+        shuffle=settings.shuffle,
+        random_state=random_state,
+        n_threads=n_threads,
+        max_grad_norm=settings.max_grad_norm,
+        dropout=settings.dropout,
+        recurrent_dropout=settings.recurrent_dropout,
+        verbose=settings.verbose,
+        keys=keys,
+        mask_seed=seed,
+    )
+    score = start_value = None
+    if early_stopping:
+        score = validation_score(validation)
+        start_value = -score(params)
+    if checkpoint is None:
+        checkpoint = Checkpoint(
+            params,
+            start_value,
+            settings.tol,
+            settings.n_iter_no_change,
+            fresh=fresh,
+            monitors_loss=not early_stopping or settings.scoring == "loss",
+        )
+    else:
+        checkpoint = copy.deepcopy(checkpoint)
+    history = run_epochs(
+        batches, params, optimizer, checkpoint, settings.max_iter, score, incremental
+    )
+    trained = Trained(history, checkpoint.best_iter, optimizer, checkpoint)
+    if early_stopping:
+        trained.validation_scores = history.validation_scores
+        trained.best_validation_score = -checkpoint.best_value
+    return trained
+
+
+def validation_scorer(network, scorer, view):
+    """The early-stopping score of weights on validation data (higher is better).
+
+    Returns ``on(validation)``, which returns ``score(params)`` for a
+    :class:`TrainingData`. With ``scorer`` None, the negative mean loss of the
+    encoded targets, on the network alone; else ``scorer(view(params), X_val,
+    y_val)``, where ``view(params)`` is a frozen fitted estimator that predicts
+    with those weights (the estimator being fitted never is).
+    """
+
+    def on(validation):
+        if scorer is None:
+
+            def score(params):
+                raw = FittedModel(network, params).raw_outputs(validation.data)
+                return -network.mean_loss(raw, validation.Y, validation.sample_weight)
+
+            return score
+        X_val, y_val = validation.data.as_input(), validation.y
+        weight = validation.sample_weight
+        kwargs = {} if weight is None else {"sample_weight": weight}
+        return lambda params: scorer(view(params), X_val, y_val, **kwargs)
+
+    return on
 
 
 def _warn_diverged(where, checkpoint, incremental):
@@ -411,7 +642,7 @@ def _warn_diverged(where, checkpoint, incremental):
         "Scale the input (e.g. standardise each feature), lower "
         "learning_rate_init, or set max_grad_norm.",
         ConvergenceWarning,
-        stacklevel=6,
+        stacklevel=8,
     )
 
 
@@ -505,7 +736,7 @@ def fit_lbfgs(
             f"Training interrupted by the user after {history.n_iter} L-BFGS "
             "iteration(s); the weights of the lowest loss so far were kept.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=7,
         )
     if not np.isfinite(best["loss"]):
         # Not even the starting weights had a finite loss: nothing to keep but them.
@@ -526,7 +757,7 @@ def fit_lbfgs(
             f"(status={result.status}): {result.message}. Increase max_iter "
             "(or max_fun), or scale the input.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=7,
         )
     return history
 
@@ -537,7 +768,7 @@ def _warn_lbfgs_diverged(kept):
         f"infinite, so training stopped and {kept}. Scale the input (e.g. "
         "standardise each feature).",
         ConvergenceWarning,
-        stacklevel=5,
+        stacklevel=8,
     )
 
 

@@ -172,6 +172,13 @@ def _check_inputs(operator, n_features, what):
         lengths.type.shape = [None]
 
 
+def _fitted_model(operator):
+    """The converted estimator's fitted network (NotFittedError if there is none)."""
+    estimator = operator.raw_operator
+    check_is_fitted(estimator)
+    return estimator._fitted_model()
+
+
 def _checked_output_type(operator):
     """Check the fitted model and its inputs; the type of its real outputs."""
     model = operator.raw_operator
@@ -191,6 +198,9 @@ def _arithmetic_type(operator):
 
 class _Graph:
     """Adds nodes and constants for one operator, with unique names."""
+
+    #: The element type of integer outputs (labels, their indices).
+    int64 = TensorProto.INT64
 
     def __init__(self, scope, container, proto_type, dtype):
         self.scope, self.container = scope, container
@@ -253,10 +263,14 @@ def _onnx_weights(kernel, recurrent_kernel, bias, cell):
 
 
 def _network_outputs(model, graph, X, lengths):
-    """The head's pre-activations, ``(n, n_outputs)`` or per step ``(n, T, ...)``."""
-    cell = model._cell
-    n_directions = 2 if model._bidirectional else 1
-    weights = model.get_weights()
+    """The head's raw outputs, ``(n, n_outputs)`` or per step ``(n, T, ...)``.
+
+    ``model`` is the estimator's :class:`~sklstm._model.FittedModel`.
+    """
+    network = model.network
+    cell = network.cell
+    n_directions = network.n_directions
+    weights = model.weights()
     X_tm = graph.node("Transpose", [X], perm=[1, 0, 2])  # ONNX's default layout
     if graph.proto_type != TensorProto.FLOAT:
         # onnxruntime's LSTM and GRU kernels are float only.
@@ -267,9 +281,9 @@ def _network_outputs(model, graph, X, lengths):
     )
     # get_weights(): three arrays per direction per layer, then the head's two.
     directions = [weights[i : i + 3] for i in range(0, len(weights) - 2, 3)]
-    n_layers = len(model._layer_sizes)
+    n_layers = network.n_layers
     layer_in = X_tm
-    for layer, units in enumerate(model._layer_sizes):
+    for layer, units in enumerate(network.hidden_layer_sizes):
         onnx_weights = [
             _onnx_weights(*arrays, cell)
             for arrays in directions[n_directions * layer : n_directions * (layer + 1)]
@@ -295,7 +309,7 @@ def _network_outputs(model, graph, X, lengths):
             n_outputs=2,
             **attrs,
         )
-        if layer < n_layers - 1 or model._return_sequences:
+        if layer < n_layers - 1 or model.return_sequences:
             # (T, directions, n, H) -> (T, n, directions * H): Keras'
             # concatenation, the forward direction first.
             layer_in = graph.node(
@@ -305,7 +319,7 @@ def _network_outputs(model, graph, X, lengths):
                     graph.shape([0, 0, -1]),
                 ],
             )
-    if model._return_sequences:
+    if model.return_sequences:
         head_in = graph.node("Transpose", [layer_in], perm=[1, 0, 2])
     else:
         # (directions, n, H) -> (n, directions * H): the forward direction's
@@ -338,27 +352,28 @@ def _graph_for(scope, operator, container):
 
 # ------------------------------------------------------------- regressor
 def _regressor_shape(operator):
-    model = operator.raw_operator
     tensor_type = _checked_output_type(operator)
-    shape = [None, None] if model._return_sequences else [None]
-    operator.outputs[0].type = tensor_type(shape + [model.n_outputs_])
+    model = _fitted_model(operator)
+    shape = [None, None] if model.return_sequences else [None]
+    operator.outputs[0].type = tensor_type(shape + [model.n_outputs])
 
 
 def _convert_regressor(scope, operator, container):
-    model = operator.raw_operator
+    model = _fitted_model(operator)
     graph, X = _graph_for(scope, operator, container)
-    outputs = _network_outputs(model, graph, X, _lengths_input(operator))
-    graph.node("Identity", [outputs], operator.outputs[0].full_name)
+    raw = _network_outputs(model, graph, X, _lengths_input(operator))
+    model.head.onnx_prediction(graph, raw, operator.outputs[0].full_name)
 
 
 # ------------------------------------------------------------ classifier
 def _label_classes(model, options):
     """classes_ as the graph holds them: (proto type, values).
 
-    skl2onnx's option ``nocl`` replaces the labels by their indices.
+    skl2onnx's option ``nocl`` replaces the labels by their indices; a head
+    whose labels are an indicator matrix has none.
     """
-    classes = model.classes_
-    if model._multilabel:
+    classes = model.classes
+    if model.head.indicator_labels:
         return TensorProto.INT64, None
     if options["nocl"]:
         return TensorProto.INT64, np.arange(len(classes), dtype=np.int64)
@@ -370,69 +385,51 @@ def _label_classes(model, options):
 
 
 def _classifier_shape(operator):
-    model = operator.raw_operator
     probability_type = _checked_output_type(operator)
+    model = _fitted_model(operator)
     if len(operator.outputs) != 2:
         raise ValueError(
-            f"{type(model).__name__} converts to two outputs, label and "
+            f"{model.estimator_name} converts to two outputs, label and "
             f"probabilities; the parser declared {len(operator.outputs)}."
         )
-    options = operator.scope_inst.get_options(model, dict(nocl=False))
+    options = operator.scope_inst.get_options(operator.raw_operator, dict(nocl=False))
     label_proto, _ = _label_classes(model, options)
-    steps = [None, None] if model._return_sequences else [None]
+    steps = [None, None] if model.return_sequences else [None]
     label_type = (
         Int64TensorType if label_proto == TensorProto.INT64 else StringTensorType
     )
-    if model._multilabel:
-        operator.outputs[0].type = label_type(steps + [len(model.classes_)])
+    n_classes = len(model.classes)
+    if model.head.indicator_labels:
+        operator.outputs[0].type = label_type(steps + [n_classes])
     else:
         operator.outputs[0].type = label_type(steps)
-    operator.outputs[1].type = probability_type(steps + [len(model.classes_)])
+    operator.outputs[1].type = probability_type(steps + [n_classes])
 
 
 def _convert_classifier(scope, operator, container):
-    model = operator.raw_operator
-    options = container.get_options(model, dict(zipmap=True, nocl=False))
-    if model._return_sequences and options["zipmap"] is not False:
+    model = _fitted_model(operator)
+    options = container.get_options(
+        operator.raw_operator, dict(zipmap=True, nocl=False)
+    )
+    if model.return_sequences and options["zipmap"] is not False:
         raise ValueError(
             "A classifier with return_sequences=True has probabilities per step, "
             "which skl2onnx's ZipMap (a dictionary per sample) cannot hold. Convert "
             'with options={"zipmap": False}.'
         )
     graph, X = _graph_for(scope, operator, container)
-    logits = _network_outputs(model, graph, X, _lengths_input(operator))
+    raw = _network_outputs(model, graph, X, _lengths_input(operator))
     label_name, probabilities_name = (v.full_name for v in operator.outputs)
-    if model._head == "softmax":
-        graph.node("Softmax", [logits], probabilities_name, axis=-1)
-        index = graph.node("ArgMax", [logits], axis=-1, keepdims=0)
-    elif model._multilabel:
-        graph.node("Sigmoid", [logits], probabilities_name)
-        positive = graph.node("Greater", [logits, graph.constant("zero", 0.0)])
-        graph.node("Cast", [positive], label_name, to=TensorProto.INT64)
-        return
-    else:
-        # One unit for the positive class: p(negative) is the logistic of -z.
-        graph.node(
-            "Concat",
-            [
-                graph.node("Sigmoid", [graph.node("Neg", [logits])]),
-                graph.node("Sigmoid", [logits]),
-            ],
-            probabilities_name,
-            axis=-1,
-        )
-        positive = graph.node("Greater", [logits, graph.constant("zero", 0.0)])
-        # (n, 1) -> (n,), per step (n, T, 1) -> (n, T).
-        index = graph.node(
-            "Reshape",
-            [
-                graph.node("Cast", [positive], to=TensorProto.INT64),
-                graph.shape([0, -1] if model._return_sequences else [-1]),
-            ],
-        )
     label_proto, classes = _label_classes(model, options)
-    graph.node(
-        "Gather", [graph.constant("classes", classes, label_proto), index], label_name
+
+    def labels_of(index, name):
+        """The labels of class indices ``index``, as output ``name``."""
+        graph.node(
+            "Gather", [graph.constant("classes", classes, label_proto), index], name
+        )
+
+    model.head.onnx_outputs(
+        graph, raw, label_name, probabilities_name, labels_of, model.return_sequences
     )
 
 

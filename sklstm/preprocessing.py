@@ -6,17 +6,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from sklstm._sequences import (
-    check_not_ragged_rows,
-    check_sequence_list,
-    is_sequence_list,
-)
+from sklstm._sequences import DenseSequences
+from sklstm._validation import FLOAT_DTYPES, check_sequences, is_sequence_list
 
 __all__ = ["SequenceScaler", "make_windows"]
-
-_FLOAT_DTYPES = (np.float64, np.float32)
 
 
 class SequenceScaler(TransformerMixin, BaseEstimator):
@@ -194,7 +189,7 @@ array-like of shape (n_samples, n_features), list of array-like}
         if self.dtype is None:
             return None
         dtype = np.dtype(self.dtype)
-        if dtype not in _FLOAT_DTYPES:
+        if dtype not in FLOAT_DTYPES:
             raise ValueError(
                 f"dtype must be None, np.float32 or np.float64, got {self.dtype!r}."
             )
@@ -240,54 +235,21 @@ array-like of shape (n_samples, n_features), list of array-like}
     def _check_X(self, X, reset, inverse=False):
         """Validate X: return (array or list of 2-D arrays, whether it is a list).
 
-        scikit-learn's ``n_features_in_`` check reads axis 1, which for a 3-D X is
-        the time axis, so it is done on the last axis here.
+        A 3-D or 2-D array comes back with its shape; a list, as a list of
+        2-D arrays.
         """
-        check_not_ragged_rows(X)
-        if is_sequence_list(X):
-            values, lengths = check_sequence_list(X)
-            X = np.split(values, np.cumsum(lengths)[:-1])
-            n_features = values.shape[1]
-            is_list = True
-            if reset and hasattr(self, "feature_names_in_"):
-                # A list carries no column names: forget those of an earlier fit.
-                del self.feature_names_in_
-        else:
-            if isinstance(X, (list, tuple)) and len(X) == 0:
-                raise ValueError(
-                    "X is empty: expected at least one sequence (a 3-D array, a "
-                    "2-D array or a non-empty list of 2-D arrays)."
-                )
-            params = dict(dtype=_FLOAT_DTYPES, allow_nd=True, ensure_2d=False)
-            if inverse:
-                # As StandardScaler.inverse_transform: no feature-name check, so
-                # that arrays coming out of transform can be mapped back quietly.
-                X = check_array(X, **params)
-            else:
-                X = validate_data(self, X, reset=reset, **params)
-            if X.ndim not in (2, 3):
-                raise ValueError(
-                    f"Expected a 3-D array (n_samples, n_timesteps, n_features), a "
-                    f"2-D array (n_samples, n_features) or a list of 2-D arrays, "
-                    f"got a {X.ndim}-D array of shape {X.shape} instead. Reshape "
-                    f"your data: a univariate series as X[:, :, None], a single "
-                    f"sequence as X[None]."
-                )
-            if 0 in X.shape:
-                raise ValueError(
-                    f"Found array with shape {X.shape}: every axis (samples, time "
-                    f"steps, features) needs at least 1 element."
-                )
-            n_features = X.shape[-1]
-            is_list = False
-        if reset:
-            self.n_features_in_ = n_features
-        elif n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input."
-            )
-        return X, is_list
+        is_list = is_sequence_list(X)
+        if is_list and reset and hasattr(self, "feature_names_in_"):
+            # A list carries no column names: forget those of an earlier fit.
+            del self.feature_names_in_
+        # As StandardScaler.inverse_transform: no feature-name check there, so
+        # that arrays coming out of transform can be mapped back quietly.
+        data = check_sequences(self, X, reset=reset, feature_names=not inverse)
+        if is_list:
+            dense = isinstance(data, DenseSequences)
+            return (list(data.X) if dense else data.as_input()), True
+        X = data.X if data.input_ndim == 3 else data.X[:, 0, :]
+        return X, False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -401,7 +363,7 @@ def make_windows(series, window, horizon=1, step=1, target=None, return_index=Fa
     """
     series = check_array(
         series,
-        dtype=_FLOAT_DTYPES,
+        dtype=FLOAT_DTYPES,
         ensure_2d=False,
         allow_nd=True,
         ensure_min_samples=0,

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from sklstm._heads import BinaryLogistic, Logistic, Softmax, SquaredError
+
 
 def sigmoid(x):
     return 0.5 * (1 + np.tanh(0.5 * x))
@@ -143,7 +145,26 @@ def reference_network(
     return outputs if return_sequences else _activate(head, np.array(outputs))
 
 
+#: The heads the tests name, as the network takes them.
+HEADS_BY_NAME = {
+    "softmax": Softmax(),
+    "logistic": Logistic(),
+    "identity": SquaredError(),
+}
+
+
+def as_head(head):
+    """A head object for a head's name (a head object passes through)."""
+    return HEADS_BY_NAME[head] if isinstance(head, str) else head
+
+
 def _activate(head, logits):
+    if not isinstance(head, str):  # a head object: its reference by its kind
+        head = {
+            Softmax: "softmax",
+            Logistic: "logistic",
+            BinaryLogistic: "logistic",
+        }.get(type(head), "identity")
     if head == "softmax":
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)

@@ -25,12 +25,13 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import sklstm._kernels._train as fast
     from sklstm._kernels._parallel import _tuning
+    from sklstm._heads import Softmax
     from sklstm._network import LSTMNetwork
 
     assert fast.__file__.startswith(BUILD), fast.__file__
     rng = np.random.RandomState(0)
     for bidirectional, cell in itertools.product((False, True), ("lstm", "gru")):
-        net = LSTMNetwork(3, (4, 3), 2, "softmax", np.float64, bidirectional, cell=cell)
+        net = LSTMNetwork(3, (4, 3), 2, Softmax(), np.float64, bidirectional, cell=cell)
         params = net.initialize(rng)
         X = rng.normal(size=(6, 4, 3))
         batch_sizes = np.array([4, 4, 3, 3, 1, 1], dtype=np.intc)
@@ -61,7 +62,7 @@ SCRIPT = textwrap.dedent(
         # the same call.
         for dtype in (np.float32, np.float64):
             single = LSTMNetwork(
-                3, (4, 20), 2, "softmax", dtype, bidirectional, cell=cell
+                3, (4, 20), 2, Softmax(), dtype, bidirectional, cell=cell
             )
             weights = single.initialize(rng)
             one = rng.normal(size=(1, 4, 3)).astype(dtype)
@@ -72,7 +73,7 @@ SCRIPT = textwrap.dedent(
 
     # A packing that claims more running sequences than the batch holds, and a
     # buffer of the wrong shape: refused before any GEMM writes out of bounds.
-    net = LSTMNetwork(3, (4,), 2, "softmax", np.float64)
+    net = LSTMNetwork(3, (4,), 2, Softmax(), np.float64)
     params = net.initialize(rng)
     ws = net.workspace(2, 2)
     ws.prepare(2, 2)[...] = 0

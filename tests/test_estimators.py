@@ -570,7 +570,7 @@ def test_prediction_in_chunks_equals_one_batch(
     est, X, _ = fitted(estimator_class)
     whole = est.predict(X)
     for name, value in limits.items():
-        monkeypatch.setattr(f"sklstm._lstm.{name}", value)
+        monkeypatch.setattr(f"sklstm._model.{name}", value)
     calls = []
     network = est._network()
     original = network.dense_logits

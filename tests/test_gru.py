@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from reference import (
+    as_head,
     gru_weights_from_torch,
     gru_weights_to_torch,
     reference_network,
@@ -120,7 +121,7 @@ def test_multilabel_multi_output_and_per_step_targets():
 
 
 def test_initialisation_is_keras():
-    network = LSTMNetwork(3, (6, 4), 2, "softmax", np.float64, cell="gru")
+    network = LSTMNetwork(3, (6, 4), 2, as_head("softmax"), np.float64, cell="gru")
     views = network.unpack(network.initialize(np.random.RandomState(0)))
     for kernel, recurrent, bias in (views[0:3], views[3:6]):
         fan_in, width = kernel.shape

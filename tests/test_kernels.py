@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from reference import packed_batch, reference_gru, reference_lstm, reference_network
+from reference import (
+    as_head,
+    packed_batch,
+    reference_gru,
+    reference_lstm,
+    reference_network,
+)
 
 from sklstm._kernels._array import (
     all_finite,
@@ -54,7 +60,7 @@ def make_problem(
         n_features,
         (4, 3),
         n_outputs,
-        head,
+        as_head(head),
         dtype,
         bidirectional=bidirectional,
         cell=cell,
@@ -180,7 +186,7 @@ def test_float32_matches_float64(head):
         network64.n_features,
         network64.hidden_layer_sizes,
         network64.n_outputs,
-        head,
+        as_head(head),
         np.float32,
     )
     lengths = (5, 5, 3, 1)
@@ -565,7 +571,9 @@ def test_stack_kernel_equals_the_layer_by_layer_forward(
 ):
     # The one-call prediction path against the network's per-layer forward.
     rng = np.random.RandomState(0)
-    network = LSTMNetwork(3, sizes, 2, "softmax", dtype, bidirectional, cell=cell)
+    network = LSTMNetwork(
+        3, sizes, 2, as_head("softmax"), dtype, bidirectional, cell=cell
+    )
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
     X = rng.normal(size=(batch, 5, 3)).astype(dtype)
@@ -602,7 +610,7 @@ def test_single_sequence_kernel_equals_float64(
     # parameters off the 64-byte boundary a model keeps them on.
     rng = np.random.RandomState(0)
     network = LSTMNetwork(
-        n_features, sizes, 3, "softmax", np.float64, bidirectional, cell=cell
+        n_features, sizes, 3, as_head("softmax"), np.float64, bidirectional, cell=cell
     )
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape)
@@ -611,7 +619,7 @@ def test_single_sequence_kernel_equals_float64(
     X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
     expected = network.logits(params, X_tm, batch_sizes, last_step, workspace)
     single = LSTMNetwork(
-        n_features, sizes, 3, "softmax", dtype, bidirectional, cell=cell
+        n_features, sizes, 3, as_head("softmax"), dtype, bidirectional, cell=cell
     )
     X_single, params_single = X.astype(dtype), params.astype(dtype)
     unaligned = np.empty(params_single.size + 1, dtype)[1:]
@@ -680,7 +688,9 @@ def test_routes_agree(dtype, bidirectional, sizes, n_threads, cell, split_any_wo
     # kernels, the batch prediction, the single-sequence recurrence, streams) gives the
     # same logits on the same inputs, whatever the split between threads.
     rng = np.random.RandomState(3)
-    network = LSTMNetwork(5, sizes, 3, "softmax", dtype, bidirectional, cell=cell)
+    network = LSTMNetwork(
+        5, sizes, 3, as_head("softmax"), dtype, bidirectional, cell=cell
+    )
     params = network.initialize(rng)
     params += rng.normal(scale=0.3, size=params.shape).astype(dtype)
     X = rng.normal(size=(6, 7, 5)).astype(dtype)
@@ -729,7 +739,7 @@ def test_activations_of_special_values(dtype):
 
 
 def test_stack_kernel_refuses_mismatched_buffers():
-    network = LSTMNetwork(3, (4, 2), 2, "softmax", np.float64)
+    network = LSTMNetwork(3, (4, 2), 2, as_head("softmax"), np.float64)
     params = network.initialize(np.random.RandomState(0))
     X = np.zeros((2, 5, 3))
     work = np.empty(network.dense_work_size(5, 2))
@@ -781,7 +791,7 @@ def test_whole_stack_training_equals_layer_by_layer(
 
 
 def test_whole_stack_kernels_refuse_mismatched_buffers():
-    network = LSTMNetwork(3, (4, 2), 2, "softmax", np.float64)
+    network = LSTMNetwork(3, (4, 2), 2, as_head("softmax"), np.float64)
     params = network.initialize(np.random.RandomState(0))
     X = np.zeros((5, 2, 3))
     batch_sizes = np.full(5, 2, dtype=np.intc)

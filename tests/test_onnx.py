@@ -308,3 +308,41 @@ def test_import_sklstm_needs_no_onnx_package(tmp_path):
     )
     # Away from a clone's root, whose source tree would shadow the installed sklstm.
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize(
+    "loss, quantile",
+    [
+        ("squared_error", None),
+        ("absolute_error", None),
+        ("poisson", None),
+        ("gamma", None),
+        ("quantile", 0.8),
+    ],
+)
+def test_regressor_of_every_loss_equals_predict(loss, quantile, return_sequences):
+    X, rng = _data(np.float32)
+    n_outputs = (len(X), X.shape[1], 2) if return_sequences else (len(X), 2)
+    y = np.exp(rng.normal(size=n_outputs))
+    model = _fitted(
+        LSTMRegressor(
+            hidden_layer_sizes=(4,),
+            loss=loss,
+            quantile=quantile,
+            return_sequences=return_sequences,
+            max_iter=3,
+            random_state=0,
+        ),
+        X,
+        y,
+    )
+    onx = to_onnx(model, X[:1], initial_types=sequence_types(N_FEATURES, lengths=True))
+    sequences = _ragged(rng, np.float32)
+    (prediction,) = _run(onx, *pad_sequences(sequences))
+    expected = model.predict(sequences)
+    if return_sequences:
+        for row, length, want in zip(prediction, map(len, sequences), expected):
+            assert_allclose(row[:length], want, rtol=1e-5, atol=1e-6)
+    else:
+        assert_allclose(prediction, expected, rtol=1e-5, atol=1e-6)

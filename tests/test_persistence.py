@@ -60,6 +60,14 @@ def test_pickles_carry_the_version_and_warn_across_versions():
 # The types skops.io reports as untrusted in a fitted sklstm model: sklstm's
 # own, and no other (docs/user_guide/deployment.md lists them for review).
 SKLSTM_TYPES = {
+    "sklstm._heads.AbsoluteError",
+    "sklstm._heads.BinaryLogistic",
+    "sklstm._heads.Gamma",
+    "sklstm._heads.Logistic",
+    "sklstm._heads.Poisson",
+    "sklstm._heads.Quantile",
+    "sklstm._heads.Softmax",
+    "sklstm._heads.SquaredError",
     "sklstm._lstm.LSTMClassifier",
     "sklstm._lstm.LSTMRegressor",
     "sklstm._optimizers.AdamOptimizer",
@@ -82,6 +90,8 @@ SKOPS_MODELS = {
         dict(bidirectional=True, dropout=0.2, recurrent_dropout=0.1),
     ),
     "per-step regressor": (LSTMRegressor, dict(return_sequences=True)),
+    "quantile regressor": (LSTMRegressor, dict(loss="quantile", quantile=0.9)),
+    "poisson regressor": (LSTMRegressor, dict(loss="poisson")),
 }
 
 
@@ -94,6 +104,8 @@ def _skops_data(estimator_class, params):
         y = np.array(["up", "down", "flat"])[np.arange(30) % 3]
     else:
         y = X[:, :, 0].sum(axis=1) * 5
+    if params.get("loss") == "poisson":
+        y = np.round(np.abs(y))  # counts
     return X, y
 
 

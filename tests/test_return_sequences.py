@@ -6,7 +6,7 @@ import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from reference import packed_batch, reference_network
+from reference import as_head, packed_batch, reference_network
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -31,7 +31,7 @@ def make_network_problem(
         3,
         sizes,
         n_outputs,
-        head,
+        as_head(head),
         np.float64,
         bidirectional,
         return_sequences=True,

@@ -69,7 +69,7 @@ def test_lbfgs_loss_in_chunks_equals_one_batch(monkeypatch):
     X, y = make_data(LSTMRegressor, n_samples=50)
     weights = np.random.RandomState(1).uniform(0.5, 2, size=50)
     one_batch = lbfgs(LSTMRegressor, max_iter=5, alpha=0.1).fit(X, y, weights)
-    monkeypatch.setattr("sklstm._lstm._CHUNK_SEQUENCES", 7)
+    monkeypatch.setattr("sklstm._model._CHUNK_SEQUENCES", 7)
     chunked = lbfgs(LSTMRegressor, max_iter=5, alpha=0.1).fit(X, y, weights)
     assert_allclose(chunked.loss_curve_, one_batch.loss_curve_, rtol=1e-10)
 

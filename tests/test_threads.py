@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from reference import as_head
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -82,7 +83,7 @@ def test_kernels_back_off_to_one_thread_when_kept_waiting(split_any_work):
     # A region whose threads were mostly waiting (another process had a core)
     # sends the kernels to one thread for a while: simulated with _back_off_now.
     rng = np.random.RandomState(0)
-    network = LSTMNetwork(3, (8,), 2, "softmax", np.float64)
+    network = LSTMNetwork(3, (8,), 2, as_head("softmax"), np.float64)
     params = network.initialize(rng)
     X = rng.normal(size=(6, 5, 3))
     work = np.empty(network.dense_work_size(5, 6))

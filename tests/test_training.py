@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sklstm
 from sklstm import LSTMClassifier, LSTMRegressor, OneHotTargetWarning
+from sklstm._sequences import DenseSequences
 from sklstm._training import PLATEAU_FRACTION, Checkpoint, validation_split
 
 
@@ -376,11 +377,10 @@ def test_explicit_validation_data(estimator_class):
     quietly(est.fit, X[:150], y[:150], X_val=X[150:], y_val=y[150:])
     # With scoring="loss" the scores are the negative validation loss.
     network = est._network()
-    data = est._check_sequences(X[150:], reset=False)
     Y_val = est._encode_targets(y[150:], first_pass=False)
-    logits = est._logits(data)
+    logits = est._fitted_model().raw_outputs(DenseSequences(X[150:]))
     if estimator_class is LSTMRegressor:  # the loss of the standardised targets
-        logits = (logits - est._target_mean) / est._target_scale
+        logits = (logits - est._target_offset) / est._target_scale
     loss = network.mean_loss(logits, Y_val)
     assert est.best_validation_score_ == pytest.approx(-loss, rel=1e-9)
     assert est.best_validation_score_ == max(est.validation_scores_) or (
@@ -422,7 +422,7 @@ def test_early_stopping_scoring(scoring):
 
 
 def test_auto_batch_size():
-    from sklstm._lstm import _auto_batch_size
+    from sklstm._training import auto_batch_size as _auto_batch_size
 
     assert _auto_batch_size(20) == 20
     assert _auto_batch_size(50) == 32

@@ -1,0 +1,629 @@
+"""Validation at the boundary: the checks every front end calls, one wording each.
+
+The estimators, :class:`~sklstm.SequenceScaler`, :func:`~sklstm.make_windows`,
+the streams and the ONNX helpers validate their input here, so that a check and
+its message are written once. Inside the package, sequences are then
+:class:`~sklstm._sequences.DenseSequences` or ``RaggedSequences`` that nothing
+checks again.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    check_array,
+    check_X_y,
+    column_or_1d,
+    validate_data,
+)
+
+from sklstm._kernels._layout import CELLS
+from sklstm._sequences import DenseSequences, RaggedSequences
+
+#: ``check_sequences``' y when there is none to validate.
+NO_Y = "no_validation"
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+_LAYOUTS = (
+    "a 3-D array (n_samples, n_timesteps, n_features), a 2-D array (n_samples, "
+    "n_features) or a list of 2-D arrays"
+)
+
+
+# ------------------------------------------------------------------ sequences
+def check_sequences(
+    owner,
+    X,
+    *,
+    reset,
+    dtype=None,
+    y=NO_Y,
+    y_params=None,
+    feature_names=True,
+    warn_layout=False,
+):
+    """Validate X (and y); return X as DenseSequences or RaggedSequences.
+
+    X is a 3-D array (n_samples, n_steps, n_features), a 2-D array (sequences
+    of one step), or a list of 2-D arrays (n_steps_i, n_features) of their own
+    lengths (a list of equal lengths comes back dense). ``owner`` is the
+    estimator whose ``n_features_in_`` and feature names are set (``reset``) or
+    checked. scikit-learn's ``n_features_in_`` check reads axis 1, which for a
+    3-D X is the time axis, so it is turned off and done on the last axis.
+    ``feature_names=False`` skips the feature-name check (as
+    ``StandardScaler.inverse_transform``); ``warn_layout`` warns when X looks
+    like aeon's (n_samples, n_channels, n_timesteps) layout.
+
+    Returns ``data``, or ``(data, y)`` when a y is given.
+    """
+    check_not_ragged_rows(X)
+    validate_y = not (isinstance(y, str) and y == NO_Y)
+    y_params = y_params or {}
+    if is_sequence_list(X):
+        values, lengths = check_sequence_list(X, dtype)
+        if (lengths == lengths[0]).all():
+            data = DenseSequences(values.reshape(len(lengths), lengths[0], -1))
+        else:
+            data = RaggedSequences(values, lengths)
+        # Feature names (a list has none) and the "requires y" check, as for
+        # arrays; y is validated against a stand-in X of the right length.
+        if feature_names:
+            validate_data(owner, X, reset=reset, skip_check_array=True, ensure_2d=False)
+        if validate_y:
+            _, y = check_X_y(np.zeros((data.n_samples, 1)), y, **y_params)
+    else:
+        if isinstance(X, (list, tuple)) and len(X) == 0:
+            raise ValueError(
+                f"X is empty: expected at least one sequence ({_LAYOUTS})."
+            )
+        params = dict(
+            dtype=FLOAT_DTYPES if dtype is None else dtype,
+            allow_nd=True,
+            ensure_2d=False,
+            order="C",
+        )
+        if not feature_names:
+            X = check_array(X, **params)
+        elif validate_y:
+            X, y = validate_data(owner, X, y, reset=reset, **params, **y_params)
+        else:
+            X = validate_data(owner, X, reset=reset, **params)
+        input_ndim = X.ndim
+        if X.ndim == 2:
+            X = X[:, None, :]
+        elif X.ndim != 3:
+            raise ValueError(
+                f"Expected {_LAYOUTS}, got a {X.ndim}-D array of shape {X.shape} "
+                "instead. Reshape your data: a univariate series as X[:, :, None], "
+                "a single sequence as X[None]."
+            )
+        elif warn_layout and X.shape[1] == 1 and X.shape[2] >= 8:
+            warnings.warn(
+                f"X has shape {X.shape}: sequences of 1 time step of "
+                f"{X.shape[2]} features. If it is laid out (n_samples, "
+                "n_channels, n_timesteps), as aeon, sktime and tslearn give "
+                "series, pass X.transpose(0, 2, 1): sklstm takes (n_samples, "
+                "n_timesteps, n_features).",
+                UserWarning,
+                stacklevel=8,
+            )
+        n_samples, n_steps, n_features = X.shape
+        if n_steps == 0 or n_features == 0:
+            raise ValueError(
+                f"Found array with shape {X.shape}: {n_steps} time step(s) and "
+                f"{n_features} feature(s), while a minimum of 1 of each is required."
+            )
+        data = DenseSequences(X, input_ndim)
+    if reset:
+        owner.n_features_in_ = data.n_features
+    else:
+        check_n_features(owner, data.n_features)
+    return (data, y) if validate_y else data
+
+
+def check_data(owner, X, y, *, reset, dtype, y_params, per_step=None):
+    """Validated sequences and targets of an estimator: ``(data, y)``.
+
+    ``per_step`` is None for a target per sequence, else ``(label_ndim, what)``
+    of :func:`check_step_targets` for a target per step.
+    """
+    if per_step is None:
+        return check_sequences(
+            owner,
+            X,
+            reset=reset,
+            dtype=dtype,
+            y=y,
+            y_params=y_params,
+            warn_layout=reset,
+        )
+    data = check_sequences(owner, X, reset=reset, dtype=dtype, warn_layout=reset)
+    label_ndim, what = per_step
+    y = check_step_targets(
+        data,
+        y,
+        type(owner).__name__,
+        label_ndim,
+        what,
+        numeric=y_params.get("y_numeric", False),
+    )
+    return data, y
+
+
+def check_n_features(owner, n_features, expected=None, name="X"):
+    """Refuse input of another width than the fitted one, in scikit-learn's words."""
+    expected = owner.n_features_in_ if expected is None else expected
+    if n_features != expected:
+        what = owner if isinstance(owner, str) else type(owner).__name__
+        raise ValueError(
+            f"{name} has {n_features} features, but {what} is expecting "
+            f"{expected} features as input."
+        )
+
+
+def check_magnitude(data, name="X"):
+    """Refuse finite values so large that the network's products would overflow."""
+    values = data.X if isinstance(data, DenseSequences) else data.values
+    limit = np.sqrt(np.finfo(values.dtype).max)
+    largest = max(float(values.max()), -float(values.min()))
+    if largest > limit:
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude, too large to train "
+            f"on in {values.dtype} (the LSTM's products and gradients would "
+            f"overflow; at most {limit:.3g}). Standardise each feature, e.g. with "
+            "sklstm.SequenceScaler in a Pipeline."
+        )
+
+
+def is_sequence_list(X):
+    """Whether X is a list of sequences rather than one array-like.
+
+    A list or tuple holding a 2-D (or higher) array-like, or a 1-D object array
+    (what scikit-learn's splitters make of such a list), is a list of sequences; a
+    list of rows or of numbers is an ordinary array-like.
+    """
+    if isinstance(X, np.ndarray):
+        return X.dtype == object and X.ndim == 1 and len(X) > 0
+    if not isinstance(X, (list, tuple)):
+        return False
+    for x in X:
+        try:
+            if np.ndim(x) >= 2:
+                return True
+        except ValueError:  # a ragged nested list: numpy cannot tell its ndim
+            continue
+    return False
+
+
+def check_not_ragged_rows(X):
+    """Refuse inputs that are no sequences at all, naming what was passed.
+
+    None, a dict, a string or a set would otherwise fail inside NumPy with a
+    message about NaN or float conversion; a list of 1-D sequences of different
+    lengths with NumPy's "inhomogeneous shape", which names neither the problem
+    nor the layout sklstm wants.
+    """
+    if X is None or (
+        isinstance(X, (dict, str, bytes, set, frozenset)) and not hasattr(X, "tocsr")
+    ):  # (scipy's dok sparse format is a dict: scikit-learn refuses it by name)
+        raise TypeError(f"X must be {_LAYOUTS}, got {type(X).__name__}.")
+    if not isinstance(X, (list, tuple)) or len(X) < 2:
+        return
+    lengths = set()
+    for x in X:
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+            return
+        try:
+            if np.ndim(x) != 1:
+                return
+        except ValueError:
+            return
+        lengths.add(len(x))
+    if len(lengths) > 1:
+        raise ValueError(
+            f"X is a list of {len(X)} 1-D sequences of different lengths "
+            f"({min(lengths)} to {max(lengths)}). Sequences of their own lengths go "
+            "in as a list of 2-D arrays (n_timesteps_i, n_features): for univariate "
+            "sequences, [np.asarray(x, dtype=float)[:, None] for x in X]."
+        )
+
+
+def check_sequence_list(X, dtype=None):
+    """Validate a list of 2-D sequences; return them concatenated, and their lengths.
+
+    Every sequence must be a finite numeric 2-D array ``(n_timesteps_i,
+    n_features)`` with at least one step, all with the same ``n_features``. The
+    values come back as one ``(sum of lengths, n_features)`` array of ``dtype``:
+    by default float32 if every sequence is float32, else float64.
+    """
+    sequences = []
+    for i, x in enumerate(X):
+        try:
+            sequences.append(np.asarray(x))
+        except ValueError as error:  # a nested list of rows of different lengths
+            raise ValueError(f"X[{i}] is not a 2-D array: {error}") from error
+    for i, x in enumerate(sequences):
+        if x.ndim == 0:
+            raise ValueError(
+                f"X[{i}] is {X[i]!r}, not a sequence: each sequence in a list must "
+                "be a 2-D array (n_timesteps_i, n_features)."
+            )
+        if x.ndim != 2:
+            raise ValueError(
+                f"Each sequence in a list must be a 2-D array (n_timesteps_i, "
+                f"n_features); X[{i}] has shape {x.shape}. A univariate sequence goes "
+                f"in as x[:, None]."
+            )
+        if 0 in x.shape:
+            raise ValueError(
+                f"X[{i}] has shape {x.shape}: each sequence needs at least 1 time "
+                f"step and 1 feature."
+            )
+        if x.shape[1] != sequences[0].shape[1]:
+            raise ValueError(
+                f"All sequences in a list must have the same number of features: "
+                f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}. Each "
+                f"sequence is (n_timesteps_i, n_features); sequences of aeon, "
+                f"sktime or tslearn laid out (n_channels, n_timesteps_i) go in as "
+                f"[x.T for x in X]."
+            )
+    if dtype is None:
+        all_float32 = all(x.dtype == np.float32 for x in sequences)
+        dtype = np.float32 if all_float32 else np.float64
+    lengths = np.array([len(x) for x in sequences], dtype=np.intp)
+    if all(x.dtype.kind in "biuf" for x in sequences):
+        # Numbers join exactly: one concatenation, checked once.
+        try:
+            return check_array(
+                np.concatenate(sequences), dtype=dtype, input_name="X"
+            ), lengths
+        except ValueError:
+            pass  # NaN or infinity: the loop below names the sequence
+    # One sequence at a time: this names the one at fault (check_array names its
+    # input in its NaN and infinity messages only), and converts each on its own,
+    # since NumPy joins numbers with strings or objects as strings ("True", or
+    # float32 digits read back as float64).
+    checked = []
+    for i, x in enumerate(sequences):
+        try:
+            checked.append(check_array(x, dtype=dtype, input_name=f"X[{i}]"))
+        except (TypeError, ValueError) as error:
+            if f"X[{i}]" in str(error):
+                raise
+            kind = ValueError if isinstance(error, ValueError) else TypeError
+            raise kind(f"X[{i}]: {error}") from error
+    return np.concatenate(checked), lengths
+
+
+# -------------------------------------------------------------------- targets
+def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
+    """Per-step targets checked against their sequences' lengths.
+
+    ``label_ndim`` is the most axes a step's target may have (1: a label, 2: a
+    row of values), ``what`` says what a step holds. Returns y as an array
+    ``(n_samples, n_timesteps, ...)`` for sequences of one length, else as a
+    list of arrays ``(n_timesteps_i, ...)``.
+    """
+    if y is None:
+        raise ValueError(
+            f"{owner_name} requires y to be passed, but the target y is None."
+        )
+    n_samples, lengths = data.n_samples, data.lengths
+    per_step = "a target per time step of each sequence"
+    if not isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+        if y.dtype == object and y.ndim == 1:
+            y = list(y)
+    if isinstance(y, np.ndarray):
+        if y.ndim < 2 or y.shape[:2] != (n_samples, data.max_length):
+            raise ValueError(
+                f"y has shape {y.shape}, but with return_sequences=True it "
+                f"holds {per_step}: shape ({n_samples}, {data.max_length}"
+                f"{'' if label_ndim == 1 else '[, n_outputs]'}) for X "
+                f"of {n_samples} sequences of {data.max_length} steps."
+            )
+        if isinstance(data, RaggedSequences):
+            y = list(y)  # each row then checked against its sequence
+    if isinstance(y, (list, tuple)):
+        if len(y) != n_samples:
+            raise ValueError(
+                f"y has targets for {len(y)} sequences, but X has {n_samples}; "
+                f"with return_sequences=True, y holds {per_step}."
+            )
+        y = [np.asarray(y_i) for y_i in y]
+        for i, (y_i, length) in enumerate(zip(y, lengths)):
+            if y_i.ndim == 0 or y_i.shape[0] != length:
+                found = "no time axis" if y_i.ndim == 0 else f"{y_i.shape[0]} steps"
+                raise ValueError(
+                    f"y[{i}] has {found}, but sequence {i} of X "
+                    f"has {length} steps: with return_sequences=True, y holds "
+                    f"{per_step}."
+                )
+        if len({y_i.shape[1:] for y_i in y}) > 1:
+            raise ValueError(
+                "The per-step targets of the sequences have different shapes "
+                f"beyond the time axis: {sorted({y_i.shape[1:] for y_i in y})}."
+            )
+        steps = np.concatenate(y) if len(y) > 1 else y[0]
+    else:
+        steps = y.reshape(n_samples * data.max_length, *y.shape[2:])
+    if steps.ndim > label_ndim:
+        raise ValueError(
+            f"{owner_name} with return_sequences=True takes {what} for each step; "
+            f"got targets of shape {steps.shape[1:]} at each step."
+        )
+    steps = check_array(
+        steps, ensure_2d=False, dtype="numeric" if numeric else None, input_name="y"
+    )
+    return data.split_steps(steps)
+
+
+def concatenate_steps(y):
+    """Per-step targets as :func:`check_step_targets` gives them -> rows of steps."""
+    if isinstance(y, np.ndarray):
+        return y.reshape(-1, *y.shape[2:])
+    return np.concatenate(y)
+
+
+def cast_targets(Y, dtype):
+    """Encoded targets in the training dtype, refusing values it cannot hold."""
+    with np.errstate(over="ignore"):
+        cast = Y.astype(dtype, copy=False)
+    if not np.isfinite(cast).all():
+        raise ValueError(
+            f"y has values too large for {np.dtype(dtype)}, the dtype X is trained "
+            "in: pass X as float64, or scale y."
+        )
+    return cast
+
+
+def check_class_labels(y):
+    """A classifier's y, refusing soft targets; returns it and whether multilabel.
+
+    Labels in one column are binary or multiclass: no second pass over y to
+    learn what the check just learnt.
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    _check_not_probabilities(y)
+    check_classification_targets(y)
+    multilabel = y.ndim == 2 and type_of_target(y).startswith("multilabel")
+    return y, multilabel
+
+
+def _check_not_probabilities(y):
+    """Refuse soft targets (rows of class probabilities) with the fix."""
+    if not (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f"):
+        return
+    with np.errstate(invalid="ignore"):
+        in_unit = np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()
+    if in_unit and not np.isin(y, (0, 1)).all() and np.allclose(y.sum(axis=1), 1):
+        raise ValueError(
+            "y looks like class probabilities (rows of values in [0, 1] summing to "
+            "1); LSTMClassifier takes class labels: pass y.argmax(axis=1) for the "
+            "most probable class of each row (a label indicator matrix of 0s and "
+            "1s is a multilabel target)."
+        )
+
+
+class OneHotTargetWarning(UserWarning):
+    """A classifier's y is a one-hot matrix: every row holds exactly one 1.
+
+    Such a y is fitted as it is, a multilabel problem with an independent
+    logistic output per column, which is rarely what a Keras user's one-hot
+    labels mean: pass ``y.argmax(axis=1)`` for one softmax over the classes. If
+    the labels are meant to be independent, ignore this warning with
+    ``warnings.filterwarnings("ignore", category=OneHotTargetWarning)``.
+    """
+
+
+def warn_if_one_hot(y):
+    """Warn when a label indicator y has exactly one label in every row."""
+    counts = np.asarray(y.sum(axis=1)).ravel()
+    if y.shape[1] > 1 and (counts == 1).all():
+        warnings.warn(
+            f"y is a one-hot matrix ({y.shape[1]} columns, exactly one 1 per row): it "
+            "is fitted as multilabel targets, an independent logistic output per "
+            "column, not one softmax over the classes. For classes, pass "
+            "y.argmax(axis=1) (or the labels themselves). If the labels are meant "
+            "to be independent, silence this with warnings.filterwarnings('ignore', "
+            "category=sklstm.OneHotTargetWarning).",
+            OneHotTargetWarning,
+            stacklevel=7,
+        )
+
+
+# -------------------------------------------------------------------- weights
+def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
+    """None, or sample weights as a 1-D float64 array, finite and non-negative."""
+    if sample_weight is None:
+        return None
+    sample_weight = np.asarray(sample_weight)
+    if sample_weight.ndim == 0:
+        sample_weight = np.full(n_samples, sample_weight)
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"{name}.shape == {sample_weight.shape}, expected ({n_samples},)!"
+        )
+    if sample_weight.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be real numbers, got dtype {sample_weight.dtype}."
+        )
+    # float64 whatever X's dtype: weights of any finite size are scaled for
+    # training (scaled_weights), not overflowed by a cast to float32.
+    sample_weight = sample_weight.astype(np.float64)
+    if not np.isfinite(sample_weight).all():
+        raise ValueError(f"{name} must be finite; got NaN or infinity.")
+    if (sample_weight < 0).any():
+        raise ValueError(f"{name} must be non-negative.")
+    if not sample_weight.sum() > 0:
+        raise ValueError(f"{name} sums to zero: no sample would count.")
+    return sample_weight
+
+
+def class_weights(class_weight, y, sample_weight, incremental, name="sample_weight"):
+    """Sample weights times those ``class_weight`` implies for labels ``y``."""
+    if class_weight is None:
+        return sample_weight
+    if isinstance(class_weight, dict):
+        for label, weight in class_weight.items():
+            if not (
+                isinstance(weight, Real)
+                and not isinstance(weight, bool)
+                and np.isfinite(weight)
+                and weight >= 0
+            ):
+                raise ValueError(
+                    f"class_weight[{label!r}] = {weight!r}: class weights must be "
+                    "finite non-negative numbers."
+                )
+    if incremental and class_weight == "balanced":
+        raise ValueError(
+            "class_weight='balanced' is not supported by partial_fit: the class "
+            "frequencies of one chunk are not those of the data set. Pass a dict "
+            "of class weights instead."
+        )
+    weights = np.asarray(compute_sample_weight(class_weight, y), dtype=np.float64)
+    if sample_weight is not None:
+        weights = weights * sample_weight
+    if not weights.sum() > 0:
+        raise ValueError(
+            f"class_weight={class_weight!r} times {name} gives every sample weight "
+            "0: no sample would count. Give some class present in y a positive "
+            "weight."
+        )
+    return weights
+
+
+# ----------------------------------------------------------------- parameters
+#: The estimators' parameters, as scikit-learn's ``_param_validation`` checks them
+#: (each estimator adds its own).
+PARAMETER_CONSTRAINTS = {
+    "hidden_layer_sizes": [
+        "array-like",
+        Interval(Integral, 1, None, closed="left"),
+    ],
+    "solver": [StrOptions({"adam", "rmsprop", "sgd", "lbfgs"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [
+        StrOptions({"auto"}),
+        Interval(Integral, 1, None, closed="left"),
+    ],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "rho": [Interval(Real, 0, 1, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "bidirectional": ["boolean"],
+    "return_sequences": ["boolean"],
+    "cell": [StrOptions(set(CELLS))],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
+    "scoring": [StrOptions({"loss"}), str, callable, None],
+}
+
+
+def check_hidden_layer_sizes(sizes):
+    """``hidden_layer_sizes`` as a tuple of positive ints."""
+    original = sizes
+    if isinstance(sizes, Integral):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if not sizes or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a positive int or a non-empty sequence "
+            f"of positive ints, got {original!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def check_validation_data(X_val, y_val, sample_weight_val):
+    """Whether validation data was passed, refusing half of it."""
+    given = X_val is not None or y_val is not None
+    if given and (X_val is None or y_val is None):
+        raise ValueError(
+            f"{'X_val' if X_val is not None else 'y_val'} is provided, but "
+            f"{'y_val' if X_val is not None else 'X_val'} was not provided."
+        )
+    if sample_weight_val is not None and not given:
+        raise ValueError("sample_weight_val is provided without X_val and y_val.")
+    return given
+
+
+def check_parameter_combinations(estimator, validation_data):
+    """Refuse combinations of parameters that cannot work together."""
+    solver = estimator.solver
+    if solver == "lbfgs" and (estimator.dropout or estimator.recurrent_dropout):
+        raise ValueError(
+            "dropout and recurrent_dropout need a minibatch solver "
+            "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
+            "which L-BFGS's line search cannot follow."
+        )
+    scoring = estimator.scoring
+    if (
+        estimator.return_sequences
+        and estimator.early_stopping
+        and isinstance(scoring, str)
+        and scoring != "loss"
+    ):
+        raise ValueError(
+            f"scoring={scoring!r} names a scikit-learn metric, which takes "
+            "one target per sample; with return_sequences=True the targets are "
+            "per step. Use scoring='loss', None (the estimator's score: accuracy "
+            "or R^2 over every step) or a callable scorer(estimator, X, y)."
+        )
+    if validation_data and not estimator.early_stopping:
+        raise ValueError(
+            "X_val and y_val are passed to fit while early_stopping is False: "
+            "they are the validation data of early stopping. Set "
+            "early_stopping=True to use them."
+        )
+    if validation_data and solver == "lbfgs":
+        raise ValueError(
+            "X_val and y_val are the validation data of early stopping, which "
+            "needs a minibatch solver ('adam', 'rmsprop' or 'sgd'), not lbfgs."
+        )
+
+
+def check_same_structure(estimator, fitted, layer_sizes):
+    """Refuse a warm start or partial_fit with another network's structure.
+
+    ``fitted`` maps each structural parameter's name to its fitted value.
+    """
+    if layer_sizes != fitted["hidden_layer_sizes"]:
+        raise ValueError(
+            f"hidden_layer_sizes={estimator.hidden_layer_sizes!r} differs from the "
+            f"fitted network's {fitted['hidden_layer_sizes']}; refit with "
+            "warm_start=False."
+        )
+    for name, value in fitted.items():
+        given = getattr(estimator, name)
+        if name == "hidden_layer_sizes":
+            continue
+        if (bool(given) if isinstance(value, bool) else given) != value:
+            raise ValueError(
+                f"{name}={given!r} differs from the fitted network; refit with "
+                "warm_start=False."
+            )
