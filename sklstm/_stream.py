@@ -5,7 +5,7 @@ import numpy as np
 from sklstm._kernels._layout import carried_state_width
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._model import FittedModel
-from sklstm._validation import check_n_features
+from sklstm._validation import check_chunk
 
 
 class LSTMStream:
@@ -134,33 +134,9 @@ class LSTMStream:
         """A chunk as a C-contiguous (n_streams, n_steps, n_features) array of
         the model's dtype, or the error that names what is wrong with it."""
         model = self._model
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise ValueError(
-                f"A chunk must hold real numbers, got an array of dtype {X.dtype}."
-            )
-        if X.ndim == 2:
-            X = X[:, None, :]
-        elif X.ndim != 3:
-            raise ValueError(
-                f"A chunk is (n_streams, n_steps, n_features), or (n_streams, "
-                f"n_features) for one step; got a {X.ndim}-D array of shape "
-                f"{X.shape}."
-            )
-        n_streams, n_steps, n_features = X.shape
-        check_n_features(model.estimator_name, n_features, model.n_features)
-        if self.n_streams_ is None:
-            if n_streams < 1:
-                raise ValueError("A chunk needs at least one stream.")
-        elif n_streams != self.n_streams_:
-            raise ValueError(
-                f"The chunk has {n_streams} streams, but this stream object carries "
-                f"{self.n_streams_}: every chunk holds the next steps of the same "
-                "streams, in the same order. Call reset() to start other streams."
-            )
-        if n_steps < 1:
-            raise ValueError("A chunk needs at least one time step.")
-        return np.ascontiguousarray(X, dtype=model.dtype)
+        return check_chunk(
+            X, model.estimator_name, model.n_features, self.n_streams_, model.dtype
+        )
 
     def predict(self, X):
         """Feed the next readings of every stream; predict.

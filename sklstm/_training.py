@@ -138,6 +138,15 @@ class Checkpoint:
         elif not self.on_plateau:
             self.no_improvement_count += 1
 
+    def stalled_message(self, validation):
+        """What :attr:`stalled` means, for the optimizer to print or act on."""
+        quantity = "Validation score" if validation else "Training loss"
+        floor = " (of 1, for a loss below 1)" if self.tolerance_floor else ""
+        return (
+            "%s did not improve by more than tol=%g of its best%s for %d "
+            "consecutive epochs." % (quantity, self.tol, floor, self.n_iter_no_change)
+        )
+
     @property
     def stalled(self):
         """Whether more than n_iter_no_change epochs in a row did not improve."""
@@ -357,17 +366,7 @@ def run_epochs(
             if incremental:
                 break
             if checkpoint.stalled:
-                quantity = (
-                    "Training loss" if validation_score is None else "Validation score"
-                )
-                floor = (
-                    " (of 1, for a loss below 1)" if checkpoint.tolerance_floor else ""
-                )
-                message = (
-                    "%s did not improve by more than tol=%g of its best%s for %d "
-                    "consecutive epochs."
-                    % (quantity, checkpoint.tol, floor, checkpoint.n_iter_no_change)
-                )
+                message = checkpoint.stalled_message(validation_score is not None)
                 if optimizer.trigger_stopping(message, verbose):
                     break
                 checkpoint.no_improvement_count = 0
@@ -381,29 +380,36 @@ def run_epochs(
                 )
     except KeyboardInterrupt:
         history.interrupted = True
-        if incremental:
-            np.copyto(params, epoch_start)
-            kept = "the weights from before this call were kept"
-        else:
-            checkpoint.restore(params)
-            kept = "the weights of its best epoch (%d) were kept" % (
-                checkpoint.best_iter
-            )
-        warnings.warn(
-            f"Training interrupted by the user after {history.n_iter} complete "
-            f"epoch(s); {kept}. Fit again with warm_start=True to go on from there.",
-            UserWarning,
-            stacklevel=7,
-        )
+        _keep_after_interruption(params, epoch_start, checkpoint, history, incremental)
     if not incremental:
         checkpoint.restore(params)
-    if not incremental and checkpoint.best_iter > 0:
-        history.kept_loss = history.loss_curve[checkpoint.best_iter - 1]
-    elif history.loss_curve and not (history.diverged or history.interrupted):
-        history.kept_loss = history.loss_curve[-1]
-    else:
-        history.kept_loss = checkpoint.start_loss
+    history.kept_loss = _kept_loss(history, checkpoint, incremental)
     return history
+
+
+def _keep_after_interruption(params, epoch_start, checkpoint, history, incremental):
+    """Put back the weights an interrupted run keeps, and say which."""
+    if incremental:
+        np.copyto(params, epoch_start)
+        kept = "the weights from before this call were kept"
+    else:
+        checkpoint.restore(params)
+        kept = "the weights of its best epoch (%d) were kept" % checkpoint.best_iter
+    warnings.warn(
+        f"Training interrupted by the user after {history.n_iter} complete "
+        f"epoch(s); {kept}. Fit again with warm_start=True to go on from there.",
+        UserWarning,
+        stacklevel=8,
+    )
+
+
+def _kept_loss(history, checkpoint, incremental):
+    """The training loss of the weights kept: their epoch's, or the start's."""
+    if not incremental and checkpoint.best_iter > 0:
+        return history.loss_curve[checkpoint.best_iter - 1]
+    if history.loss_curve and not (history.diverged or history.interrupted):
+        return history.loss_curve[-1]
+    return checkpoint.start_loss
 
 
 # batch_size="auto": Keras' 32 sequences a minibatch on small data sets, which then
@@ -536,11 +542,45 @@ def train(
             settings.verbose,
         )
         return Trained(history, history.n_iter if history.loss_curve else 0)
+    return _train_minibatches(
+        network,
+        params,
+        training,
+        settings,
+        random_state,
+        n_threads,
+        fresh,
+        incremental,
+        optimizer,
+        checkpoint,
+        validation if early_stopping else None,
+        validation_score,
+        split=early_stopping and validation is None,
+    )
+
+
+def _train_minibatches(
+    network,
+    params,
+    training,
+    settings,
+    random_state,
+    n_threads,
+    fresh,
+    incremental,
+    optimizer,
+    checkpoint,
+    validation,
+    validation_score,
+    split,
+):
+    """:func:`train` of the minibatch solvers (see there); ``split``: hold out
+    ``validation_fraction`` of the training data for early stopping."""
     # What a fit draws per sequence follows its content (see sequence_keys): one
     # seed a fit, drawn before anything else.
     seed = int(random_state.randint(np.iinfo(np.int64).max))
     keys = None
-    split = early_stopping and validation is None
+    early_stopping = split or validation is not None
     if settings.dropout or settings.recurrent_dropout or split:
         keys = sequence_keys(training.data, seed)
     if split:
@@ -667,43 +707,11 @@ def fit_lbfgs(
     those of the lowest loss evaluated (the starting ones included), also when a
     step overflows or the user interrupts.
     """
-    n_samples = data.n_samples
-    workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
-    order = data.order_for_batches(np.arange(n_samples))
-    total_weight = n_samples if sample_weight is None else sample_weight.sum()
-    trial = np.empty_like(params)
-    grads = np.empty_like(params)
-    chunk_grads = np.empty_like(params)
     best = {"loss": np.inf, "params": aligned_params(params)}
     history = History()
-
-    def loss_and_gradient(flat):
-        trial[...] = flat
-        grads[...] = 0
-        loss = 0.0
-        for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
-            batch_index = order[batch_slice]
-            X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
-            loss += network.loss_and_gradient(
-                trial,
-                X_tm,
-                batch_sizes,
-                last_step,
-                Y[batch_index],
-                # The L2 term belongs to the whole batch: add it once.
-                alpha if index == 0 else 0.0,
-                chunk_grads,
-                workspace,
-                sample_weight=None
-                if sample_weight is None
-                else sample_weight[batch_index],
-                total_weight=total_weight,
-            )
-            np.add(grads, chunk_grads, out=grads)
-        if np.isfinite(loss) and loss < best["loss"] and np.isfinite(trial).all():
-            best["loss"] = float(loss)
-            np.copyto(best["params"], trial)
-        return loss, grads.astype(np.float64)
+    loss_and_gradient = _full_batch_objective(
+        network, data, Y, sample_weight, alpha, chunk, n_threads, best
+    )
 
     started = time.perf_counter()
 
@@ -760,6 +768,53 @@ def fit_lbfgs(
             stacklevel=7,
         )
     return history
+
+
+def _full_batch_objective(
+    network, data, Y, sample_weight, alpha, chunk, n_threads, best
+):
+    """L-BFGS's ``flat -> (loss, float64 gradient)`` over the whole data set.
+
+    Summed over chunks of bounded memory; ``best`` (``loss``, ``params``) is
+    updated with the lowest finite loss evaluated.
+    """
+    n_samples = data.n_samples
+    workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
+    order = data.order_for_batches(np.arange(n_samples))
+    total_weight = n_samples if sample_weight is None else sample_weight.sum()
+    trial = np.empty_like(best["params"])
+    grads = np.empty_like(trial)
+    chunk_grads = np.empty_like(trial)
+
+    def loss_and_gradient(flat):
+        trial[...] = flat
+        grads[...] = 0
+        loss = 0.0
+        for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
+            batch_index = order[batch_slice]
+            X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
+            loss += network.loss_and_gradient(
+                trial,
+                X_tm,
+                batch_sizes,
+                last_step,
+                Y[batch_index],
+                # The L2 term belongs to the whole batch: add it once.
+                alpha if index == 0 else 0.0,
+                chunk_grads,
+                workspace,
+                sample_weight=None
+                if sample_weight is None
+                else sample_weight[batch_index],
+                total_weight=total_weight,
+            )
+            np.add(grads, chunk_grads, out=grads)
+        if np.isfinite(loss) and loss < best["loss"] and np.isfinite(trial).all():
+            best["loss"] = float(loss)
+            np.copyto(best["params"], trial)
+        return loss, grads.astype(np.float64)
+
+    return loss_and_gradient
 
 
 def _warn_lbfgs_diverged(kept):

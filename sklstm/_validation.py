@@ -33,6 +33,10 @@ _LAYOUTS = (
     "a 3-D array (n_samples, n_timesteps, n_features), a 2-D array (n_samples, "
     "n_features) or a list of 2-D arrays"
 )
+_EMPTY = (
+    "X is empty: expected at least one sequence (a 3-D array, a 2-D array or a "
+    "non-empty list of 2-D arrays (n_timesteps_i, n_features))."
+)
 
 
 # ------------------------------------------------------------------ sequences
@@ -78,9 +82,7 @@ def check_sequences(
             _, y = check_X_y(np.zeros((data.n_samples, 1)), y, **y_params)
     else:
         if isinstance(X, (list, tuple)) and len(X) == 0:
-            raise ValueError(
-                f"X is empty: expected at least one sequence ({_LAYOUTS})."
-            )
+            raise ValueError(_EMPTY)
         params = dict(
             dtype=FLOAT_DTYPES if dtype is None else dtype,
             allow_nd=True,
@@ -166,6 +168,40 @@ def check_n_features(owner, n_features, expected=None, name="X"):
         )
 
 
+def check_chunk(X, owner_name, n_features, n_streams, dtype):
+    """A stream's chunk as a C-contiguous (n_streams, n_steps, n_features) array
+    of ``dtype``, or the error that names what is wrong with it.
+
+    ``n_streams`` is None before the first chunk, which then fixes it.
+    """
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"A chunk must hold real numbers, got an array of dtype {X.dtype}."
+        )
+    if X.ndim == 2:
+        X = X[:, None, :]
+    elif X.ndim != 3:
+        raise ValueError(
+            f"A chunk is (n_streams, n_steps, n_features), or (n_streams, "
+            f"n_features) for one step; got a {X.ndim}-D array of shape "
+            f"{X.shape}."
+        )
+    check_n_features(owner_name, X.shape[2], n_features)
+    if n_streams is None:
+        if X.shape[0] < 1:
+            raise ValueError("A chunk needs at least one stream.")
+    elif X.shape[0] != n_streams:
+        raise ValueError(
+            f"The chunk has {X.shape[0]} streams, but this stream object carries "
+            f"{n_streams}: every chunk holds the next steps of the same "
+            "streams, in the same order. Call reset() to start other streams."
+        )
+    if X.shape[1] < 1:
+        raise ValueError("A chunk needs at least one time step.")
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
 def check_magnitude(data, name="X"):
     """Refuse finite values so large that the network's products would overflow."""
     values = data.X if isinstance(data, DenseSequences) else data.values
@@ -241,6 +277,8 @@ def check_sequence_list(X, dtype=None):
     values come back as one ``(sum of lengths, n_features)`` array of ``dtype``:
     by default float32 if every sequence is float32, else float64.
     """
+    if len(X) == 0:
+        raise ValueError(_EMPTY)
     sequences = []
     for i, x in enumerate(X):
         try:
@@ -298,6 +336,30 @@ def check_sequence_list(X, dtype=None):
             kind = ValueError if isinstance(error, ValueError) else TypeError
             raise kind(f"X[{i}]: {error}") from error
     return np.concatenate(checked), lengths
+
+
+def check_series(series, min_times, needed_by):
+    """A time series as a 2-D float array (n_times, n_features), finite, with at
+    least ``min_times`` steps (``needed_by`` says what needs them)."""
+    series = check_array(
+        series,
+        dtype=FLOAT_DTYPES,
+        ensure_2d=False,
+        allow_nd=True,
+        ensure_min_samples=0,
+        input_name="series",
+    )
+    if series.ndim not in (1, 2):
+        raise ValueError(
+            f"series must be 1-D (n_times,) or 2-D (n_times, n_features), got a "
+            f"{series.ndim}-D array of shape {series.shape} instead."
+        )
+    if series.shape[0] < min_times:
+        raise ValueError(
+            f"series has {series.shape[0]} time steps; {needed_by} needs at "
+            f"least {min_times}."
+        )
+    return series.reshape(series.shape[0], -1)
 
 
 # -------------------------------------------------------------------- targets
@@ -361,6 +423,25 @@ def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
         steps, ensure_2d=False, dtype="numeric" if numeric else None, input_name="y"
     )
     return data.split_steps(steps)
+
+
+def check_target_columns(target, n_features):
+    """Return the target columns as a non-empty 1-D array of non-negative ints."""
+    if target is None:
+        return np.array([0])
+    scalar = isinstance(target, Integral) and not isinstance(target, bool)
+    columns = np.asarray(target).reshape(-1) if scalar else np.asarray(target)
+    if columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu":
+        raise ValueError(
+            f"target must be an int or a non-empty list of ints, got {target!r}."
+        )
+    bad = (columns < -n_features) | (columns >= n_features)
+    if bad.any():
+        raise ValueError(
+            f"target column {columns[bad][0]} is out of range for a series with "
+            f"{n_features} feature(s) (valid: {-n_features} to {n_features - 1})."
+        )
+    return columns % n_features
 
 
 def concatenate_steps(y):

@@ -44,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklstm._kernels._layout import GATE_ORDER
 from sklstm._lstm import LSTMClassifier, LSTMRegressor
+from sklstm._validation import check_sequence_list
 from sklstm.preprocessing import SequenceScaler
 
 __all__ = ["pad_sequences", "sequence_types"]
@@ -118,19 +119,10 @@ def pad_sequences(sequences, dtype=np.float32):
     lengths : ndarray of shape (n_samples,), dtype int64
         Each sequence's number of steps.
     """
-    arrays = [np.asarray(sequence, dtype=dtype) for sequence in sequences]
-    if not arrays or any(a.ndim != 2 or a.shape[0] == 0 for a in arrays):
-        raise ValueError(
-            "sequences must be a non-empty list of 2-D arrays (n_timesteps_i, "
-            "n_features), each with at least one step."
-        )
-    n_features = {a.shape[1] for a in arrays}
-    if len(n_features) != 1:
-        raise ValueError(
-            f"Sequences have different numbers of features: {sorted(n_features)}."
-        )
-    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
-    X = np.zeros((len(arrays), lengths.max(), n_features.pop()), dtype=dtype)
+    values, lengths = check_sequence_list(sequences, dtype)
+    arrays = np.split(values, np.cumsum(lengths)[:-1])
+    lengths = lengths.astype(np.int64)
+    X = np.zeros((len(arrays), lengths.max(), values.shape[1]), dtype=dtype)
     for row, array in zip(X, arrays):
         row[: len(array)] = array
     return X, lengths

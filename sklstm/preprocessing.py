@@ -6,10 +6,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from sklstm._sequences import DenseSequences
-from sklstm._validation import FLOAT_DTYPES, check_sequences, is_sequence_list
+from sklstm._validation import (
+    FLOAT_DTYPES,
+    check_sequences,
+    check_series,
+    check_target_columns,
+    is_sequence_list,
+)
 
 __all__ = ["SequenceScaler", "make_windows"]
 
@@ -361,27 +367,11 @@ def make_windows(series, window, horizon=1, step=1, target=None, return_index=Fa
     >>> index
     array([3, 5])
     """
-    series = check_array(
-        series,
-        dtype=FLOAT_DTYPES,
-        ensure_2d=False,
-        allow_nd=True,
-        ensure_min_samples=0,
-        input_name="series",
+    series_2d = check_series(
+        series, window + horizon, f"window={window} plus horizon={horizon}"
     )
-    if series.ndim not in (1, 2):
-        raise ValueError(
-            f"series must be 1-D (n_times,) or 2-D (n_times, n_features), got a "
-            f"{series.ndim}-D array of shape {series.shape} instead."
-        )
-    series_2d = series.reshape(series.shape[0], -1)
     n_times, n_features = series_2d.shape
-    if n_times < window + horizon:
-        raise ValueError(
-            f"series has {n_times} time steps; window={window} plus "
-            f"horizon={horizon} needs at least {window + horizon}."
-        )
-    targets = _check_target(target, n_features)
+    targets = check_target_columns(target, n_features)
 
     n_windows = (n_times - window - horizon) // step + 1
     index = window + step * np.arange(n_windows)
@@ -396,22 +386,3 @@ def make_windows(series, window, horizon=1, step=1, target=None, return_index=Fa
     if return_index:
         return X, y, index
     return X, y
-
-
-def _check_target(target, n_features):
-    """Return the target columns as a non-empty 1-D array of non-negative ints."""
-    if target is None:
-        return np.array([0])
-    scalar = isinstance(target, Integral) and not isinstance(target, bool)
-    columns = np.asarray(target).reshape(-1) if scalar else np.asarray(target)
-    if columns.ndim != 1 or columns.size == 0 or columns.dtype.kind not in "iu":
-        raise ValueError(
-            f"target must be an int or a non-empty list of ints, got {target!r}."
-        )
-    bad = (columns < -n_features) | (columns >= n_features)
-    if bad.any():
-        raise ValueError(
-            f"target column {columns[bad][0]} is out of range for a series with "
-            f"{n_features} feature(s) (valid: {-n_features} to {n_features - 1})."
-        )
-    return columns % n_features

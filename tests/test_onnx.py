@@ -283,8 +283,9 @@ def test_unfitted_model_is_refused():
     "sequences, message",
     [
         ([], "non-empty list"),
-        ([np.ones((2, 3)), np.ones((0, 3))], "at least one step"),
-        ([np.ones((2, 3)), np.ones((2, 4))], "different numbers of features"),
+        ([np.ones((2, 3)), np.ones((0, 3))], "at least 1 time step"),
+        ([np.ones((2, 3)), np.ones((2, 4))], "same number of features"),
+        ([np.ones((2, 3)), np.full((2, 3), np.nan)], r"Input X\[1\] contains NaN"),
     ],
 )
 def test_pad_sequences_refuses_what_it_cannot_pad(sequences, message):
