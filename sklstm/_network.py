@@ -350,6 +350,10 @@ class LSTMNetwork:
             loss += 0.5 * alpha * penalty / total_weight
         return float(loss)
 
+    def l2_penalty(self, params):
+        """The squared norm of the weights that L2 penalises (float64)."""
+        return float(sum(np.dot(params[a:b], params[a:b]) for a, b in self._l2_runs))
+
     def mean_loss(self, logits, Y, sample_weight=None):
         """The (weighted) mean loss of ``logits`` against ``Y``, without L2 term.
 

@@ -62,7 +62,7 @@ class Checkpoint:
         worse than those it started from.
     start_value : float
         The monitored value of the starting weights, or None when it is the
-        training loss (then the first minibatch's loss, see :meth:`start`).
+        training loss (then ``start_loss``, or :meth:`start`'s).
     tol, n_iter_no_change : float, int
         The estimator's parameters of those names.
     fresh : bool
@@ -71,6 +71,10 @@ class Checkpoint:
     monitors_loss : bool, default=True
         Whether ``value`` is a loss (the training or the validation loss) rather
         than a negated score: only a loss's tolerance is absolute below 1.
+    start_loss : float, default=None
+        The training loss of the starting weights on the whole training set,
+        as an epoch reports it (:func:`training_loss`). None: the first
+        minibatch's, which :meth:`start` then receives.
     """
 
     #: The magnitude below which the tolerance stops shrinking (0: none). A class
@@ -78,7 +82,14 @@ class Checkpoint:
     tolerance_floor = 0.0
 
     def __init__(
-        self, params, start_value, tol, n_iter_no_change, fresh, monitors_loss=True
+        self,
+        params,
+        start_value,
+        tol,
+        n_iter_no_change,
+        fresh,
+        monitors_loss=True,
+        start_loss=None,
     ):
         self.tol = float(tol)
         self.tolerance_floor = 1.0 if monitors_loss else 0.0
@@ -95,6 +106,8 @@ class Checkpoint:
         self.on_plateau = False
         if start_value is not None:
             self._set_start_value(start_value)
+        if start_loss is not None:
+            self.start(start_loss)
 
     def _set_start_value(self, value):
         value = float(value) if np.isfinite(value) else np.inf
@@ -102,7 +115,7 @@ class Checkpoint:
         self.on_plateau = self._fresh and np.isfinite(value)
 
     def start(self, loss):
-        """The training loss of the starting weights (the first minibatch's)."""
+        """The training loss of the starting weights (the first one given)."""
         if self.start_loss is None:
             self.start_loss = float(loss) if np.isfinite(loss) else np.inf
             self.lowest_loss = min(self.lowest_loss, self.start_loss)
@@ -625,6 +638,10 @@ def _train_minibatches(
         score = validation_score(validation)
         start_value = -score(params)
     if checkpoint is None:
+        # The starting weights are a candidate, and the reference of the
+        # plateau and of divergence: measured on the whole training set, as
+        # the epochs are, not on one minibatch, whose loss can be far below
+        # the data set's (skewed targets) and then beat every epoch.
         checkpoint = Checkpoint(
             params,
             start_value,
@@ -632,6 +649,15 @@ def _train_minibatches(
             settings.n_iter_no_change,
             fresh=fresh,
             monitors_loss=not early_stopping or settings.scoring == "loss",
+            start_loss=training_loss(
+                network,
+                params,
+                data,
+                training.Y,
+                sample_weight,
+                alpha,
+                n_batches=-(-data.n_samples // batch_size),
+            ),
         )
     else:
         checkpoint = copy.deepcopy(checkpoint)
@@ -643,6 +669,21 @@ def _train_minibatches(
         trained.validation_scores = history.validation_scores
         trained.best_validation_score = -checkpoint.best_value
     return trained
+
+
+def training_loss(network, params, data, Y, sample_weight, alpha, n_batches):
+    """The training loss of ``params`` as an epoch of ``n_batches`` reports it.
+
+    The weighted mean loss over the whole training set (``sample_weight`` and
+    ``alpha`` scaled as :func:`scaled_weights` does), plus the L2 term that each
+    minibatch adds, from one forward pass (no dropout).
+    """
+    raw = FittedModel(network, params).raw_outputs(data)
+    loss = network.mean_loss(raw, Y, sample_weight)
+    if alpha:
+        total = data.n_samples if sample_weight is None else sample_weight.sum()
+        loss += n_batches * 0.5 * alpha * network.l2_penalty(params) / total
+    return loss
 
 
 def validation_scorer(network, scorer, view):

@@ -525,3 +525,33 @@ def test_inputs_that_are_no_sequences_are_named(X, error, message, method):
         call = quietly(LSTMClassifier(max_iter=1).fit, Xf[:, :, :2], yf).predict
     with pytest.raises(error, match=message):
         call(X, [0, 1, 2]) if method == "fit" else call(X)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "poisson"])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rmsprop"])
+def test_the_start_is_measured_on_the_whole_training_set(solver, loss):
+    """The starting weights compete with the epochs on the same footing.
+
+    Here the first minibatch holds the targets nearest their center, so its
+    loss at the start is far below the data set's: judged by it, the starting
+    weights beat every epoch and a fit kept its random initialisation.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 5, 2))
+    y = np.exp(1.5 * X[:, -1, 0])  # skewed, positive
+    order = np.argsort(np.abs(np.log(y)))  # the most typical first
+    X, y = X[order], y[order]
+    model = LSTMRegressor(
+        hidden_layer_sizes=(8,),
+        solver=solver,
+        loss=loss,
+        batch_size=20,
+        shuffle=False,
+        learning_rate_init=0.01 if solver != "sgd" else 0.05,
+        max_iter=30,
+        random_state=0,
+    )
+    quietly(model.fit, X, y)
+    assert model.best_iter_ > 0
+    assert model.loss_ < model.loss_curve_[0]
+    assert model.score(X, y) > 0.3
