@@ -42,6 +42,7 @@ from sklstm._threads import kernel_threads
 from sklstm._training import (
     TrainingData,
     TrainingSettings,
+    merged_samples,
     train,
     validation_scorer,
 )
@@ -189,6 +190,8 @@ class _BaseLSTM(BaseEstimator, ABC):
         checks.check_magnitude(data, "X" + name)
         weight_name = "sample_weight" + name
         weight = checks.check_sample_weight(sample_weight, data.n_samples, weight_name)
+        if self.solver == "lbfgs" and not (name or self._return_sequences):
+            data, y, weight = merged_samples(data, y, weight)
         if not self._return_sequences:
             self._check_target_range(y, data.dtype)
             weight = self._loss_weights(y, weight, incremental, weight_name)
@@ -219,6 +222,14 @@ class _BaseLSTM(BaseEstimator, ABC):
             self._layer_sizes = layer_sizes
             self._bidirectional = bool(self.bidirectional)
             self._cell = self.cell
+            checks.check_network_size(
+                self.n_features_in_,
+                layer_sizes,
+                self.n_outputs_,
+                self._cell,
+                2 if self._bidirectional else 1,
+                training.data.dtype,
+            )
             network = self._network_of(training.data.dtype)
             # A new head is in training units already.
             self._params = network.initialize(self._random_state)
@@ -483,6 +494,13 @@ class _BaseLSTM(BaseEstimator, ABC):
             state.setdefault("_return_sequences", False)  # older models
             state.setdefault("_cell", "lstm")
             self._upgrade_state(state)
+            checks.check_loaded_state(
+                type(self).__name__,
+                positive=("_target_scale",),
+                _params=state["_params"],
+                _target_offset=state.get("_target_offset"),
+                _target_scale=state.get("_target_scale"),
+            )
         super().__setstate__(state)
 
     def _upgrade_state(self, state):

@@ -20,6 +20,7 @@ from sklstm._network import (
 )
 from sklstm._sequences import DenseSequences, RaggedSequences, step_rows
 from sklstm._threads import kernel_threads
+from sklstm._validation import INDEX_LIMIT, check_loaded_state
 
 # Predictions and full-batch (lbfgs) evaluations run in chunks of sequences: about
 # _CHUNK_SEQUENCES at a time (measured fastest: the per-step GEMMs have rows enough
@@ -88,6 +89,7 @@ class FittedModel:
             setattr(self, name, value)
         self.network = network_for(*self.network)
         self.params = aligned_params(self.params)
+        check_loaded_state(self.estimator_name, params=self.params)
 
     @property
     def head(self):
@@ -180,8 +182,8 @@ class FittedModel:
             type(X) is np.ndarray
             and X.ndim == 3
             and X.dtype == self.network.dtype
-            and X.shape[0] > 0
-            and X.shape[1] > 0
+            and 0 < X.shape[0] <= INDEX_LIMIT
+            and 0 < X.shape[1] <= INDEX_LIMIT
             and X.shape[2] == self.network.n_features
         )
 

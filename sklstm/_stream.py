@@ -1,11 +1,13 @@
 """Streaming prediction: a fitted model run on data as it arrives, state carried."""
 
+import threading
+
 import numpy as np
 
 from sklstm._kernels._layout import carried_state_width
 from sklstm._kernels._predict import lstm_stream_logits
 from sklstm._model import FittedModel
-from sklstm._validation import check_chunk
+from sklstm._validation import INDEX_LIMIT, check_chunk, check_loaded_state
 
 
 class LSTMStream:
@@ -20,9 +22,12 @@ class LSTMStream:
     cut into chunks.
 
     A stream holds its own copy of the model's weights: refitting the estimator
-    does not change it, it can be pickled to be resumed later, and each stream
-    object can be used from its own thread (one object is not meant to be fed
-    from two threads at once).
+    does not change it, and it can be pickled to be resumed later. A chunk is
+    all or nothing: a call that raises (a bad chunk, Ctrl-C) leaves the streams
+    and ``n_steps_seen_`` as they were, or both advanced by the whole chunk.
+    Calls from several threads on one stream object are applied one at a time,
+    in the order the threads get to it (give each thread its own stream to feed
+    independent streams in parallel).
 
     Parameters
     ----------
@@ -45,6 +50,16 @@ class LSTMStream:
         self._set_kernel_arguments()
         self.reset()
 
+    # The state, the number of streams and the steps seen change together, in
+    # one assignment of _progress: a chunk is never half applied.
+    @property
+    def n_streams_(self):
+        return self._progress[1]
+
+    @property
+    def n_steps_seen_(self):
+        return self._progress[2]
+
     def _set_kernel_arguments(self):
         network = self._model.network
         self._units = network._units
@@ -58,10 +73,13 @@ class LSTMStream:
         self._kernel = lstm_stream_logits[
             "float" if network.dtype == np.float32 else "double"
         ]
+        self._lock = threading.Lock()
+
+    _DERIVED = ("_kernel", "_units", "_cell", "_state_width", "_lock")
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for derived in ("_kernel", "_units", "_cell", "_state_width"):
+        for derived in self._DERIVED:
             del state[derived]
         return state
 
@@ -69,8 +87,13 @@ class LSTMStream:
         if not isinstance(state["_model"], FittedModel):
             # Streams of older versions held a copy of the estimator.
             state["_model"] = state["_model"]._fitted_model().copy()
-        for derived in ("_kernel", "_units", "_cell", "_state_width"):
+        if "_progress" not in state:  # ... and their progress in three attributes
+            state["_progress"] = tuple(
+                state.pop(name) for name in ("_state", "n_streams_", "n_steps_seen_")
+            )
+        for derived in self._DERIVED:
             state.pop(derived, None)
+        check_loaded_state(type(self).__name__, _state=state["_progress"][0])
         self.__dict__.update(state)
         self._set_kernel_arguments()
 
@@ -82,9 +105,8 @@ class LSTMStream:
         self : LSTMStream
             The stream, reset.
         """
-        self.n_streams_ = None
-        self.n_steps_seen_ = 0
-        self._state = None
+        with self._lock:
+            self._progress = (None, None, 0)  # state, n_streams_, n_steps_seen_
         return self
 
     def _advance(self, X, softmax=False, take_log=False):
@@ -94,49 +116,44 @@ class LSTMStream:
         """
         model = self._model
         dtype = model.dtype
-        if not (
-            type(X) is np.ndarray
-            and X.ndim == 3
-            and X.dtype == dtype
-            and X.flags.c_contiguous
-            and X.shape[0] == self.n_streams_
-            and X.shape[1] > 0
-            and X.shape[2] == model.n_features
-        ):
-            X = self._checked_chunk(X)
-        n_streams, n_steps, _ = X.shape
-        if self._state is None:
-            self._state = np.zeros((n_streams, self._state_width), dtype=dtype)
-            self.n_streams_ = n_streams
-        every_step = model.return_sequences
-        rows = n_streams * n_steps if every_step else n_streams
-        logits = np.empty((rows, model.n_outputs), dtype=dtype)
-        # The kernel checks the chunk and its arguments before it changes the
-        # state: a chunk it refuses leaves the streams where they were.
-        finite = self._kernel(
-            X,
-            model.params,
-            self._units,
-            self._state,
-            logits,
-            every_step,
-            softmax,
-            take_log,
-            True,
-            self._cell,
-        )
-        if not finite:
-            raise ValueError("The chunk contains NaN or infinity.")
-        self.n_steps_seen_ += n_steps
+        with self._lock:
+            state, n_streams, n_steps_seen = self._progress
+            if not (
+                type(X) is np.ndarray
+                and X.ndim == 3
+                and X.dtype == dtype
+                and X.flags.c_contiguous
+                and X.shape[0] == n_streams
+                and 0 < X.shape[1] <= INDEX_LIMIT
+                and X.shape[2] == model.n_features
+            ):
+                X = check_chunk(
+                    X, model.estimator_name, model.n_features, n_streams, dtype
+                )
+            n_streams, n_steps, _ = X.shape
+            if state is None:
+                state = np.zeros((n_streams, self._state_width), dtype=dtype)
+            else:
+                state = state.copy()  # the streams' state changes only whole
+            every_step = model.return_sequences
+            rows = n_streams * n_steps if every_step else n_streams
+            logits = np.empty((rows, model.n_outputs), dtype=dtype)
+            finite = self._kernel(
+                X,
+                model.params,
+                self._units,
+                state,
+                logits,
+                every_step,
+                softmax,
+                take_log,
+                True,
+                self._cell,
+            )
+            if not finite:
+                raise ValueError("The chunk contains NaN or infinity.")
+            self._progress = (state, n_streams, n_steps_seen + n_steps)
         return logits, (n_streams, n_steps) if every_step else (n_streams,)
-
-    def _checked_chunk(self, X):
-        """A chunk as a C-contiguous (n_streams, n_steps, n_features) array of
-        the model's dtype, or the error that names what is wrong with it."""
-        model = self._model
-        return check_chunk(
-            X, model.estimator_name, model.n_features, self.n_streams_, model.dtype
-        )
 
     def predict(self, X):
         """Feed the next readings of every stream; predict.

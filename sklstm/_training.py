@@ -17,6 +17,7 @@ import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field, fields
+from numbers import Real
 
 import numpy as np
 import scipy.optimize
@@ -389,7 +390,7 @@ def run_epochs(
                     "optimization hasn't converged yet; the weights of the best "
                     "epoch (%d) were kept." % (max_iter, checkpoint.best_iter),
                     ConvergenceWarning,
-                    stacklevel=7,
+                    stacklevel=8,
                 )
     except KeyboardInterrupt:
         history.interrupted = True
@@ -412,7 +413,7 @@ def _keep_after_interruption(params, epoch_start, checkpoint, history, increment
         f"Training interrupted by the user after {history.n_iter} complete "
         f"epoch(s); {kept}. Fit again with warm_start=True to go on from there.",
         UserWarning,
-        stacklevel=8,
+        stacklevel=9,
     )
 
 
@@ -707,9 +708,32 @@ def validation_scorer(network, scorer, view):
         X_val, y_val = validation.data.as_input(), validation.y
         weight = validation.sample_weight
         kwargs = {} if weight is None else {"sample_weight": weight}
-        return lambda params: scorer(view(params), X_val, y_val, **kwargs)
+        return lambda params: _checked_score(
+            scorer(view(params), X_val, y_val, **kwargs), scorer
+        )
 
     return on
+
+
+def _checked_score(value, scorer):
+    """A scorer's value as a float, refusing what early stopping cannot monitor."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise TypeError(
+            f"The early-stopping scorer {scorer!r} returned {value!r} (of type "
+            f"{type(value).__name__}); scoring must give a number, higher for "
+            "better models."
+        )
+    if not np.isfinite(value):
+        raise ValueError(
+            f"The early-stopping scorer {scorer!r} returned {value} on the "
+            "validation data: early stopping cannot compare epochs by a score "
+            "that is not finite. Check the scorer on that data (a metric "
+            "undefined for a validation set this small returns NaN), or use "
+            "scoring='loss'."
+        )
+    return float(value)
 
 
 def _warn_diverged(where, checkpoint, incremental):
@@ -723,7 +747,7 @@ def _warn_diverged(where, checkpoint, incremental):
         "Scale the input (e.g. standardise each feature), lower "
         "learning_rate_init, or set max_grad_norm.",
         ConvergenceWarning,
-        stacklevel=8,
+        stacklevel=9,
     )
 
 
@@ -920,6 +944,34 @@ def sequence_keys(data, seed):
         ).digest()
         keys[i] = int.from_bytes(digest, "little")
     return keys
+
+
+def merged_samples(data, y, sample_weight):
+    """The training samples with repeats merged into weights, for L-BFGS.
+
+    Equal sequences with equal targets become one sample weighing their total
+    weight, samples of weight 0 go, and the rest are put in the order of their
+    content. A weight of k and k repeats of a sample are then the same data, the
+    same sums in the same order, and full-batch L-BFGS (which magnifies any
+    rounding difference over its iterations) gives the same model, bit for bit.
+    Data with neither weights nor repeats comes back as it is. Returns ``(data,
+    y, sample_weight)``.
+    """
+    keys = sequence_keys(data, 0)
+    labels = y.reshape(len(y), -1) if y.ndim > 1 else y
+    _, codes = np.unique(labels, axis=0 if y.ndim > 1 else None, return_inverse=True)
+    codes = codes.ravel()
+    order = np.lexsort((codes, keys))
+    sorted_keys, sorted_codes = keys[order], codes[order]
+    starts = np.r_[True, (sorted_keys[1:] != sorted_keys[:-1])]
+    starts |= np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    if sample_weight is None and starts.all():
+        return data, y, None
+    weight = np.ones(data.n_samples) if sample_weight is None else sample_weight
+    totals = np.bincount(np.cumsum(starts) - 1, weights=weight[order])
+    keep = totals > 0
+    index = order[starts][keep]
+    return data.take(index), y[index], totals[keep]
 
 
 def validation_split(keys, labels, sample_weight, validation_fraction):

@@ -7,6 +7,7 @@ its message are written once. Inside the package, sequences are then
 checks again.
 """
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -21,13 +22,20 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklstm._kernels._layout import CELLS
+from sklstm._kernels._layout import CELLS, gates_per_unit
 from sklstm._sequences import DenseSequences, RaggedSequences
 
 #: ``check_sequences``' y when there is none to validate.
 NO_Y = "no_validation"
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+#: The kernels index sizes (units, gate columns, steps, rows) with C ints.
+INDEX_LIMIT = 2**31 - 1
+#: Copies of the weights that training keeps at once (the weights, gradients,
+#: the best and the epoch's start, an optimizer's moments and scratch, L-BFGS'
+#: trial point), for the memory check of a new network.
+_TRAINING_COPIES = 8
 
 _LAYOUTS = (
     "a 3-D array (n_samples, n_timesteps, n_features), a 2-D array (n_samples, "
@@ -83,6 +91,8 @@ def check_sequences(
     else:
         if isinstance(X, (list, tuple)) and len(X) == 0:
             raise ValueError(_EMPTY)
+        if len(getattr(X, "shape", ())) == 3:  # before any copy of a strided view
+            _check_index_range(X.shape)
         params = dict(
             dtype=FLOAT_DTYPES if dtype is None else dtype,
             allow_nd=True,
@@ -115,6 +125,7 @@ def check_sequences(
                 stacklevel=8,
             )
         n_samples, n_steps, n_features = X.shape
+        _check_index_range(X.shape)
         if n_steps == 0 or n_features == 0:
             raise ValueError(
                 f"Found array with shape {X.shape}: {n_steps} time step(s) and "
@@ -155,6 +166,18 @@ def check_data(owner, X, y, *, reset, dtype, y_params, per_step=None):
         numeric=y_params.get("y_numeric", False),
     )
     return data, y
+
+
+def _check_index_range(shape, name="X"):
+    """Refuse an array with more sequences, steps or features than the kernels
+    index (a stride-0 view can claim any number without memory)."""
+    for axis, size in zip(("sequences", "time steps", "features"), shape):
+        if size > INDEX_LIMIT:
+            raise ValueError(
+                f"{name} has {size} {axis} (shape {shape}); the kernels index at "
+                f"most {INDEX_LIMIT}. Cut long sequences into windows "
+                "(sklstm.make_windows), or predict in batches."
+            )
 
 
 def check_n_features(owner, n_features, expected=None, name="X"):
@@ -199,6 +222,7 @@ def check_chunk(X, owner_name, n_features, n_streams, dtype):
         )
     if X.shape[1] < 1:
         raise ValueError("A chunk needs at least one time step.")
+    _check_index_range(X.shape, "The chunk")
     return np.ascontiguousarray(X, dtype=dtype)
 
 
@@ -362,6 +386,30 @@ def check_series(series, min_times, needed_by):
     return series.reshape(series.shape[0], -1)
 
 
+def check_loaded_state(owner_name, positive=(), **arrays):
+    """Refuse a loaded model whose fitted numbers are not finite.
+
+    A pickle or skops file whose weights or statistics hold NaN or infinity
+    (damaged, or tampered with) would load and answer NaN or a wrong class;
+    ``positive`` names the arrays that must also be > 0 (scales).
+    """
+    for name, values in arrays.items():
+        if values is None:
+            continue
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf" or not np.isfinite(values).all():
+            raise ValueError(
+                f"The loaded {owner_name} has non-finite values in {name}: the "
+                "file is damaged or was altered. Refit the model, or load an "
+                "intact copy."
+            )
+        if name in positive and not (values > 0).all():
+            raise ValueError(
+                f"The loaded {owner_name} has values <= 0 in {name}, which must "
+                "be positive: the file is damaged or was altered."
+            )
+
+
 # -------------------------------------------------------------------- targets
 def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
     """Per-step targets checked against their sequences' lengths.
@@ -410,6 +458,15 @@ def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
             raise ValueError(
                 "The per-step targets of the sequences have different shapes "
                 f"beyond the time axis: {sorted({y_i.shape[1:] for y_i in y})}."
+            )
+        # Joined, numbers and strings would become strings without a word.
+        textual = [y_i.dtype.kind in "USO" for y_i in y]
+        if any(textual) and not all(textual):
+            i, j = textual.index(False), textual.index(True)
+            raise ValueError(
+                f"y mixes numeric and string labels: y[{i}] holds {y[i].dtype} "
+                f"values, y[{j}] {y[j].dtype} ones; every label must be of one "
+                "type, e.g. all strings."
             )
         steps = np.concatenate(y) if len(y) > 1 else y[0]
     else:
@@ -471,10 +528,38 @@ def check_class_labels(y):
     """
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
+    if y.dtype == object:
+        _check_label_types(y.ravel())
     _check_not_probabilities(y)
     check_classification_targets(y)
     multilabel = y.ndim == 2 and type_of_target(y).startswith("multilabel")
     return y, multilabel
+
+
+def _check_label_types(labels):
+    """Refuse missing labels and labels of mixed kinds, naming the first of each.
+
+    NumPy would sort them for the classes with "'<' not supported between
+    instances of 'NoneType' and 'str'", and scikit-learn call them "unknown",
+    a regression target.
+    """
+    missing = [i for i, label in enumerate(labels) if label is None]
+    if missing:
+        raise ValueError(
+            f"y has no label (None) at {len(missing)} position(s), the first at "
+            f"index {missing[0]}: every sample (every step, per step) needs a "
+            "label. Drop those samples, or give them a label of their own."
+        )
+    kinds = {}
+    for i, label in enumerate(labels):
+        kind = "string" if isinstance(label, (str, bytes, np.str_)) else "number"
+        kinds.setdefault(kind, (i, label))
+    if len(kinds) > 1:
+        (i, a), (j, b) = kinds["number"], kinds["string"]
+        raise ValueError(
+            f"y mixes numeric and string labels (y[{i}] = {a!r}, y[{j}] = {b!r}): "
+            "every label must be of one type, e.g. all strings."
+        )
 
 
 def _check_not_probabilities(y):
@@ -638,6 +723,44 @@ def check_hidden_layer_sizes(sizes):
             f"of positive ints, got {original!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def check_network_size(n_features, layer_sizes, n_outputs, cell, directions, dtype):
+    """Refuse a network whose weight matrices the kernels cannot index, or whose
+    weights training could not hold in this machine's memory.
+
+    Checked before anything is allocated: a layer of 2**30 units would
+    otherwise wrap the kernels' C ints, or be killed by the system for memory.
+    """
+    gates = gates_per_unit(cell)
+    n_params, n_inputs = 0, n_features
+    for layer, units in enumerate(layer_sizes):
+        largest = max(n_inputs, units) * gates * units
+        if largest > INDEX_LIMIT:
+            raise ValueError(
+                f"hidden_layer_sizes={tuple(layer_sizes)}: layer {layer} has "
+                f"{units} units on {n_inputs} inputs, a weight matrix of "
+                f"{largest} values; the kernels index at most {INDEX_LIMIT}."
+            )
+        n_params += directions * (n_inputs + units + 2) * gates * units
+        n_inputs = directions * units
+    n_params += (n_inputs + 1) * n_outputs
+    needed = n_params * np.dtype(dtype).itemsize * _TRAINING_COPIES
+    memory = _physical_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"hidden_layer_sizes={tuple(layer_sizes)} makes a network of {n_params} "
+            f"weights, which training needs about {needed / 2**30:.1f} GiB for, "
+            f"more than this machine's {memory / 2**30:.1f} GiB of memory."
+        )
+
+
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def check_validation_data(X_val, y_val, sample_weight_val):

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklstm._sequences import DenseSequences
 from sklstm._validation import (
     FLOAT_DTYPES,
+    check_loaded_state,
     check_sequences,
     check_series,
     check_target_columns,
@@ -151,9 +152,15 @@ array-like of shape (n_samples, n_features), list of array-like}
         if not (self.with_mean or self.with_std):
             self.mean_ = self.var_ = self.scale_ = None
             return self
+        # Each feature in units of a power of two at least its largest magnitude:
+        # exact, so the statistics are StandardScaler's to the bit, and the
+        # squares of values near the float range's end cannot overflow.
+        _, exponent = np.frexp(np.abs(rows).max(axis=0).astype(np.float64))
+        unit = np.ldexp(1.0, exponent)
+        rows = rows / unit
         # float64 accumulators whatever X's dtype, as StandardScaler.
         mean = rows.sum(axis=0, dtype=np.float64) / n_rows
-        self.mean_ = mean
+        self.mean_ = mean * unit
         if not self.with_std:
             self.var_ = self.scale_ = None
             return self
@@ -161,10 +168,11 @@ array-like of shape (n_samples, n_features), list of array-like}
         # Corrected two-pass algorithm (Chan, Golub & LeVeque), as StandardScaler.
         correction = centred.sum(axis=0)
         var = (np.square(centred).sum(axis=0) - correction**2 / n_rows) / n_rows
-        self.var_ = var
+        with np.errstate(over="ignore"):  # var_ of values beyond 1e154: inf
+            self.var_ = var * unit**2
         eps = np.finfo(np.float64).eps
         constant = var <= n_rows * eps * var + (n_rows * mean * eps) ** 2
-        scale = np.sqrt(var)
+        scale = np.sqrt(var) * unit
         scale[constant] = 1.0
         self.scale_ = scale
         return self
@@ -256,6 +264,15 @@ array-like of shape (n_samples, n_features), list of array-like}
             return (list(data.X) if dense else data.as_input()), True
         X = data.X if data.input_ndim == 3 else data.X[:, 0, :]
         return X, False
+
+    def __setstate__(self, state):
+        check_loaded_state(
+            type(self).__name__,
+            positive=("scale_",),
+            mean_=state.get("mean_"),
+            scale_=state.get("scale_"),
+        )
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

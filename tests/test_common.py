@@ -30,12 +30,11 @@ ESTIMATORS = [
         max_iter=100,
         random_state=0,
     ),
-    # MLP's alpha here: with the regressor's default (0.3) L-BFGS takes
-    # hundreds of iterations on the sample-weight checks' data, over which the
-    # rounding differences of a weighted and a repeated sum grow ~100x every 20
-    # iterations, past the checks' rtol of 1e-7. The two objectives are the same:
-    # test_solvers_and_targets compares the two runs over 20 iterations.
-    LSTMRegressor(hidden_layer_sizes=(8,), solver="lbfgs", alpha=1e-4, random_state=0),
+    LSTMRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0),
+    # Every solver at its defaults: L-BFGS merges repeated samples into weights
+    # and orders samples by content, so the sample-weight checks' weighted and
+    # repeated fits are the same computation (test_solvers_and_targets).
+    LSTMRegressor(solver="lbfgs"),
     # Every solver and option, with no expected failures either: the default
     # lbfgs classifier (confident enough to saturate its probabilities), sgd and
     # rmsprop, a bidirectional classifier, dropout, and early stopping.
@@ -81,7 +80,7 @@ ESTIMATORS = [
     LSTMRegressor(loss="poisson"),
     LSTMRegressor(loss="gamma"),
     LSTMRegressor(loss="quantile", quantile=0.5),
-    LSTMRegressor(loss="quantile", quantile=0.8, solver="lbfgs", alpha=1e-4),
+    LSTMRegressor(loss="quantile", quantile=0.8, solver="lbfgs"),
     # The GRU cell: default instances, full-batch lbfgs and a bidirectional stack.
     LSTMClassifier(cell="gru"),
     LSTMRegressor(cell="gru"),

@@ -169,7 +169,7 @@ def test_persistence_streams_threads_and_the_single_sequence_route():
     stream = clf.stream()
     stream.predict_proba(X[:10, :4])
     assert_allclose(stream.predict_proba(X[:10, 4:]), proba[:10], rtol=1e-12)
-    assert stream._state.shape == (10, 8)
+    assert stream._progress[0].shape == (10, 8)
     # Concurrent predictions from threads equal the serial ones.
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(clf.predict_proba, [X] * 8))

@@ -9,6 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklstm import LSTMClassifier, LSTMRegressor
+from sklstm._sequences import DenseSequences
+from sklstm._training import merged_samples
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -77,19 +79,35 @@ def test_lbfgs_loss_in_chunks_equals_one_batch(monkeypatch):
 @pytest.mark.parametrize("alpha", [1e-4, 0.3])
 @pytest.mark.parametrize("estimator_class", ESTIMATORS)
 def test_integer_weight_equals_repeated_sample(estimator_class, alpha):
-    # Over a few iterations: the paths of two L-BFGS runs on the same objective
-    # part by rounding at a rate that grows with the iterations (test_common).
+    # L-BFGS merges repeats into weights and orders samples by their content:
+    # a weight of k and k repeats, in any order, give the same model to the bit
+    # (its iterations would magnify any difference in rounding).
     X, y = make_data(estimator_class, n_samples=30)
     weights = np.random.RandomState(2).randint(0, 4, size=30)
-    params = {"max_iter": 20, "alpha": alpha}
-    weighted = lbfgs(estimator_class, **params).fit(X, y, sample_weight=weights)
-    repeated = lbfgs(estimator_class, **params).fit(
+    shuffled = np.random.RandomState(3).permutation(30)
+    weighted = lbfgs(estimator_class, alpha=alpha).fit(
+        X[shuffled], y[shuffled], sample_weight=weights[shuffled]
+    )
+    repeated = lbfgs(estimator_class, alpha=alpha).fit(
         np.repeat(X, weights, axis=0), np.repeat(y, weights, axis=0)
     )
     method = "predict_proba" if estimator_class is LSTMClassifier else "predict"
-    assert_allclose(
-        getattr(weighted, method)(X), getattr(repeated, method)(X), rtol=1e-6
-    )
+    assert_array_equal(getattr(weighted, method)(X), getattr(repeated, method)(X))
+    assert weighted.n_iter_ == repeated.n_iter_ > 20
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_lbfgs_merges_repeats_only(estimator_class):
+    # Merging repeats changes nothing for data that has none.
+    X, y = make_data(estimator_class, n_samples=30)
+    data, y_merged, weight = merged_samples(DenseSequences(X), y, None)
+    assert data.X is X and y_merged is y and weight is None
+    # ... and merges repeats of a sequence with its target, not with another's.
+    X2, y2 = np.concatenate([X, X[:3]]), np.concatenate([y, y[:3]])
+    y2[-1] = y2[0] if estimator_class is LSTMRegressor else y2[-1]
+    data, y_merged, weight = merged_samples(DenseSequences(X2), y2, None)
+    assert data.n_samples == 30 + (y2[-1] != y[2])
+    assert weight.sum() == 33
 
 
 @pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])

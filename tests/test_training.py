@@ -555,3 +555,46 @@ def test_the_start_is_measured_on_the_whole_training_set(solver, loss):
     assert model.best_iter_ > 0
     assert model.loss_ < model.loss_curve_[0]
     assert model.score(X, y) > 0.3
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(max_iter=2),
+        dict(max_iter=2, solver="lbfgs"),
+        dict(max_iter=2, learning_rate_init=1e6, solver="sgd"),
+    ],
+    ids=["max_iter", "lbfgs", "divergence"],
+)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_training_warnings_point_at_the_caller(params, method):
+    X, y = classification_data(60)
+    est = LSTMClassifier(hidden_layer_sizes=(4,), random_state=0, **params)
+    if method == "partial_fit" and est.solver == "lbfgs":
+        pytest.skip("lbfgs has no partial_fit")
+    kwargs = {"classes": np.unique(y)} if method == "partial_fit" else {}
+    X[0, 0, 0] = 1e3 if "learning_rate_init" in params else X[0, 0, 0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3 if method == "partial_fit" else 1):
+            getattr(est, method)(X, y, **kwargs)
+    training = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if method == "fit" or training:
+        assert training
+    assert all(w.filename == __file__ for w in training), [w.filename for w in training]
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_input_warnings_point_at_the_caller(one_hot):
+    rng = np.random.RandomState(0)
+    if one_hot:
+        X, y = rng.normal(size=(30, 4, 2)), np.eye(3)[np.arange(30) % 3]
+    else:  # aeon's (n, channels, time) layout: 1 step of 10 features
+        X, y = rng.normal(size=(30, 1, 10)), np.arange(30) % 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LSTMClassifier(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    ours = [w for w in caught if not issubclass(w.category, ConvergenceWarning)]
+    assert ours and all(w.filename == __file__ for w in ours), [
+        (w.category, w.filename) for w in ours
+    ]
