@@ -56,7 +56,10 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
 
     var_ : ndarray of shape (n_features,) or None
         The variance of each feature in the training data. None when
-        ``with_std=False``.
+        ``with_std=False``; infinity for a feature whose values reach beyond
+        about 1e154, whose variance float64 cannot hold (``mean_`` and
+        ``scale_`` stay exact: the statistics are computed in units of a power
+        of two, without overflow).
 
     scale_ : ndarray of shape (n_features,) or None
         The scale of each feature, ``np.sqrt(var_)`` with zeros (constant
