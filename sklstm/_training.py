@@ -639,10 +639,12 @@ def _train_minibatches(
         score = validation_score(validation)
         start_value = -score(params)
     if checkpoint is None:
-        # The starting weights are a candidate, and the reference of the
-        # plateau and of divergence: measured on the whole training set, as
-        # the epochs are, not on one minibatch, whose loss can be far below
-        # the data set's (skewed targets) and then beat every epoch.
+        # A new network's starting weights are a candidate, and the reference
+        # of the plateau and of divergence: measured on the whole training set,
+        # as the epochs are, not on one minibatch, whose loss can be far below
+        # the data set's (skewed targets) and then beat every epoch, keeping the
+        # random initialisation. (Trained weights of a warm start compete on
+        # their first minibatch's loss: no plateau, and any winner is trained.)
         checkpoint = Checkpoint(
             params,
             start_value,
@@ -658,7 +660,9 @@ def _train_minibatches(
                 sample_weight,
                 alpha,
                 n_batches=-(-data.n_samples // batch_size),
-            ),
+            )
+            if fresh
+            else None,
         )
     else:
         checkpoint = copy.deepcopy(checkpoint)
