@@ -9,7 +9,7 @@ scores them after every epoch and stops once the score has not improved for
 (``best_iter_``). ``scoring`` says what is monitored: the validation loss by
 default, here the accuracy. ``loss_curve_`` records the training loss of each
 epoch, ``validation_scores_`` the held-out score and ``best_validation_score_``
-that of the weights kept.
+that of the weights kept; :class:`~sklstm.TrainingCurveDisplay` draws them.
 
 The task: tell a slow noisy sine from a fast one. The sequences are 20 to 80
 steps long and go into the estimator as they are, a list of 2-D arrays
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
-from sklstm import LSTMClassifier
+from sklstm import LSTMClassifier, TrainingCurveDisplay
 
 matplotlib.use("Agg")  # write the figure to a file, never open a window
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,28 +73,23 @@ test_accuracy = clf.score(X_test, y_test)
 print(f"held-out accuracy with the best epoch's weights: {test_accuracy:.3f}")
 
 # %%
-# Plot the training loss and the validation accuracy against the epoch.
-epochs = np.arange(1, clf.n_iter_ + 1)
-fig, (ax_loss, ax_score) = plt.subplots(
-    2, 1, sharex=True, figsize=(7, 5), layout="constrained"
+# The same with ``learning_rate="adaptive"``: on each plateau of the validation
+# accuracy the rate is divided by 5 instead of stopping, until it falls to 1e-6.
+adaptive = clone(clf).set_params(learning_rate="adaptive", max_iter=120)
+adaptive.fit(X_train, y_train)
+rates = sorted(set(adaptive.learning_rate_curve_), reverse=True)
+print(
+    f"adaptive: {adaptive.n_iter_} epochs at rates {rates}, held-out accuracy "
+    f"{adaptive.score(X_test, y_test):.3f}"
 )
-ax_loss.plot(epochs, clf.loss_curve_, color="C0", label="training loss")
-for ax in (ax_loss, ax_score):
-    ax.axvline(best_epoch, color="0.5", ls=":", lw=1, label="best epoch (weights kept)")
-ax_loss.set_ylabel("log-loss")
-ax_loss.legend(loc="upper right")
-ax_loss.set_title("LSTMClassifier with early_stopping=True, slow vs fast sines")
 
-ax_score.plot(epochs, clf.validation_scores_, color="C1", label="validation accuracy")
-ax_score.plot(
-    best_epoch,
-    clf.best_validation_score_,
-    "*",
-    color="C3",
-    ms=12,
-    label=f"best_validation_score_ = {clf.best_validation_score_:.3f}",
-)
-ax_score.set_xlabel("epoch")
-ax_score.set_ylabel("accuracy")
-ax_score.legend(loc="lower right")
+# %%
+# Plot each fit with TrainingCurveDisplay (scikit-learn's Display convention:
+# ``ax_``, ``figure_``): the training loss, the validation accuracy, the epoch
+# whose weights were kept and, when it changed, the learning rate.
+fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), layout="constrained")
+TrainingCurveDisplay.from_estimator(clf, ax=top)
+top.set_title("early_stopping=True, scoring='accuracy': slow vs fast sines")
+TrainingCurveDisplay.from_estimator(adaptive, ax=bottom)
+bottom.set_title('The same with learning_rate="adaptive"')
 fig.savefig(output_dir / "plot_learning_curves.png", dpi=100)

@@ -93,7 +93,9 @@ print(
 # the last week's promotions and today's price.
 X_counts = rng.normal(size=(3000, 14, 2))
 rate = np.exp(
-    -0.5 + 1.5 * np.tanh(X_counts[:, -7:, 0].mean(axis=1) * 2) - 0.8 * X_counts[:, -1, 1]
+    -0.5
+    + 1.5 * np.tanh(X_counts[:, -7:, 0].mean(axis=1) * 2)
+    - 0.8 * X_counts[:, -1, 1]
 )
 counts = rng.poisson(rate).astype(float)
 fit_part, new_part = slice(0, 2000), slice(2000, None)

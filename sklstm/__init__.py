@@ -14,6 +14,7 @@ except ImportError as error:  # pragma: no cover - depends on how sklstm was fou
         "`pip install -e .`."
     ) from error
 
+from sklstm._display import TrainingCurveDisplay
 from sklstm._lstm import (
     InconsistentVersionWarning,
     LSTMClassifier,
@@ -32,6 +33,7 @@ __all__ = [
     "LSTMStream",
     "OneHotTargetWarning",
     "SequenceScaler",
+    "TrainingCurveDisplay",
     "make_windows",
     "__version__",
 ]

@@ -31,7 +31,13 @@ _COMMON_PARAMETERS_DOC = """
         samples.
 
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
-        Learning-rate schedule, used by ``solver="sgd"`` only (as in MLP).
+        Learning-rate schedule of the minibatch solvers. "adaptive" (any of
+        them) divides the rate by 5 each time training has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs in a row, instead of stopping
+        (Keras' ``ReduceLROnPlateau`` with ``factor=0.2``, MLP's rule), and
+        stops once the rate falls to 1e-6; "invscaling" is ``solver="sgd"``'s
+        only, as in MLP. ``learning_rate_curve_`` records the rate of each
+        epoch. "lbfgs" takes "constant" only.
 
     learning_rate_init : float, default=0.001
         Initial step size.
@@ -177,6 +183,10 @@ _COMMON_ATTRIBUTES_DOC = """
 
     loss_curve_ : list of float
         The mean training loss of each epoch.
+
+    learning_rate_curve_ : list of float or None
+        The learning rate of each epoch, beside ``loss_curve_`` (Adam's before
+        its bias correction); None for "lbfgs".
 
     best_iter_ : int
         The epoch of the last fit whose weights were kept, by the monitored

@@ -22,6 +22,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import check_is_fitted
 
 from sklstm import _validation as checks
+from sklstm._callbacks import CallbackSupportMixin, FitTasks
 from sklstm._docstrings import docstring, validation_data_doc
 from sklstm._heads import (
     REGRESSION_LOSSES,
@@ -40,6 +41,7 @@ from sklstm._sequences import StepTargets
 from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._threads import kernel_threads
 from sklstm._training import (
+    Run,
     TrainingData,
     TrainingSettings,
     merged_samples,
@@ -50,7 +52,7 @@ from sklstm._validation import OneHotTargetWarning  # noqa: F401 (public here to
 from sklstm._version import __version__
 
 
-class _BaseLSTM(BaseEstimator, ABC):
+class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
     """Stacked recurrent layers with a dense output layer, trained by minibatch BPTT."""
 
     _parameter_constraints: dict = checks.PARAMETER_CONSTRAINTS
@@ -98,6 +100,14 @@ class _BaseLSTM(BaseEstimator, ABC):
         y_val=None,
         sample_weight_val=None,
     ):
+        # The callbacks' task tree first: its state is scikit-learn's to tear
+        # down, whatever happens to the fit's.
+        tasks = FitTasks(
+            self,
+            "partial_fit" if incremental else "fit",
+            0 if incremental else self.max_iter,
+            self._snapshot,
+        )
         # A fit that raises leaves the estimator as it was (the previous model, or
         # unfitted): every attribute it set goes back. Training works on copies of
         # the weights and histories, so nothing the old state holds is changed.
@@ -128,15 +138,25 @@ class _BaseLSTM(BaseEstimator, ABC):
                     name="_val",
                     dtype=training.data.dtype,
                 )
+            tasks.begin_fit(X, y, sample_weight)
             # As in MLP, partial_fit ignores early stopping, and so does lbfgs.
             early_stopping = (
                 self.early_stopping and self.solver != "lbfgs" and not incremental
             )
             network = self._prepare(training, layer_sizes, first_pass, early_stopping)
-            trained = self._train(
-                network, training, validation, first_pass, incremental, early_stopping
+            run = Run(
+                self._random_state,
+                0,  # set with the thread team, in _train
+                chunk_size(network, training.data.n_samples, training.data.max_length),
+                fresh=first_pass,
+                incremental=incremental,
+                early_stopping=early_stopping,
+                validation=validation,
+                tasks=tasks,
             )
+            trained = self._train(network, training, run)
             self._store(trained, network, first_pass, incremental)
+            tasks.end_fit()
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -254,39 +274,25 @@ class _BaseLSTM(BaseEstimator, ABC):
             self.best_loss_ = None
         return network
 
-    def _train(
-        self, network, training, validation, first_pass, incremental, early_stopping
-    ):
+    def _train(self, network, training, run):
         """Stage 3: the training loop, on the network and a copy of the weights."""
-        continuing = incremental and not first_pass
-        data = training.data
-        validation_score = None
-        if early_stopping:
+        if run.incremental and not run.fresh:
+            run.optimizer = getattr(self, "_optimizer", None)
+            run.checkpoint = getattr(self, "_checkpoint", None)
+        if run.early_stopping:
             scoring = self.scoring
-            validation_score = validation_scorer(
+            run.validation_score = validation_scorer(
                 network,
                 None if scoring == "loss" else check_scoring(self, scoring=scoring),
                 lambda params: self._frozen_view(network, params),
             )
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-            kernel_threads(data.n_samples) as n_threads,
+            kernel_threads(training.data.n_samples) as n_threads,
         ):
+            run.n_threads = n_threads
             return train(
-                network,
-                self._params,
-                training,
-                TrainingSettings.of(self),
-                random_state=self._random_state,
-                n_threads=n_threads,
-                chunk=chunk_size(network, data.n_samples, data.max_length),
-                fresh=first_pass,
-                incremental=incremental,
-                optimizer=getattr(self, "_optimizer", None) if continuing else None,
-                checkpoint=getattr(self, "_checkpoint", None) if continuing else None,
-                early_stopping=early_stopping,
-                validation=validation,
-                validation_score=validation_score,
+                network, self._params, training, TrainingSettings.of(self), run
             )
 
     def _frozen_view(self, network, params):
@@ -301,6 +307,23 @@ class _BaseLSTM(BaseEstimator, ABC):
             network, params, self._scaling(), to_training=False
         )
         return view
+
+    def _snapshot(self, params, history, checkpoint):
+        """The fitted attributes of a fit's moment, for a callback's estimator:
+        ``params`` (training units) in y's, and the histories so far."""
+        network = self._network()
+        attributes = {
+            "_params": rescaled_params(
+                network, params, self._scaling(), to_training=False
+            ),
+            "n_iter_": history.n_iter,
+            "loss_curve_": self.loss_curve_ + history.loss_curve,
+        }
+        if checkpoint is not None:
+            attributes["best_iter_"] = checkpoint.best_iter
+        if history.validation_scores:
+            attributes["validation_scores_"] = list(history.validation_scores)
+        return attributes
 
     def _store(self, trained, network, first_pass, incremental):
         """Stage 4: the fitted state, the scaling folded back into the head."""
@@ -323,6 +346,13 @@ class _BaseLSTM(BaseEstimator, ABC):
         )
         self.t_ += history.samples_seen
         self.loss_curve_ += history.loss_curve
+        if self.solver == "lbfgs":
+            self.learning_rate_curve_ = None
+        else:
+            rates = (
+                getattr(self, "learning_rate_curve_", None) if not first_pass else None
+            )
+            self.learning_rate_curve_ = list(rates or []) + history.learning_rates
         self.loss_ = float(history.kept_loss)
         if self.best_loss_ is not None:
             # The start's loss counts too when no epoch finished (a divergence in

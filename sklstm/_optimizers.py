@@ -13,20 +13,46 @@ from sklstm._kernels._optim import adam_update, rmsprop_update
 
 
 class _Optimizer:
-    def __init__(self, params, learning_rate_init):
+    #: The schedule ("adaptive" divides the rate by 5 on a plateau). A class
+    #: default, so that optimizers pickled before Adam and RMSprop had it load.
+    lr_schedule = "constant"
+
+    def __init__(self, params, learning_rate_init, lr_schedule="constant"):
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = lr_schedule
         # Scratch space so that an update allocates nothing.
         self._scratch = np.empty_like(params)
+
+    @property
+    def rate(self):
+        """The step size the schedule sets (Adam's before its bias correction)."""
+        return self.learning_rate
+
+    def _divide_rate(self, factor):
+        self.learning_rate /= factor
 
     def iteration_ends(self, time_step):
         """Hook called at the end of each epoch with the samples seen so far."""
 
     def trigger_stopping(self, msg, verbose):
-        """Whether training stops when it has stopped improving (see MLP)."""
+        """Whether training stops when it has stopped improving (see MLP).
+
+        With the "adaptive" schedule, MLP's rule for every solver: divide the
+        rate by 5 and go on, until it falls to 1e-6.
+        """
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self._divide_rate(5.0)
         if verbose:
-            print(msg + " Stopping.")
-        return True
+            print(msg + " Setting learning rate to %f" % self.rate)
+        return False
 
 
 class SGDOptimizer(_Optimizer):
@@ -47,8 +73,7 @@ class SGDOptimizer(_Optimizer):
         nesterov=False,
         power_t=0.5,
     ):
-        super().__init__(params, learning_rate_init)
-        self.lr_schedule = lr_schedule
+        super().__init__(params, learning_rate_init, lr_schedule)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.power_t = float(power_t)
@@ -59,18 +84,6 @@ class SGDOptimizer(_Optimizer):
             self.learning_rate = (
                 self.learning_rate_init / (time_step + 1) ** self.power_t
             )
-
-    def trigger_stopping(self, msg, verbose):
-        if self.lr_schedule != "adaptive":
-            return super().trigger_stopping(msg, verbose)
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
 
     def update(self, params, grads):
         """``v = momentum * v - lr * g``; ``w += v`` (or the Nesterov look-ahead)."""
@@ -90,9 +103,16 @@ class AdamOptimizer(_Optimizer):
     """Adam (Kingma & Ba, 2014) with MLP's bias-corrected learning rate."""
 
     def __init__(
-        self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+        self,
+        params,
+        learning_rate_init=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        lr_schedule="constant",
     ):
-        super().__init__(params, learning_rate_init)
+        super().__init__(params, learning_rate_init, lr_schedule)
+        self.base_rate = float(learning_rate_init)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -100,12 +120,18 @@ class AdamOptimizer(_Optimizer):
         self.m = np.zeros_like(params)
         self.v = np.zeros_like(params)
 
+    @property
+    def rate(self):
+        # Adam's pickled before the adaptive schedule have no base_rate.
+        return getattr(self, "base_rate", self.learning_rate_init)
+
+    def _divide_rate(self, factor):
+        self.base_rate = self.rate / factor
+
     def update(self, params, grads):
         self.t += 1
         self.learning_rate = (
-            self.learning_rate_init
-            * np.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
+            self.rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
         )
         adam_update(
             params,
@@ -126,8 +152,15 @@ class RMSpropOptimizer(_Optimizer):
     (epsilon under the root, as Keras has it; PyTorch adds it after the root).
     """
 
-    def __init__(self, params, learning_rate_init=0.001, rho=0.9, epsilon=1e-8):
-        super().__init__(params, learning_rate_init)
+    def __init__(
+        self,
+        params,
+        learning_rate_init=0.001,
+        rho=0.9,
+        epsilon=1e-8,
+        lr_schedule="constant",
+    ):
+        super().__init__(params, learning_rate_init, lr_schedule)
         self.rho = float(rho)
         self.epsilon = float(epsilon)
         self.v = np.zeros_like(params)
@@ -149,9 +182,15 @@ def make_optimizer(settings, params):
             settings.nesterovs_momentum,
             settings.power_t,
         )
+    # "invscaling" is SGD's only, as in MLP; "adaptive" every solver's.
+    schedule = "adaptive" if settings.learning_rate == "adaptive" else "constant"
     if settings.solver == "rmsprop":
         return RMSpropOptimizer(
-            params, settings.learning_rate_init, settings.rho, settings.epsilon
+            params,
+            settings.learning_rate_init,
+            settings.rho,
+            settings.epsilon,
+            schedule,
         )
     return AdamOptimizer(
         params,
@@ -159,4 +198,5 @@ def make_optimizer(settings, params):
         settings.beta_1,
         settings.beta_2,
         settings.epsilon,
+        schedule,
     )

@@ -24,6 +24,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
+from sklstm._callbacks import UNOBSERVED
 from sklstm._model import FittedModel
 from sklstm._network import aligned_params
 from sklstm._optimizers import make_optimizer
@@ -177,12 +178,16 @@ class History:
 
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
+    # The optimizer's rate in each epoch (Adam's before its bias correction).
+    learning_rates: list = field(default_factory=list)
     n_iter: int = 0
     samples_seen: int = 0
     # The training loss of the weights kept (their epoch's, or the start's).
     kept_loss: float = np.nan
     diverged: bool = False
     interrupted: bool = False
+    # A callback asked training to stop.
+    stopped: bool = False
 
 
 @dataclass
@@ -322,6 +327,7 @@ def run_epochs(
     max_iter,
     validation_score=None,
     incremental=False,
+    tasks=UNOBSERVED,
 ):
     """Train ``params`` in place for up to ``max_iter`` epochs; return the History.
 
@@ -333,7 +339,9 @@ def run_epochs(
     the weights go back to the checkpoint's best or to those of the call's start.
     After a divergence or an interruption the optimizer's state holds the blow-up,
     or is mid-epoch: the returned History says so, for the caller to start a
-    fresh one.
+    fresh one. ``tasks`` (:class:`~sklstm._callbacks.FitTasks`) hears of each
+    epoch's beginning and end, with the weights kept after a divergence, and may
+    ask training to stop.
     """
     history = History()
     network = batches.network
@@ -350,6 +358,8 @@ def run_epochs(
         for _ in range(max_iter):
             started = time.perf_counter()
             np.copyto(epoch_start, params)
+            rate = optimizer.rate
+            tasks.begin_epoch(params, history, checkpoint)
             loss = batches.run_epoch(
                 params, optimizer, checkpoint, workspace, grads, history.n_iter + 1
             )
@@ -360,11 +370,13 @@ def run_epochs(
             ):
                 history.diverged = True
                 checkpoint.restore(params)
+                tasks.end_epoch(params, history, checkpoint)
                 _warn_diverged(f"epoch {history.n_iter + 1}", checkpoint, incremental)
                 break
             history.n_iter += 1
             history.samples_seen += batches.data.n_samples
             history.loss_curve.append(float(loss))
+            history.learning_rates.append(rate)
             if validation_score is not None:
                 score = float(validation_score(params))
                 history.validation_scores.append(score)
@@ -377,6 +389,9 @@ def run_epochs(
                     message += ", validation score = %.6f" % score
                 print(message + ", time = %.2fs" % (time.perf_counter() - started))
             optimizer.iteration_ends(history.samples_seen)
+            if tasks.end_epoch(params, history, checkpoint):
+                history.stopped = True
+                break
             if incremental:
                 break
             if checkpoint.stalled:
@@ -395,6 +410,7 @@ def run_epochs(
     except KeyboardInterrupt:
         history.interrupted = True
         _keep_after_interruption(params, epoch_start, checkpoint, history, incremental)
+        tasks.end_epoch(params, history, checkpoint)
     if not incremental:
         checkpoint.restore(params)
     history.kept_loss = _kept_loss(history, checkpoint, incremental)
@@ -514,32 +530,37 @@ class Trained:
     best_validation_score: object = None
 
 
-def train(
-    network,
-    params,
-    training,
-    settings,
-    *,
-    random_state,
-    n_threads,
-    chunk,
-    fresh,
-    incremental=False,
-    optimizer=None,
-    checkpoint=None,
-    early_stopping=False,
-    validation=None,
-    validation_score=None,
-):
+@dataclass
+class Run:
+    """How one call of :func:`train` runs, beside the data and the settings.
+
+    ``chunk`` is the sequences per full-batch evaluation of L-BFGS. Minibatch
+    solvers continue ``optimizer`` and ``checkpoint`` when given (partial_fit),
+    else start new ones. With ``early_stopping``, ``validation`` is a
+    :class:`TrainingData`, or None for a split of ``validation_fraction`` of the
+    training data, and ``validation_score(validation)`` returns the function that
+    scores weights on it (higher is better). ``tasks`` hears of every epoch
+    (:class:`~sklstm._callbacks.FitTasks`).
+    """
+
+    random_state: object
+    n_threads: int
+    chunk: int
+    fresh: bool
+    incremental: bool = False
+    optimizer: object = None
+    checkpoint: object = None
+    early_stopping: bool = False
+    validation: object = None
+    validation_score: object = None
+    tasks: object = UNOBSERVED
+
+
+def train(network, params, training, settings, run):
     """Train ``params`` (in place) on ``training``, a :class:`TrainingData`.
 
-    ``settings`` is a :class:`TrainingSettings`; ``chunk`` the sequences per
-    full-batch evaluation of L-BFGS. Minibatch solvers continue ``optimizer`` and
-    ``checkpoint`` when given (partial_fit), else start new ones. With
-    ``early_stopping``, ``validation`` is a :class:`TrainingData` or None for a
-    split of ``validation_fraction`` of the training data, and
-    ``validation_score(validation)`` returns the function that scores weights on
-    it (higher is better). Returns a :class:`Trained`.
+    ``settings`` is a :class:`TrainingSettings`, ``run`` a :class:`Run`.
+    Returns a :class:`Trained`.
     """
     if settings.solver == "lbfgs":
         history = fit_lbfgs(
@@ -548,53 +569,27 @@ def train(
             training.data,
             training.Y,
             *scaled_weights(training.sample_weight, settings.alpha, network.dtype),
-            chunk,
-            n_threads,
+            run.chunk,
+            run.n_threads,
             settings.max_iter,
             settings.max_fun,
             settings.tol,
             settings.verbose,
+            run.tasks,
         )
         return Trained(history, history.n_iter if history.loss_curve else 0)
-    return _train_minibatches(
-        network,
-        params,
-        training,
-        settings,
-        random_state,
-        n_threads,
-        fresh,
-        incremental,
-        optimizer,
-        checkpoint,
-        validation if early_stopping else None,
-        validation_score,
-        split=early_stopping and validation is None,
-    )
+    return _train_minibatches(network, params, training, settings, run)
 
 
-def _train_minibatches(
-    network,
-    params,
-    training,
-    settings,
-    random_state,
-    n_threads,
-    fresh,
-    incremental,
-    optimizer,
-    checkpoint,
-    validation,
-    validation_score,
-    split,
-):
-    """:func:`train` of the minibatch solvers (see there); ``split``: hold out
-    ``validation_fraction`` of the training data for early stopping."""
+def _train_minibatches(network, params, training, settings, run):
+    """:func:`train` of the minibatch solvers (see there)."""
     # What a fit draws per sequence follows its content (see sequence_keys): one
     # seed a fit, drawn before anything else.
+    random_state, validation = run.random_state, run.validation
     seed = int(random_state.randint(np.iinfo(np.int64).max))
     keys = None
-    early_stopping = split or validation is not None
+    early_stopping = run.early_stopping
+    split = early_stopping and validation is None
     if settings.dropout or settings.recurrent_dropout or split:
         keys = sequence_keys(training.data, seed)
     if split:
@@ -613,10 +608,10 @@ def _train_minibatches(
         batch_size = min(settings.batch_size, data.n_samples)
     # As in MLP: fit (even warm-started) starts a new optimizer, partial_fit
     # carries the optimizer state (Adam moments, velocity) from call to call.
-    if optimizer is None:
+    if run.optimizer is None:
         optimizer = make_optimizer(settings, params)
     else:
-        optimizer = copy.deepcopy(optimizer)
+        optimizer = copy.deepcopy(run.optimizer)
     batches = Minibatches(
         network=network,
         data=data,
@@ -626,7 +621,7 @@ def _train_minibatches(
         alpha=alpha,
         shuffle=settings.shuffle,
         random_state=random_state,
-        n_threads=n_threads,
+        n_threads=run.n_threads,
         max_grad_norm=settings.max_grad_norm,
         dropout=settings.dropout,
         recurrent_dropout=settings.recurrent_dropout,
@@ -636,9 +631,9 @@ def _train_minibatches(
     )
     score = start_value = None
     if early_stopping:
-        score = validation_score(validation)
+        score = run.validation_score(validation)
         start_value = -score(params)
-    if checkpoint is None:
+    if run.checkpoint is None:
         # A new network's starting weights are a candidate, and the reference
         # of the plateau and of divergence: measured on the whole training set,
         # as the epochs are, not on one minibatch, whose loss can be far below
@@ -650,7 +645,7 @@ def _train_minibatches(
             start_value,
             settings.tol,
             settings.n_iter_no_change,
-            fresh=fresh,
+            fresh=run.fresh,
             monitors_loss=not early_stopping or settings.scoring == "loss",
             start_loss=training_loss(
                 network,
@@ -661,13 +656,20 @@ def _train_minibatches(
                 alpha,
                 n_batches=-(-data.n_samples // batch_size),
             )
-            if fresh
+            if run.fresh
             else None,
         )
     else:
-        checkpoint = copy.deepcopy(checkpoint)
+        checkpoint = copy.deepcopy(run.checkpoint)
     history = run_epochs(
-        batches, params, optimizer, checkpoint, settings.max_iter, score, incremental
+        batches,
+        params,
+        optimizer,
+        checkpoint,
+        settings.max_iter,
+        score,
+        run.incremental,
+        run.tasks,
     )
     trained = Trained(history, checkpoint.best_iter, optimizer, checkpoint)
     if early_stopping:
@@ -768,6 +770,7 @@ def fit_lbfgs(
     max_fun,
     tol,
     verbose,
+    tasks=UNOBSERVED,
 ):
     """Full-batch L-BFGS (scipy's L-BFGS-B) of ``params`` in place; the History.
 
@@ -796,6 +799,13 @@ def fit_lbfgs(
                     time.perf_counter() - started,
                 )
             )
+        if tasks.listening:
+            # Each iteration is a task of the callbacks; one may end the run.
+            iterate = intermediate_result.x.astype(params.dtype)
+            tasks.begin_epoch(iterate, history, None)
+            if tasks.end_epoch(iterate, history, None):
+                history.stopped = True
+                raise StopIteration
 
     result = None
     try:
@@ -828,7 +838,7 @@ def fit_lbfgs(
     ):
         history.diverged = True
         _warn_lbfgs_diverged("the weights of the lowest loss were kept")
-    elif result is not None and result.status != 0:
+    elif result is not None and result.status != 0 and not history.stopped:
         warnings.warn(
             f"lbfgs failed to converge after {result.nit} iterations "
             f"(status={result.status}): {result.message}. Increase max_iter "

@@ -785,6 +785,12 @@ def check_parameter_combinations(estimator, validation_data):
             "('adam', 'rmsprop' or 'sgd'): they make the loss random, "
             "which L-BFGS's line search cannot follow."
         )
+    if solver == "lbfgs" and estimator.learning_rate != "constant":
+        raise ValueError(
+            f"learning_rate={estimator.learning_rate!r} schedules the steps of a "
+            "minibatch solver ('adam', 'rmsprop' or 'sgd'); lbfgs chooses its own "
+            "by line search. Use learning_rate='constant' with lbfgs."
+        )
     scoring = estimator.scoring
     if (
         estimator.return_sequences
