@@ -69,8 +69,11 @@ class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
         """The :class:`TargetScaling` of the training units, or None."""
         return None
 
-    def _loss_weights(self, y, sample_weight, incremental, name):
-        """The loss's per-sample weights: sample_weight, times what y implies."""
+    def _loss_weights(self, y, sample_weight, incremental, name, counts=None):
+        """The loss's per-sample weights: sample_weight, times what y implies.
+
+        ``counts``: how many samples each one stands for (merged repeats).
+        """
         return sample_weight
 
     def _stratification_labels(self, y):
@@ -210,11 +213,17 @@ class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
         checks.check_magnitude(data, "X" + name)
         weight_name = "sample_weight" + name
         weight = checks.check_sample_weight(sample_weight, data.n_samples, weight_name)
-        if self.solver == "lbfgs" and not (name or self._return_sequences):
-            data, y, weight = merged_samples(data, y, weight)
+        # Repeats merged into weights: the same model for a weight of k and k
+        # repeats, where the order of the samples does not matter to training.
+        if (self.solver == "lbfgs" or self.shuffle) and not (
+            name or self._return_sequences
+        ):
+            data, y, weight, counts = merged_samples(data, y, weight)
+        else:
+            counts = None
         if not self._return_sequences:
             self._check_target_range(y, data.dtype)
-            weight = self._loss_weights(y, weight, incremental, weight_name)
+            weight = self._loss_weights(y, weight, incremental, weight_name, counts)
             Y = self._encode_targets(y, first_pass, classes, weight)
             labels = None if name else self._stratification_labels(y)
             return TrainingData(
@@ -763,9 +772,9 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         # Multilabel rows have no one class to stratify by.
         return None if self._multilabel else y
 
-    def _loss_weights(self, y, sample_weight, incremental, name):
+    def _loss_weights(self, y, sample_weight, incremental, name, counts=None):
         return checks.class_weights(
-            self.class_weight, y, sample_weight, incremental, name
+            self.class_weight, y, sample_weight, incremental, name, counts
         )
 
     def _upgrade_state(self, state):

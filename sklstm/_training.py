@@ -961,16 +961,21 @@ def sequence_keys(data, seed):
 
 
 def merged_samples(data, y, sample_weight):
-    """The training samples with repeats merged into weights, for L-BFGS.
+    """The training samples with repeats merged into weights.
 
     Equal sequences with equal targets become one sample weighing their total
     weight, samples of weight 0 go, and the rest are put in the order of their
     content. A weight of k and k repeats of a sample are then the same data, the
-    same sums in the same order, and full-batch L-BFGS (which magnifies any
-    rounding difference over its iterations) gives the same model, bit for bit.
-    Data with neither weights nor repeats comes back as it is. Returns ``(data,
-    y, sample_weight)``.
+    same sums in the same order: full-batch L-BFGS (which magnifies any rounding
+    difference over its iterations) and shuffled minibatches give the same
+    model, bit for bit. Data with neither weights nor repeats comes back as it
+    is, found so from each sequence's first and last steps in the common case
+    (no hashing of the whole data). Returns ``(data, y, sample_weight, counts)``,
+    ``counts`` the number of samples each kept one stands for (None: one each),
+    for what counts samples rather than weighing them (balanced class weights).
     """
+    if sample_weight is None and not _may_repeat(data):
+        return data, y, None, None
     keys = sequence_keys(data, 0)
     labels = y.reshape(len(y), -1) if y.ndim > 1 else y
     _, codes = np.unique(labels, axis=0 if y.ndim > 1 else None, return_inverse=True)
@@ -980,12 +985,25 @@ def merged_samples(data, y, sample_weight):
     starts = np.r_[True, (sorted_keys[1:] != sorted_keys[:-1])]
     starts |= np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
     if sample_weight is None and starts.all():
-        return data, y, None
+        return data, y, None, None
     weight = np.ones(data.n_samples) if sample_weight is None else sample_weight
-    totals = np.bincount(np.cumsum(starts) - 1, weights=weight[order])
+    group = np.cumsum(starts) - 1
+    totals = np.bincount(group, weights=weight[order])
+    counts = np.bincount(group, weights=weight[order] > 0).astype(np.intp)
     keep = totals > 0
     index = order[starts][keep]
-    return data.take(index), y[index], totals[keep]
+    return data.take(index), y[index], totals[keep], counts[keep]
+
+
+def _may_repeat(data):
+    """Whether two sequences might be equal: same length, first and last steps."""
+    if isinstance(data, RaggedSequences):
+        ends = data.offsets + data.lengths - 1
+        first, last = data.values[data.offsets], data.values[ends]
+        sketch = np.column_stack([data.lengths, first, last])
+    else:
+        sketch = np.concatenate([data.X[:, 0], data.X[:, -1]], axis=1)
+    return len(np.unique(sketch, axis=0)) < data.n_samples
 
 
 def validation_split(keys, labels, sample_weight, validation_fraction):

@@ -632,8 +632,14 @@ def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
     return sample_weight
 
 
-def class_weights(class_weight, y, sample_weight, incremental, name="sample_weight"):
-    """Sample weights times those ``class_weight`` implies for labels ``y``."""
+def class_weights(
+    class_weight, y, sample_weight, incremental, name="sample_weight", counts=None
+):
+    """Sample weights times those ``class_weight`` implies for labels ``y``.
+
+    ``counts`` is how many samples each stands for (repeats merged into one):
+    "balanced" counts the classes' samples, not their weights.
+    """
     if class_weight is None:
         return sample_weight
     if isinstance(class_weight, dict):
@@ -654,7 +660,12 @@ def class_weights(class_weight, y, sample_weight, incremental, name="sample_weig
             "frequencies of one chunk are not those of the data set. Pass a dict "
             "of class weights instead."
         )
-    weights = np.asarray(compute_sample_weight(class_weight, y), dtype=np.float64)
+    if counts is None:
+        weights = compute_sample_weight(class_weight, y)
+    else:  # each sample's class weight, as if its repeats were there
+        repeated = compute_sample_weight(class_weight, np.repeat(y, counts, axis=0))
+        weights = repeated[np.cumsum(counts) - counts]
+    weights = np.asarray(weights, dtype=np.float64)
     if sample_weight is not None:
         weights = weights * sample_weight
     if not weights.sum() > 0:

@@ -11,6 +11,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklstm import LSTMClassifier, LSTMRegressor
 from sklstm._sequences import DenseSequences
 from sklstm._training import merged_samples
+from sklstm._validation import class_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -100,14 +101,14 @@ def test_integer_weight_equals_repeated_sample(estimator_class, alpha):
 def test_lbfgs_merges_repeats_only(estimator_class):
     # Merging repeats changes nothing for data that has none.
     X, y = make_data(estimator_class, n_samples=30)
-    data, y_merged, weight = merged_samples(DenseSequences(X), y, None)
-    assert data.X is X and y_merged is y and weight is None
+    data, y_merged, weight, counts = merged_samples(DenseSequences(X), y, None)
+    assert data.X is X and y_merged is y and weight is None and counts is None
     # ... and merges repeats of a sequence with its target, not with another's.
     X2, y2 = np.concatenate([X, X[:3]]), np.concatenate([y, y[:3]])
     y2[-1] = y2[0] if estimator_class is LSTMRegressor else y2[-1]
-    data, y_merged, weight = merged_samples(DenseSequences(X2), y2, None)
+    data, y_merged, weight, counts = merged_samples(DenseSequences(X2), y2, None)
     assert data.n_samples == 30 + (y2[-1] != y[2])
-    assert weight.sum() == 33
+    assert weight.sum() == 33 and counts.sum() == 33
 
 
 @pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])
@@ -284,3 +285,21 @@ def test_verbose_levels(capsys, solver):
     assert len(progress) == 10  # one line per tenth of the epoch
     assert progress[-1].startswith("  epoch 1: 100/100 samples, loss = ")
     assert sum(line.startswith("Iteration ") for line in lines) == 2
+
+
+def test_balanced_class_weights_count_merged_repeats():
+    # Repeats merged into weights still count as samples for "balanced", as
+    # they would unmerged; a weight of 3 on one sample does not.
+    X, y = make_data(LSTMClassifier, n_samples=30)
+    X2, y2 = np.concatenate([X, X[y == 0]]), np.concatenate([y, y[y == 0]])
+    data, y_merged, weight, counts = merged_samples(DenseSequences(X2), y2, None)
+    merged = class_weights("balanced", y_merged, weight, False, counts=counts)
+    expected = compute_sample_weight("balanced", y2)
+    for label in np.unique(y2):
+        per_sample = merged[y_merged == label] / weight[y_merged == label]
+        assert_allclose(per_sample, expected[y2 == label][0])
+    for solver in ("lbfgs", "adam"):
+        model = LSTMClassifier(
+            hidden_layer_sizes=(4,), solver=solver, class_weight="balanced", max_iter=5
+        )
+        assert_array_equal(model.fit(X2, y2).classes_, np.unique(y2))
