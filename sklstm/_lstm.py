@@ -12,7 +12,14 @@ from abc import ABC, abstractmethod
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
@@ -52,7 +59,13 @@ from sklstm._validation import OneHotTargetWarning  # noqa: F401 (public here to
 from sklstm._version import __version__
 
 
-class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
+class _BaseLSTM(
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    CallbackSupportMixin,
+    BaseEstimator,
+    ABC,
+):
     """Stacked recurrent layers with a dense output layer, trained by minibatch BPTT."""
 
     _parameter_constraints: dict = checks.PARAMETER_CONSTRAINTS
@@ -415,6 +428,37 @@ class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
             skip_validation=not hasattr(self, "feature_names_in_"),
         )
 
+    def transform(self, X):
+        """The features the output layer reads: each sequence's final state.
+
+        The top layer's hidden state at each sequence's last step (a
+        bidirectional network: the forward direction's there and the backward
+        direction's at the first step, concatenated), as Keras'
+        ``return_state`` or PyTorch's ``h_n``; with ``return_sequences=True``,
+        its output at every step. Computed by the prediction routes, at their
+        speed; ``predict`` is the output layer applied to these.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or list of arrays
+            Sequences.
+
+        Returns
+        -------
+        X_embedded : ndarray of shape (n_samples, n_units)
+            ``n_units`` is the last layer's units, twice for a bidirectional
+            network. With ``return_sequences=True``, (n_samples, n_timesteps,
+            n_units), or a list of (n_timesteps_i, n_units) arrays.
+        """
+        model = self._fitted_model().embedding()
+        raw, data = self._raw_outputs(model, X)
+        return model.per_sequence(raw, data)
+
+    @property
+    def _n_features_out(self):
+        """Width of :meth:`transform`'s output (ClassNamePrefixFeaturesOutMixin)."""
+        return (2 if self._bidirectional else 1) * self._layer_sizes[-1]
+
     def _predict(self, X):
         model = self._fitted_model()
         raw, data = self._raw_outputs(model, X)
@@ -511,6 +555,8 @@ class _BaseLSTM(CallbackSupportMixin, BaseEstimator, ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        # transform answers in the model's dtype: X's, float32 or float64.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def __getstate__(self):

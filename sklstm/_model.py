@@ -10,6 +10,7 @@ to the kernels: one call for one sequence, bounded chunks for a batch.
 import numpy as np
 from sklearn.utils import gen_batches
 
+from sklstm._heads import SquaredError
 from sklstm._kernels._array import all_finite
 from sklstm._kernels._layout import gates_per_unit
 from sklstm._network import (
@@ -242,6 +243,25 @@ class FittedModel:
                     self.params, data.X[batch], work, n_threads, out=out[batch]
                 )
             return out
+
+    def embedding(self):
+        """The model whose raw outputs are the dense layer's inputs, exactly.
+
+        The same recurrent layers with an identity dense layer (``h @ I + 0`` is
+        ``h`` to the bit): the top layer's final state (both directions'
+        concatenated), or with ``return_sequences`` its output at every step,
+        computed by the prediction routes.
+        """
+        network = self.network
+        width = network.n_directions * network.hidden_layer_sizes[-1]
+        structure = list(network.structure)
+        structure[2], structure[3] = width, SquaredError()
+        embedding = network_for(*structure)
+        params = aligned_params(np.zeros(embedding.n_params, dtype=network.dtype))
+        recurrent = network.offsets[-3]  # where the dense layer's kernel starts
+        params[:recurrent] = self.params[:recurrent]
+        embedding.unpack(params)[-2][...] = np.eye(width)
+        return FittedModel(embedding, params, None, 2, self.estimator_name)
 
     # -------------------------------------------------------------- weights
     def weights(self):

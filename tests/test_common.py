@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from sklearn.base import is_classifier
+from numpy.testing import assert_allclose
+from sklearn.base import clone, is_classifier
 from sklearn.datasets import make_regression
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
@@ -106,18 +107,30 @@ def expected_failed_checks(estimator):
     """The one check that cannot pass, and why (the goal is none).
 
     scikit-learn's check_regressor_multioutput fits on make_regression's
-    targets without applying the ``positive_only`` tag that every other check
-    applies (scikit-learn 1.9's ``_enforce_estimator_tags_y`` is not called
+    targets without applying the ``positive_only`` tag that the other checks
+    apply (scikit-learn 1.9's ``_enforce_estimator_tags_y`` is not called
     there), so a regressor whose loss needs positive targets must refuse its
-    negative ones. test_multi_output_with_a_positive_loss runs the same check
-    on positive targets.
+    negative ones; the transformer checks likewise fit on labels 0 and 1, which
+    the gamma loss refuses. test_multi_output_with_a_positive_loss and
+    test_gamma_regressor_as_a_transformer run those checks on positive targets.
     """
+    failing = {}
     if get_tags(estimator).target_tags.positive_only:
-        return {
-            "check_regressor_multioutput": "the check's y is negative and its "
-            "positive_only tag is ignored there"
-        }
-    return {}
+        failing["check_regressor_multioutput"] = (
+            "the check's y is negative and its positive_only tag is ignored there"
+        )
+    if getattr(estimator, "loss", None) == "gamma":
+        # The transformer checks fit on make_blobs' labels 0 and 1 as y, without
+        # the positive_only tag either: the gamma loss needs y > 0.
+        reason = "the check's y holds zeros, its positive_only tag ignored there"
+        for check in (
+            "check_transformer_data_not_an_array",
+            "check_transformer_general",
+            "check_transformer_preserve_dtypes",
+            "check_transformer_n_iter",
+        ):
+            failing[check] = reason
+    return failing
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -159,3 +172,18 @@ def test_check_estimator_itself_at_the_defaults():
     results = check_estimator(LSTMRegressor(solver="lbfgs"), on_fail=None)
     assert [r["check_name"] for r in results if r["status"] == "failed"] == []
     assert len(results) > 40
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gamma_regressor_as_a_transformer():
+    """The transformer checks' properties, on positive targets."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 3))
+    y = np.exp(X[:, 0])
+    model = LSTMRegressor(loss="gamma", random_state=0)
+    embedded = model.fit_transform(X, y)
+    assert_allclose(embedded, model.transform(X))
+    assert_allclose(embedded, clone(model).fit(X, y).transform(X))
+    assert embedded.shape == (30, 32)
+    float32 = clone(model).fit(X.astype(np.float32), y).transform(X.astype(np.float32))
+    assert float32.dtype == np.float32
