@@ -23,7 +23,7 @@ from sklstm._lstm import (
 )
 from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._version import __version__
-from sklstm.preprocessing import SequenceScaler, make_windows
+from sklstm.preprocessing import SequenceImputer, SequenceScaler, make_windows
 
 __all__ = [
     "InconsistentVersionWarning",
@@ -32,6 +32,7 @@ __all__ = [
     "LSTMRegressor",
     "LSTMStream",
     "OneHotTargetWarning",
+    "SequenceImputer",
     "SequenceScaler",
     "TrainingCurveDisplay",
     "make_windows",

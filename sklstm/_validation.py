@@ -58,6 +58,7 @@ def check_sequences(
     y_params=None,
     feature_names=True,
     warn_layout=False,
+    allow_nan=False,
 ):
     """Validate X (and y); return X as DenseSequences or RaggedSequences.
 
@@ -69,15 +70,37 @@ def check_sequences(
     3-D X is the time axis, so it is turned off and done on the last axis.
     ``feature_names=False`` skips the feature-name check (as
     ``StandardScaler.inverse_transform``); ``warn_layout`` warns when X looks
-    like aeon's (n_samples, n_channels, n_timesteps) layout.
+    like aeon's (n_samples, n_channels, n_timesteps) layout; ``allow_nan``
+    lets missing readings through (infinity stays refused). A NaN refused names
+    the remedy, ``SequenceImputer``.
 
     Returns ``data``, or ``(data, y)`` when a y is given.
     """
+    try:
+        return _check_sequences(
+            owner, X, reset, dtype, y, y_params, feature_names, warn_layout, allow_nan
+        )
+    except ValueError as error:
+        message = str(error)
+        if not (message.startswith("Input X") and "contains NaN" in message):
+            raise
+        raise ValueError(
+            f"{error} Missing readings can be filled with "
+            "sklstm.preprocessing.SequenceImputer in a Pipeline (with "
+            "add_indicator=True the model also sees where they were)."
+        ) from error
+
+
+def _check_sequences(
+    owner, X, reset, dtype, y, y_params, feature_names, warn_layout, allow_nan
+):
+    """:func:`check_sequences`, without the hint of its NaN error."""
     check_not_ragged_rows(X)
     validate_y = not (isinstance(y, str) and y == NO_Y)
     y_params = y_params or {}
+    finite = "allow-nan" if allow_nan else True
     if is_sequence_list(X):
-        values, lengths = check_sequence_list(X, dtype)
+        values, lengths = check_sequence_list(X, dtype, allow_nan=allow_nan)
         if (lengths == lengths[0]).all():
             data = DenseSequences(values.reshape(len(lengths), lengths[0], -1))
         else:
@@ -98,6 +121,7 @@ def check_sequences(
             allow_nd=True,
             ensure_2d=False,
             order="C",
+            ensure_all_finite=finite,
         )
         if not feature_names:
             X = check_array(X, **params)
@@ -122,7 +146,7 @@ def check_sequences(
                 "series, pass X.transpose(0, 2, 1): sklstm takes (n_samples, "
                 "n_timesteps, n_features).",
                 UserWarning,
-                stacklevel=8,
+                stacklevel=9,
             )
         n_samples, n_steps, n_features = X.shape
         _check_index_range(X.shape)
@@ -293,7 +317,7 @@ def check_not_ragged_rows(X):
         )
 
 
-def check_sequence_list(X, dtype=None):
+def check_sequence_list(X, dtype=None, allow_nan=False):
     """Validate a list of 2-D sequences; return them concatenated, and their lengths.
 
     Every sequence must be a finite numeric 2-D array ``(n_timesteps_i,
@@ -342,7 +366,10 @@ def check_sequence_list(X, dtype=None):
         # Numbers join exactly: one concatenation, checked once.
         try:
             return check_array(
-                np.concatenate(sequences), dtype=dtype, input_name="X"
+                np.concatenate(sequences),
+                dtype=dtype,
+                input_name="X",
+                ensure_all_finite="allow-nan" if allow_nan else True,
             ), lengths
         except ValueError:
             pass  # NaN or infinity: the loop below names the sequence
@@ -353,7 +380,14 @@ def check_sequence_list(X, dtype=None):
     checked = []
     for i, x in enumerate(sequences):
         try:
-            checked.append(check_array(x, dtype=dtype, input_name=f"X[{i}]"))
+            checked.append(
+                check_array(
+                    x,
+                    dtype=dtype,
+                    input_name=f"X[{i}]",
+                    ensure_all_finite="allow-nan" if allow_nan else True,
+                )
+            )
         except (TypeError, ValueError) as error:
             if f"X[{i}]" in str(error):
                 raise

@@ -1,6 +1,6 @@
 """Preprocessing for sequence data: per-feature scaling and forecasting windows."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -18,7 +18,7 @@ from sklstm._validation import (
     is_sequence_list,
 )
 
-__all__ = ["SequenceScaler", "make_windows"]
+__all__ = ["SequenceImputer", "SequenceScaler", "make_windows"]
 
 
 class SequenceScaler(TransformerMixin, BaseEstimator):
@@ -150,7 +150,6 @@ array-like of shape (n_samples, n_features), list of array-like}
             rows = np.concatenate(X, axis=0, dtype=np.float64)
         else:
             rows = X.reshape(-1, X.shape[-1])
-        n_rows = rows.shape[0]
 
         if not (self.with_mean or self.with_std):
             self.mean_ = self.var_ = self.scale_ = None
@@ -158,19 +157,23 @@ array-like of shape (n_samples, n_features), list of array-like}
         # Each feature in units of a power of two at least its largest magnitude:
         # exact, so the statistics are StandardScaler's to the bit, and the
         # squares of values near the float range's end cannot overflow.
-        _, exponent = np.frexp(np.abs(rows).max(axis=0).astype(np.float64))
+        magnitude = np.where(np.isnan(rows), 0, np.abs(rows)).max(axis=0)
+        _, exponent = np.frexp(magnitude.astype(np.float64))
         unit = np.ldexp(1.0, exponent)
         rows = rows / unit
-        # float64 accumulators whatever X's dtype, as StandardScaler.
-        mean = rows.sum(axis=0, dtype=np.float64) / n_rows
+        # float64 accumulators whatever X's dtype, as StandardScaler; missing
+        # readings (NaN) are left out of the statistics, as StandardScaler
+        # leaves them (a feature with none at all gets mean 0 and scale 1).
+        n_rows = np.maximum((~np.isnan(rows)).sum(axis=0), 1)
+        mean = np.nansum(rows, axis=0, dtype=np.float64) / n_rows
         self.mean_ = mean * unit
         if not self.with_std:
             self.var_ = self.scale_ = None
             return self
         centred = rows - mean
         # Corrected two-pass algorithm (Chan, Golub & LeVeque), as StandardScaler.
-        correction = centred.sum(axis=0)
-        var = (np.square(centred).sum(axis=0) - correction**2 / n_rows) / n_rows
+        correction = np.nansum(centred, axis=0)
+        var = (np.nansum(np.square(centred), axis=0) - correction**2 / n_rows) / n_rows
         with np.errstate(over="ignore"):  # var_ of values beyond 1e154: inf
             self.var_ = var * unit**2
         eps = np.finfo(np.float64).eps
@@ -261,7 +264,9 @@ array-like of shape (n_samples, n_features), list of array-like}
             del self.feature_names_in_
         # As StandardScaler.inverse_transform: no feature-name check there, so
         # that arrays coming out of transform can be mapped back quietly.
-        data = check_sequences(self, X, reset=reset, feature_names=not inverse)
+        data = check_sequences(
+            self, X, reset=reset, feature_names=not inverse, allow_nan=True
+        )
         if is_list:
             dense = isinstance(data, DenseSequences)
             return (list(data.X) if dense else data.as_input()), True
@@ -280,6 +285,7 @@ array-like of shape (n_samples, n_features), list of array-like}
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True  # ignored by fit, kept by transform
         dtype = None
         try:
             dtype = self._output_dtype()
@@ -289,6 +295,219 @@ array-like of shape (n_samples, n_features), list of array-like}
             ["float64", "float32"] if dtype is None else [dtype.name]
         )
         return tags
+
+
+class SequenceImputer(TransformerMixin, BaseEstimator):
+    """Fill missing readings (NaN) inside sequences, optionally marking where.
+
+    Sensors drop out, logs have gaps: the LSTM estimators refuse NaN, and this
+    transformer, placed before them (and before or after
+    :class:`SequenceScaler`, which ignores NaN when fitting and keeps it), fills
+    it. With ``add_indicator=True`` it appends a 0/1 channel per feature that had
+    missing readings in the training data (scikit-learn's ``MissingIndicator``),
+    so that the network can learn from where readings were missing.
+
+    Parameters
+    ----------
+    strategy : {"ffill", "mean", "constant"}, default="ffill"
+        "ffill" carries each sequence's last reading forward, and fills a
+        leading gap with the sequence's first reading (a feature missing at
+        every step of a sequence gets the feature's training mean); "mean" fills
+        with each feature's mean over every step of the training data;
+        "constant" with ``fill_value``.
+
+    fill_value : float, default=None
+        The value of "constant" (None: 0). A feature with no reading at all in
+        the training data has mean 0 for "mean" and "ffill".
+
+    add_indicator : bool, default=False
+        Whether to append, after the features, one channel per feature that had
+        missing readings in the training data: 1 where the reading was missing,
+        0 elsewhere.
+
+    Attributes
+    ----------
+    statistics_ : ndarray of shape (n_features,)
+        The value each feature's gaps are filled with ("ffill": where a
+        sequence has no reading of the feature at all).
+
+    indicator_features_ : ndarray of shape (n_indicators,)
+        The features that get an indicator channel (with ``add_indicator``):
+        those with missing readings in the training data.
+
+    n_features_in_ : int
+        Number of features seen during fit: the last axis of X.
+
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Names of the features, when a 2-D X with string column names was passed.
+
+    See Also
+    --------
+    sklearn.impute.SimpleImputer : The same for tabular data.
+    SequenceScaler : Standardise each feature; it ignores NaN when fitting.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.preprocessing import SequenceImputer
+    >>> X = np.array([[[np.nan], [1.0], [np.nan], [3.0]]])
+    >>> SequenceImputer().fit_transform(X)[0, :, 0]
+    array([1., 1., 1., 3.])
+    >>> SequenceImputer(add_indicator=True).fit_transform(X)[0, :, 1]
+    array([1., 0., 1., 0.])
+    """
+
+    _parameter_constraints: dict = {
+        "strategy": [StrOptions({"ffill", "mean", "constant"})],
+        "fill_value": [None, Real],
+        "add_indicator": ["boolean"],
+    }
+
+    def __init__(self, *, strategy="ffill", fill_value=None, add_indicator=False):
+        self.strategy = strategy
+        self.fill_value = fill_value
+        self.add_indicator = add_indicator
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn each feature's fill value and which features go missing.
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+array-like of shape (n_samples, n_features), list of array-like}
+            Training sequences, with NaN where readings are missing.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted imputer.
+        """
+        data = check_sequences(self, X, reset=True, allow_nan=True)
+        rows = _rows(data)
+        missing = np.isnan(rows)
+        counts = (~missing).sum(axis=0)
+        means = np.where(missing, 0, rows).sum(axis=0, dtype=np.float64)
+        means = means / np.maximum(counts, 1)
+        if self.strategy == "constant":
+            fill = 0.0 if self.fill_value is None else float(self.fill_value)
+            self.statistics_ = np.full(data.n_features, fill)
+        else:
+            self.statistics_ = means
+        self.indicator_features_ = np.flatnonzero(missing.any(axis=0))
+        return self
+
+    def transform(self, X):
+        """Fill the missing readings (and append the indicators).
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+array-like of shape (n_samples, n_features), list of array-like}
+            Sequences, with NaN where readings are missing.
+
+        Returns
+        -------
+        X_filled : {ndarray, list of ndarray}
+            X with its gaps filled, of the same shape (a list for a list), with
+            ``len(indicator_features_)`` more features with ``add_indicator``.
+        """
+        check_is_fitted(self)
+        is_list = is_sequence_list(X)
+        data = check_sequences(self, X, reset=False, allow_nan=True)
+        if isinstance(data, DenseSequences):
+            sequences = [data.X]
+        else:
+            sequences = [x[None] for x in data.as_input()]
+        filled = [self._filled(x) for x in sequences]
+        if isinstance(data, DenseSequences) and not is_list:
+            out = filled[0]
+            return out if data.input_ndim == 3 else out[:, 0, :]
+        if isinstance(data, DenseSequences):
+            return list(filled[0])
+        return [x[0] for x in filled]
+
+    def _filled(self, X):
+        """Sequences (n, T, F) with the gaps filled (and the indicators)."""
+        missing = np.isnan(X)
+        out = X.copy()
+        if self.strategy == "ffill" and missing.any():
+            steps = np.arange(X.shape[1])[None, :, None]
+            # The last observed step at or before each step (-1: none yet) ...
+            last = np.maximum.accumulate(np.where(missing, -1, steps), axis=1)
+            # ... or else the first observed step of the sequence.
+            first = np.argmax(~missing, axis=1)[:, None, :]
+            source = np.where(last >= 0, last, first)
+            out = np.take_along_axis(X, source, axis=1)
+            missing_now = np.isnan(out)  # a feature missing at every step
+        else:
+            missing_now = missing
+        out[missing_now] = np.broadcast_to(self.statistics_.astype(X.dtype), X.shape)[
+            missing_now
+        ]
+        if self.add_indicator:
+            indicators = missing[:, :, self.indicator_features_].astype(X.dtype)
+            out = np.concatenate([out, indicators], axis=2)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: the input's, then the indicators'.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; None: ``feature_names_in_`` or ``x0``, ``x1``...
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The input names, then ``missingindicator_<name>`` for each feature in
+            ``indicator_features_`` (with ``add_indicator``), as SimpleImputer.
+        """
+        check_is_fitted(self)
+        names = _feature_names_in(self, input_features)
+        if not self.add_indicator:
+            return names
+        indicators = [f"missingindicator_{names[i]}" for i in self.indicator_features_]
+        return np.concatenate([names, np.asarray(indicators, dtype=object)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _feature_names_in(estimator, input_features):
+    """The input feature names, checked as scikit-learn's transformers do."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    n_features = estimator.n_features_in_
+    if input_features is None:
+        if fitted is not None:
+            return np.asarray(fitted, dtype=object)
+        return np.asarray([f"x{i}" for i in range(n_features)], dtype=object)
+    names = np.asarray(input_features, dtype=object)
+    if len(names) != n_features:
+        raise ValueError(
+            f"input_features should have length equal to number of features "
+            f"({n_features}), got {len(names)}"
+        )
+    if fitted is not None and not np.array_equal(fitted, names):
+        raise ValueError("input_features is not equal to feature_names_in_")
+    return names
+
+
+def _rows(data):
+    """Every step of every sequence: (total steps, n_features)."""
+    return (
+        data.X.reshape(-1, data.n_features)
+        if isinstance(data, DenseSequences)
+        else data.values
+    )
 
 
 @validate_params(
