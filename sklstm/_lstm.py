@@ -93,6 +93,10 @@ class _BaseLSTM(
         """Labels to stratify an early-stopping split by, or None."""
         return None
 
+    def _without_missing_steps(self, steps, weight, lengths):
+        """Per-step targets and weights with steps of no target weighing 0."""
+        return steps, weight
+
     def _check_target_range(self, y, dtype):
         """Refuse targets that the training dtype cannot represent."""
 
@@ -244,6 +248,7 @@ class _BaseLSTM(
             )
         steps = checks.concatenate_steps(y)
         weight = None if weight is None else np.repeat(weight, data.lengths)
+        steps, weight = self._without_missing_steps(steps, weight, data.lengths)
         self._check_target_range(steps, data.dtype)
         weight = self._loss_weights(steps, weight, incremental, weight_name)
         values = self._encode_targets(steps, first_pass, classes, weight)
@@ -478,12 +483,17 @@ class _BaseLSTM(
         model = self._fitted_model()
         data, y = self._check_data(X, y, reset=False, dtype=self._params.dtype)
         sample_weight = checks.check_sample_weight(sample_weight, data.n_samples)
+        predictions = model.decode(model.raw_outputs(data))
         if self._return_sequences:
-            # Every step is a sample, weighing what its sequence weighs.
+            # Every step is a sample, weighing what its sequence weighs; a step
+            # without a target (a regressor's NaN) is no sample.
             y = checks.concatenate_steps(y)
             if sample_weight is not None:
                 sample_weight = np.repeat(sample_weight, data.lengths)
-        predictions = model.decode(model.raw_outputs(data))
+            if y.dtype.kind == "f":
+                kept = ~np.isnan(y.reshape(len(y), -1)).any(axis=1)
+                y, predictions = y[kept], predictions[kept]
+                sample_weight = None if sample_weight is None else sample_weight[kept]
         return float(self._metric(y, predictions, sample_weight=sample_weight))
 
     def stream(self):
@@ -1172,6 +1182,28 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
 
     def _scaling(self):
         return TargetScaling(self._target_offset, self._target_scale)
+
+    def _without_missing_steps(self, steps, weight, lengths):
+        # NaN marks a step without a target: no loss, no weight there; its
+        # value is replaced by a valid one, which then counts for nothing.
+        steps = np.asarray(steps, dtype=np.float64)
+        rows = steps.reshape(len(steps), -1)
+        missing = np.isnan(rows).any(axis=1)
+        if not missing.any():
+            return steps, weight
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        empty = np.flatnonzero(np.add.reduceat(~missing, offsets) == 0)
+        if empty.size:
+            raise ValueError(
+                f"y has no target (NaN) at any step of sequence {empty[0]} "
+                f"({empty.size} such sequence(s)): with return_sequences=True, "
+                "NaN marks the steps without a target, and each sequence needs "
+                "at least one. Leave such sequences out."
+            )
+        filled = np.where(np.isnan(rows), np.nanmean(rows[~missing], axis=0), rows)
+        weight = np.ones(len(steps)) if weight is None else weight.copy()
+        weight[missing] = 0
+        return filled.reshape(steps.shape), weight
 
     def _check_target_range(self, y, dtype):
         # Predictions come back in X's dtype: y must fit in it.

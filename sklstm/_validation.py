@@ -84,10 +84,13 @@ def check_sequences(
         message = str(error)
         if not (message.startswith("Input X") and "contains NaN" in message):
             raise
+        # scikit-learn's first line names the input; the rest of its message
+        # points to tabular imputers and models.
+        owner_name = owner if isinstance(owner, str) else type(owner).__name__
         raise ValueError(
-            f"{error} Missing readings can be filled with "
-            "sklstm.preprocessing.SequenceImputer in a Pipeline (with "
-            "add_indicator=True the model also sees where they were)."
+            f"{message.splitlines()[0]} {owner_name} takes no missing readings: "
+            "fill them with sklstm.preprocessing.SequenceImputer in a Pipeline "
+            "(with add_indicator=True the model also sees where they were)."
         ) from error
 
 
@@ -510,8 +513,13 @@ def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
             f"{owner_name} with return_sequences=True takes {what} for each step; "
             f"got targets of shape {steps.shape[1:]} at each step."
         )
+    # A regressor's steps without a target are NaN: they carry no loss.
     steps = check_array(
-        steps, ensure_2d=False, dtype="numeric" if numeric else None, input_name="y"
+        steps,
+        ensure_2d=False,
+        dtype="numeric" if numeric else None,
+        input_name="y",
+        ensure_all_finite="allow-nan" if numeric else True,
     )
     return data.split_steps(steps)
 
