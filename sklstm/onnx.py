@@ -1,9 +1,10 @@
 """ONNX export of sklstm's estimators, through skl2onnx.
 
 Importing this module registers converters with skl2onnx for
-:class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor` and
-:class:`~sklstm.SequenceScaler`, so that skl2onnx's ``to_onnx`` and
-``convert_sklearn`` convert them, alone or in a Pipeline::
+:class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor`,
+:class:`~sklstm.SequenceScaler` and :class:`~sklstm.SequenceImputer`, so that
+skl2onnx's ``to_onnx`` and ``convert_sklearn`` convert them, alone or in a
+Pipeline::
 
     import sklstm.onnx  # noqa: F401 (registers the converters)
     from skl2onnx import to_onnx
@@ -25,7 +26,7 @@ Requires ``skl2onnx``, ``onnx`` and ``onnxruntime`` (``pip install
 import numpy as np
 
 try:
-    from onnx import TensorProto
+    from onnx import TensorProto, helper
     from skl2onnx import update_registered_converter
     from skl2onnx.common.data_types import (
         DoubleTensorType,
@@ -45,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklstm._kernels._layout import GATE_ORDER
 from sklstm._lstm import LSTMClassifier, LSTMRegressor
 from sklstm._validation import check_sequence_list
-from sklstm.preprocessing import SequenceScaler
+from sklstm.preprocessing import SequenceImputer, SequenceScaler
 
 __all__ = ["pad_sequences", "sequence_types"]
 
@@ -119,7 +120,8 @@ def pad_sequences(sequences, dtype=np.float32):
     lengths : ndarray of shape (n_samples,), dtype int64
         Each sequence's number of steps.
     """
-    values, lengths = check_sequence_list(sequences, dtype)
+    # NaN passes: missing readings, for a SequenceImputer in the graph to fill.
+    values, lengths = check_sequence_list(sequences, dtype, allow_nan=True)
     arrays = np.split(values, np.cumsum(lengths)[:-1])
     lengths = lengths.astype(np.int64)
     X = np.zeros((len(arrays), lengths.max(), values.shape[1]), dtype=dtype)
@@ -426,18 +428,34 @@ def _convert_classifier(scope, operator, container):
 
 
 # ---------------------------------------------------------------- scaler
-def _parse_scaler(scope, model, inputs, custom_parsers=None):
-    """The scaled sequences, and the lengths passed on to the next step."""
-    operator = scope.declare_local_operator(_SCALER_ALIAS, model)
-    operator.inputs = list(inputs)
-    operator.outputs.append(
-        scope.declare_local_variable("scaled", type(inputs[0].type)())
-    )
-    for extra in inputs[1:]:
+def _sequence_transformer_parser(alias):
+    """A parser whose operator outputs the transformed sequences, and passes the
+    lengths on to the next step."""
+
+    def parse(scope, model, inputs, custom_parsers=None):
+        operator = scope.declare_local_operator(alias, model)
+        operator.inputs = list(inputs)
         operator.outputs.append(
-            scope.declare_local_variable("lengths", type(extra.type)())
+            scope.declare_local_variable("transformed", type(inputs[0].type)())
         )
-    return operator.outputs
+        for extra in inputs[1:]:
+            operator.outputs.append(
+                scope.declare_local_variable("next_lengths", type(extra.type)())
+            )
+        return operator.outputs
+
+    return parse
+
+
+def _pass_lengths(operator, graph):
+    """The lengths input, as the next step's lengths (int64)."""
+    if len(operator.inputs) == 2:
+        graph.node(
+            "Cast",
+            [operator.inputs[1].full_name],
+            operator.outputs[1].full_name,
+            to=TensorProto.INT64,
+        )
 
 
 def _scaler_shape(operator):
@@ -460,16 +478,136 @@ def _convert_scaler(scope, operator, container):
             "Div", [X, graph.constant("scale", model.scale_.astype(graph.dtype))]
         )
     graph.node("Identity", [X], operator.outputs[0].full_name)
+    _pass_lengths(operator, graph)
+
+
+# --------------------------------------------------------------- imputer
+def _imputer_shape(operator):
+    model = operator.raw_operator
+    tensor_type = _checked_output_type(operator)
+    width = model.n_features_in_
+    if model.add_indicator:
+        width += len(model.indicator_features_)
+    operator.outputs[0].type = tensor_type([None, None, width])
     if len(operator.inputs) == 2:
-        graph.node(
-            "Cast",
-            [operator.inputs[1].full_name],
-            operator.outputs[1].full_name,
-            to=TensorProto.INT64,
+        operator.outputs[1].type = Int64TensorType([None])
+
+
+def _fill_forward(graph, X, n_features, reverse=False):
+    """Each NaN replaced by the last reading before it along the time axis (1)
+    (``reverse``: the first after it), by a Scan carrying the last reading."""
+    proto = graph.proto_type
+    state_in, x_t, state_out, y_t = "state_in", "x_t", "state_out", "y_t"
+    body = helper.make_graph(
+        [
+            helper.make_node("IsNaN", [x_t], ["missing"]),
+            helper.make_node("Where", ["missing", state_in, x_t], ["filled"]),
+            helper.make_node("Identity", ["filled"], [state_out]),
+            helper.make_node("Identity", ["filled"], [y_t]),
+        ],
+        "fill_forward",
+        [
+            helper.make_tensor_value_info(state_in, proto, [None, n_features]),
+            helper.make_tensor_value_info(x_t, proto, [None, n_features]),
+        ],
+        [
+            helper.make_tensor_value_info(state_out, proto, [None, n_features]),
+            helper.make_tensor_value_info(y_t, proto, [None, n_features]),
+        ],
+    )
+    # The initial state: NaN for every sequence and feature.
+    batch = graph.node(
+        "Slice",
+        [
+            graph.node("Shape", [X]),
+            graph.shape([0]),
+            graph.shape([1]),
+        ],
+    )
+    size = graph.node("Concat", [batch, graph.shape([n_features])], axis=0)
+    start = graph.node("Expand", [graph.constant("nan", [np.nan]), size])
+    _, filled = graph.node(
+        "Scan",
+        [start, X],
+        n_outputs=2,
+        body=body,
+        num_scan_inputs=1,
+        scan_input_axes=[1],
+        scan_output_axes=[1],
+        scan_input_directions=[1 if reverse else 0],
+        scan_output_directions=[1 if reverse else 0],
+    )
+    return filled
+
+
+def _convert_imputer(scope, operator, container):
+    model = operator.raw_operator
+    graph, X = _graph_for(scope, operator, container)
+    n_features = model.n_features_in_
+    original = X
+    if len(operator.inputs) == 2:
+        # Steps past a sequence's end are padding: missing, not readings.
+        steps = graph.node(
+            "Range",
+            [
+                graph.constant("zero_step", 0, TensorProto.INT64),
+                graph.node(
+                    "Squeeze",
+                    [
+                        graph.node(
+                            "Slice",
+                            [
+                                graph.node("Shape", [X]),
+                                graph.shape([1]),
+                                graph.shape([2]),
+                            ],
+                        ),
+                        graph.shape([0]),
+                    ],
+                ),
+                graph.constant("one_step", 1, TensorProto.INT64),
+            ],
         )
+        lengths = graph.node(
+            "Cast", [operator.inputs[1].full_name], to=TensorProto.INT64
+        )
+        running = graph.node(
+            "Less",
+            [
+                graph.node("Unsqueeze", [steps, graph.shape([0])]),
+                graph.node("Unsqueeze", [lengths, graph.shape([1])]),
+            ],
+        )
+        X = graph.node(
+            "Where",
+            [
+                graph.node("Unsqueeze", [running, graph.shape([2])]),
+                X,
+                graph.constant("padding", [np.nan]),
+            ],
+        )
+    if model.strategy == "ffill":
+        X = _fill_forward(graph, X, n_features)
+        X = _fill_forward(graph, X, n_features, reverse=True)
+    statistics = graph.constant("statistics", model.statistics_.astype(graph.dtype))
+    X = graph.node("Where", [graph.node("IsNaN", [X]), statistics, X])
+    if model.add_indicator and len(model.indicator_features_):
+        columns = graph.constant(
+            "indicator_features",
+            model.indicator_features_.astype(np.int64),
+            TensorProto.INT64,
+        )
+        gathered = graph.node("Gather", [original, columns], axis=2)
+        indicators = graph.node(
+            "Cast", [graph.node("IsNaN", [gathered])], to=graph.proto_type
+        )
+        X = graph.node("Concat", [X, indicators], axis=2)
+    graph.node("Identity", [X], operator.outputs[0].full_name)
+    _pass_lengths(operator, graph)
 
 
 _SCALER_ALIAS = "SklstmSequenceScaler"
+_IMPUTER_ALIAS = "SklstmSequenceImputer"
 
 update_registered_converter(
     LSTMClassifier,
@@ -486,5 +624,12 @@ update_registered_converter(
     _SCALER_ALIAS,
     _scaler_shape,
     _convert_scaler,
-    parser=_parse_scaler,
+    parser=_sequence_transformer_parser(_SCALER_ALIAS),
+)
+update_registered_converter(
+    SequenceImputer,
+    _IMPUTER_ALIAS,
+    _imputer_shape,
+    _convert_imputer,
+    parser=_sequence_transformer_parser(_IMPUTER_ALIAS),
 )

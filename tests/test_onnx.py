@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 
-from sklstm import LSTMClassifier, LSTMRegressor, SequenceScaler
+from sklstm import LSTMClassifier, LSTMRegressor, SequenceImputer, SequenceScaler
 
 pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -285,7 +285,7 @@ def test_unfitted_model_is_refused():
         ([], "non-empty list"),
         ([np.ones((2, 3)), np.ones((0, 3))], "at least 1 time step"),
         ([np.ones((2, 3)), np.ones((2, 4))], "same number of features"),
-        ([np.ones((2, 3)), np.full((2, 3), np.nan)], r"Input X\[1\] contains NaN"),
+        ([np.ones((2, 3)), np.full((2, 3), np.inf)], r"Input X\[1\] contains inf"),
     ],
 )
 def test_pad_sequences_refuses_what_it_cannot_pad(sequences, message):
@@ -347,3 +347,53 @@ def test_regressor_of_every_loss_equals_predict(loss, quantile, return_sequences
             assert_allclose(row[:length], want, rtol=1e-5, atol=1e-6)
     else:
         assert_allclose(prediction, expected, rtol=1e-5, atol=1e-6)
+
+
+def _gapped(dtype, seed=0):
+    X, rng = _data(dtype, seed=seed)
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    X[0, :, 1] = np.nan  # missing at every step of a sequence
+    X[:, 0, 2] = np.nan  # a leading gap everywhere
+    return X, rng
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("add_indicator", [False, True])
+@pytest.mark.parametrize("strategy", ["ffill", "mean", "constant"])
+def test_imputer_equals_transform(strategy, add_indicator, dtype):
+    X, rng = _gapped(dtype)
+    imputer = SequenceImputer(
+        strategy=strategy, fill_value=-2.0, add_indicator=add_indicator
+    ).fit(X)
+    onx = to_onnx(imputer, X[:1])
+    X_new = _gapped(dtype, seed=1)[0][:7]
+    (filled,) = _run(onx, X_new)
+    assert filled.dtype == dtype
+    assert_allclose(filled, imputer.transform(X_new), rtol=1e-6)
+    # Sequences of different lengths: padding is no reading.
+    onx = to_onnx(imputer, initial_types=sequence_types(N_FEATURES, dtype, True))
+    sequences = [x[: 2 + i] for i, x in enumerate(X_new)]
+    padded, lengths = pad_sequences(sequences, dtype)
+    filled, out_lengths = _run(onx, padded, lengths)
+    assert_array_equal(out_lengths, lengths)
+    for row, want in zip(filled, imputer.transform(sequences)):
+        assert_allclose(row[: len(want)], want, rtol=1e-6)
+
+
+def test_pipeline_with_imputer_scaler_and_classifier_equals_predict_proba():
+    X, rng = _gapped(np.float32)
+    y = rng.randint(0, 2, len(X))
+    model = _fitted(
+        make_pipeline(
+            SequenceImputer(add_indicator=True),
+            SequenceScaler(),
+            LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+        ),
+        X,
+        y,
+    )
+    onx = to_onnx(model, X[:1], options={"zipmap": False})
+    X_new = _gapped(np.float32, seed=2)[0]
+    labels, probabilities = _run(onx, X_new)
+    assert_allclose(probabilities, model.predict_proba(X_new), atol=1e-5)
+    assert_array_equal(labels, model.predict(X_new))
