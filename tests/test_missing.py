@@ -207,3 +207,51 @@ def test_classifier_steps_need_labels():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError):
             LSTMClassifier(return_sequences=True, max_iter=1).fit(X, labels)
+
+
+def test_network_gradient_ignores_steps_of_no_weight():
+    """Central finite differences, with steps of weight 0 (the estimator's NaN
+    targets) holding arbitrary values: the loss and gradient do not see them."""
+    from reference import as_head, packed_batch
+    from test_kernels import assert_gradient_matches_finite_differences
+
+    from sklstm._network import LSTMNetwork
+    from sklstm._sequences import StepTargets
+
+    rng = np.random.RandomState(3)
+    lengths = np.array([5, 4, 2])
+    network = LSTMNetwork(
+        2, (3,), 2, as_head("identity"), np.float64, return_sequences=True
+    )
+    params = network.initialize(rng) + rng.normal(scale=0.3, size=network.n_params)
+    X = rng.normal(size=(3, 5, 2))
+    X_tm, batch_sizes, last_step, order = packed_batch(X, lengths)
+    values = rng.normal(size=(lengths.sum(), 2))
+    step_weight = np.ones(lengths.sum())
+    step_weight[[1, 3, 6]] = 0  # no target at these steps
+    losses, gradients = [], []
+    for filler in (0.0, 1e3):
+        filled = values.copy()
+        filled[step_weight == 0] = filler
+        Y, totals = StepTargets.weighted(filled, lengths[order], step_weight)
+        workspace = network.workspace(*X_tm.shape[:2])
+
+        def loss_and_gradient(p, g, Y=Y, totals=totals, workspace=workspace):
+            return network.loss_and_gradient(
+                p,
+                X_tm,
+                batch_sizes,
+                last_step,
+                Y,
+                0.0,
+                g,
+                workspace,
+                sample_weight=totals,
+            )
+
+        assert_gradient_matches_finite_differences(loss_and_gradient, params)
+        grads = np.empty_like(params)
+        losses.append(loss_and_gradient(params, grads))
+        gradients.append(grads)
+    assert losses[0] == losses[1]
+    assert_array_equal(gradients[0], gradients[1])
