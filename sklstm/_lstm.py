@@ -7,7 +7,6 @@ training gives back. Predictions, streams and the ONNX converter read the fitted
 network as a :class:`~sklstm._model.FittedModel`.
 """
 
-import warnings
 from abc import ABC, abstractmethod
 from numbers import Real
 
@@ -41,9 +40,18 @@ from sklstm._heads import (
     classifier_head,
     regression_head,
 )
-from sklstm._model import FittedModel, chunk_size, rescaled_params
+from sklstm._model import (
+    FittedModel,
+    FittedNetworkMixin,
+    chunk_size,
+    rescaled_params,
+)
 from sklstm._network import aligned_params, network_for
 from sklstm._optimizers import make_optimizer
+from sklstm._persistence import (  # noqa: F401 (public here too)
+    InconsistentVersionWarning,
+    VersionedPickleMixin,
+)
 from sklstm._sequences import StepTargets
 from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._threads import kernel_threads
@@ -56,10 +64,11 @@ from sklstm._training import (
     validation_scorer,
 )
 from sklstm._validation import OneHotTargetWarning  # noqa: F401 (public here too)
-from sklstm._version import __version__
 
 
 class _BaseLSTM(
+    VersionedPickleMixin,
+    FittedNetworkMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     CallbackSupportMixin,
@@ -496,72 +505,6 @@ class _BaseLSTM(
                 sample_weight = None if sample_weight is None else sample_weight[kept]
         return float(self._metric(y, predictions, sample_weight=sample_weight))
 
-    def stream(self):
-        """A new stream: predictions on data as it arrives.
-
-        The stream feeds a batch of independent sequences a chunk of readings
-        at a time and carries each layer's state from chunk to chunk (Keras'
-        ``stateful=True``); its predictions equal ``predict`` on each sequence
-        so far. The estimator keeps no stream state: make as many as needed.
-
-        Returns
-        -------
-        stream : LSTMStream
-            An :class:`~sklstm.LSTMClassifierStream` for a classifier (with
-            ``predict``, ``predict_proba`` and ``predict_log_proba``), else with
-            ``predict``; each takes chunks ``(n_streams, n_steps, n_features)``.
-            ``reset`` forgets the streams.
-        """
-        check_is_fitted(self)
-        if self._bidirectional:
-            raise ValueError(
-                "A bidirectional model cannot stream: its backward direction reads "
-                "each sequence from its end, which a stream has not reached. Fit "
-                "with bidirectional=False to predict on streams."
-            )
-        return self._stream_class(self)
-
-    # ---------------------------------------------------------------- weights
-    def get_weights(self):
-        """Weights as ``keras.Sequential.get_weights()`` returns them.
-
-        Returns
-        -------
-        weights : list of ndarray
-            Per LSTM layer, bottom first: ``kernel`` of shape (n_inputs,
-            4 * units), ``recurrent_kernel`` of shape (units, 4 * units), ``bias``
-            of shape (4 * units,), with the gates in the order input, forget, cell
-            candidate, output. Per GRU layer (``cell="gru"``), Keras' ``GRU``:
-            ``kernel`` (n_inputs, 3 * units), ``recurrent_kernel`` (units, 3 *
-            units) and ``bias`` (2, 3 * units), the input then the recurrent
-            bias, gates in the order update, reset, candidate. Then the output
-            layer's ``kernel`` of shape
-            (units_last, ``n_outputs_``) and ``bias`` of shape (``n_outputs_``,). With
-            ``bidirectional=True``, Keras' ``Bidirectional`` layout: per layer the
-            forward direction's three arrays, then the backward direction's, upper
-            layers' kernels ``2 * units`` rows tall, and an output kernel of
-            ``2 * units_last`` rows. Copies: changing them does not change the
-            model.
-        """
-        return self._fitted_model().weights()
-
-    def set_weights(self, weights):
-        """Replace the weights of a fitted model, in :meth:`get_weights`' layout.
-
-        Parameters
-        ----------
-        weights : list of array-like
-            As returned by :meth:`get_weights` or by ``get_weights()`` of the
-            equivalent Keras ``Sequential`` model.
-
-        Returns
-        -------
-        self : object
-            The estimator, with its weights replaced.
-        """
-        self._params = self._fitted_model().with_weights(weights)
-        return self
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -569,21 +512,7 @@ class _BaseLSTM(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def __getstate__(self):
-        # A copy: object.__getstate__ hands out the instance's own __dict__.
-        state = dict(super().__getstate__())
-        state["_sklstm_version"] = __version__
-        return state
-
-    def __setstate__(self, state):
-        # As scikit-learn does for its own version: a model pickled by another
-        # sklstm loads, with a warning, since its behaviour may differ.
-        version = state.pop("_sklstm_version", "unknown")
-        if version != __version__:
-            warnings.warn(
-                InconsistentVersionWarning(type(self).__name__, version, __version__),
-                stacklevel=2,
-            )
+    def _loaded_state(self, state):
         if "_params" in state:
             state["_params"] = aligned_params(state["_params"])
             state.setdefault("_return_sequences", False)  # older models
@@ -596,39 +525,9 @@ class _BaseLSTM(
                 _target_offset=state.get("_target_offset"),
                 _target_scale=state.get("_target_scale"),
             )
-        super().__setstate__(state)
 
     def _upgrade_state(self, state):
         """Bring the fitted state of a model pickled by an older sklstm up to date."""
-
-
-class InconsistentVersionWarning(UserWarning):
-    """A model is unpickled by another sklstm version than the one that saved it.
-
-    Predictions may differ; refit or re-save the model with this version.
-
-    Parameters
-    ----------
-    estimator_name : str
-        Class name of the unpickled estimator.
-
-    original_version : str
-        sklstm version that pickled it ("unknown" for pickles older than the
-        version stamp).
-
-    current_version : str
-        sklstm version that unpickles it.
-    """
-
-    def __init__(self, estimator_name, original_version, current_version):
-        self.estimator_name = estimator_name
-        self.original_sklstm_version = original_version
-        self.current_sklstm_version = current_version
-        super().__init__(
-            f"Trying to unpickle estimator {estimator_name} from sklstm version "
-            f"{original_version} when using version {current_version}. This might "
-            "lead to breaking code or invalid results. Use at your own risk."
-        )
 
 
 @docstring(

@@ -9,6 +9,7 @@ to the kernels: one call for one sequence, bounded chunks for a batch.
 
 import numpy as np
 from sklearn.utils import gen_batches
+from sklearn.utils.validation import check_is_fitted
 
 from sklstm._heads import SquaredError
 from sklstm._kernels._array import all_finite
@@ -318,3 +319,75 @@ def rescaled_params(network, params, scaling, to_training):
         kernel, bias = convert(views[-2], views[-1], scaling)
         views[-2][...], views[-1][...] = kernel, bias
     return params
+
+
+class FittedNetworkMixin:
+    """A fitted estimator's network from outside: its weights in Keras' layout,
+    and streams (from ``_fitted_model`` and ``_stream_class``)."""
+
+    def stream(self):
+        """A new stream: predictions on data as it arrives.
+
+        The stream feeds a batch of independent sequences a chunk of readings
+        at a time and carries each layer's state from chunk to chunk (Keras'
+        ``stateful=True``); its predictions equal ``predict`` on each sequence
+        so far. The estimator keeps no stream state: make as many as needed.
+
+        Returns
+        -------
+        stream : LSTMStream
+            An :class:`~sklstm.LSTMClassifierStream` for a classifier (with
+            ``predict``, ``predict_proba`` and ``predict_log_proba``), else with
+            ``predict``; each takes chunks ``(n_streams, n_steps, n_features)``.
+            ``reset`` forgets the streams.
+        """
+        check_is_fitted(self)
+        if self._bidirectional:
+            raise ValueError(
+                "A bidirectional model cannot stream: its backward direction reads "
+                "each sequence from its end, which a stream has not reached. Fit "
+                "with bidirectional=False to predict on streams."
+            )
+        return self._stream_class(self)
+
+    # ---------------------------------------------------------------- weights
+
+    def get_weights(self):
+        """Weights as ``keras.Sequential.get_weights()`` returns them.
+
+        Returns
+        -------
+        weights : list of ndarray
+            Per LSTM layer, bottom first: ``kernel`` of shape (n_inputs,
+            4 * units), ``recurrent_kernel`` of shape (units, 4 * units), ``bias``
+            of shape (4 * units,), with the gates in the order input, forget, cell
+            candidate, output. Per GRU layer (``cell="gru"``), Keras' ``GRU``:
+            ``kernel`` (n_inputs, 3 * units), ``recurrent_kernel`` (units, 3 *
+            units) and ``bias`` (2, 3 * units), the input then the recurrent
+            bias, gates in the order update, reset, candidate. Then the output
+            layer's ``kernel`` of shape
+            (units_last, ``n_outputs_``) and ``bias`` of shape (``n_outputs_``,). With
+            ``bidirectional=True``, Keras' ``Bidirectional`` layout: per layer the
+            forward direction's three arrays, then the backward direction's, upper
+            layers' kernels ``2 * units`` rows tall, and an output kernel of
+            ``2 * units_last`` rows. Copies: changing them does not change the
+            model.
+        """
+        return self._fitted_model().weights()
+
+    def set_weights(self, weights):
+        """Replace the weights of a fitted model, in :meth:`get_weights`' layout.
+
+        Parameters
+        ----------
+        weights : list of array-like
+            As returned by :meth:`get_weights` or by ``get_weights()`` of the
+            equivalent Keras ``Sequential`` model.
+
+        Returns
+        -------
+        self : object
+            The estimator, with its weights replaced.
+        """
+        self._params = self._fitted_model().with_weights(weights)
+        return self

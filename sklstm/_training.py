@@ -319,6 +319,38 @@ class Minibatches:
         return accumulated_loss / total_weight
 
 
+def _new_checkpoint(network, params, batches, settings, run, start_value):
+    """The checkpoint of a minibatch fit's start (see :class:`Checkpoint`).
+
+    A new network's starting weights are a candidate, and the reference of the
+    plateau and of divergence: measured on the whole training set, as the
+    epochs are, not on one minibatch, whose loss can be far below the data
+    set's (skewed targets) and then beat every epoch, keeping the random
+    initialisation. (Trained weights of a warm start compete on their first
+    minibatch's loss: no plateau, and any winner is trained.)
+    """
+    start_loss = None
+    if run.fresh:
+        start_loss = training_loss(
+            network,
+            params,
+            batches.data,
+            batches.Y,
+            batches.sample_weight,
+            batches.alpha,
+            n_batches=-(-batches.data.n_samples // batches.batch_size),
+        )
+    return Checkpoint(
+        params,
+        start_value,
+        settings.tol,
+        settings.n_iter_no_change,
+        fresh=run.fresh,
+        monitors_loss=not run.early_stopping or settings.scoring == "loss",
+        start_loss=start_loss,
+    )
+
+
 def run_epochs(
     batches,
     params,
@@ -634,30 +666,8 @@ def _train_minibatches(network, params, training, settings, run):
         score = run.validation_score(validation)
         start_value = -score(params)
     if run.checkpoint is None:
-        # A new network's starting weights are a candidate, and the reference
-        # of the plateau and of divergence: measured on the whole training set,
-        # as the epochs are, not on one minibatch, whose loss can be far below
-        # the data set's (skewed targets) and then beat every epoch, keeping the
-        # random initialisation. (Trained weights of a warm start compete on
-        # their first minibatch's loss: no plateau, and any winner is trained.)
-        checkpoint = Checkpoint(
-            params,
-            start_value,
-            settings.tol,
-            settings.n_iter_no_change,
-            fresh=run.fresh,
-            monitors_loss=not early_stopping or settings.scoring == "loss",
-            start_loss=training_loss(
-                network,
-                params,
-                data,
-                training.Y,
-                sample_weight,
-                alpha,
-                n_batches=-(-data.n_samples // batch_size),
-            )
-            if run.fresh
-            else None,
+        checkpoint = _new_checkpoint(
+            network, params, batches, settings, run, start_value
         )
     else:
         checkpoint = copy.deepcopy(run.checkpoint)
