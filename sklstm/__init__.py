@@ -23,7 +23,12 @@ from sklstm._lstm import (
 )
 from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._version import __version__
-from sklstm.preprocessing import SequenceImputer, SequenceScaler, make_windows
+from sklstm.preprocessing import (
+    SequenceImputer,
+    SequencePatcher,
+    SequenceScaler,
+    make_windows,
+)
 
 __all__ = [
     "InconsistentVersionWarning",
@@ -33,6 +38,7 @@ __all__ = [
     "LSTMStream",
     "OneHotTargetWarning",
     "SequenceImputer",
+    "SequencePatcher",
     "SequenceScaler",
     "TrainingCurveDisplay",
     "make_windows",

@@ -2,9 +2,9 @@
 
 Importing this module registers converters with skl2onnx for
 :class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor`,
-:class:`~sklstm.SequenceScaler` and :class:`~sklstm.SequenceImputer`, so that
-skl2onnx's ``to_onnx`` and ``convert_sklearn`` convert them, alone or in a
-Pipeline::
+:class:`~sklstm.SequenceScaler`, :class:`~sklstm.SequenceImputer` and
+:class:`~sklstm.SequencePatcher`, so that skl2onnx's ``to_onnx`` and
+``convert_sklearn`` convert them, alone or in a Pipeline::
 
     import sklstm.onnx  # noqa: F401 (registers the converters)
     from skl2onnx import to_onnx
@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklstm._kernels._layout import GATE_ORDER
 from sklstm._lstm import LSTMClassifier, LSTMRegressor
 from sklstm._validation import check_sequence_list
-from sklstm.preprocessing import SequenceImputer, SequenceScaler
+from sklstm.preprocessing import SequenceImputer, SequencePatcher, SequenceScaler
 
 __all__ = ["pad_sequences", "sequence_types"]
 
@@ -606,8 +606,109 @@ def _convert_imputer(scope, operator, container):
     _pass_lengths(operator, graph)
 
 
+# --------------------------------------------------------------- patcher
+def _patcher_shape(operator):
+    model = operator.raw_operator
+    tensor_type = _checked_output_type(operator)
+    width = model.patch_length * model.n_features_in_
+    operator.outputs[0].type = tensor_type([None, None, width])
+    if len(operator.inputs) == 2:
+        operator.outputs[1].type = Int64TensorType([None])
+
+
+def _convert_patcher(scope, operator, container):
+    model = operator.raw_operator
+    graph, X = _graph_for(scope, operator, container)
+    length, stride = model.patch_length, model._stride
+
+    def integer(name, value):
+        return graph.constant(
+            name, np.asarray(value, dtype=np.int64), TensorProto.INT64
+        )
+
+    def n_patches(n_steps):
+        """max(1, ceil((n_steps - length) / stride) + 1), on int64 tensors."""
+        overhang = graph.node(
+            "Max",
+            [
+                graph.node("Sub", [n_steps, integer("length", length)]),
+                integer("zero", 0),
+            ],
+        )
+        ceiling = graph.node(
+            "Div",
+            [
+                graph.node("Add", [overhang, integer("stride_less_one", stride - 1)]),
+                integer("stride", stride),
+            ],
+        )
+        return graph.node("Add", [ceiling, integer("one", 1)])
+
+    steps = graph.node(
+        "Slice", [graph.node("Shape", [X]), graph.shape([1]), graph.shape([2])]
+    )  # (1,): the (padded) number of steps
+    starts = graph.node(
+        "Mul",
+        [
+            graph.node(
+                "Range",
+                [
+                    integer("first", 0),
+                    graph.node("Squeeze", [n_patches(steps), graph.shape([0])]),
+                    integer("step", 1),
+                ],
+            ),
+            integer("stride_again", stride),
+        ],
+    )
+    # (patches, length) reading indices, flattened patch after patch.
+    index = graph.node(
+        "Reshape",
+        [
+            graph.node(
+                "Add",
+                [
+                    graph.node("Unsqueeze", [starts, graph.shape([1])]),
+                    integer("offsets", np.arange(length)[None, :]),
+                ],
+            ),
+            graph.shape([-1]),
+        ],
+    )
+    if len(operator.inputs) == 2:
+        # Each sequence's readings past its own end repeat its last one.
+        lengths = graph.node(
+            "Cast", [operator.inputs[1].full_name], to=TensorProto.INT64
+        )
+        last = graph.node(
+            "Sub",
+            [
+                graph.node("Unsqueeze", [lengths, graph.shape([1])]),
+                integer("one_more", 1),
+            ],
+        )
+        per_sequence = graph.node(
+            "Min", [graph.node("Unsqueeze", [index, graph.shape([0])]), last]
+        )
+        gathered = graph.node(
+            "GatherND",
+            [X, graph.node("Unsqueeze", [per_sequence, graph.shape([2])])],
+            batch_dims=1,
+        )
+        graph.node("Identity", [n_patches(lengths)], operator.outputs[1].full_name)
+    else:
+        last = graph.node("Sub", [steps, integer("one_less", 1)])
+        gathered = graph.node("Gather", [X, graph.node("Min", [index, last])], axis=1)
+    graph.node(
+        "Reshape",
+        [gathered, graph.shape([0, -1, length * model.n_features_in_])],
+        operator.outputs[0].full_name,
+    )
+
+
 _SCALER_ALIAS = "SklstmSequenceScaler"
 _IMPUTER_ALIAS = "SklstmSequenceImputer"
+_PATCHER_ALIAS = "SklstmSequencePatcher"
 
 update_registered_converter(
     LSTMClassifier,
@@ -625,6 +726,13 @@ update_registered_converter(
     _scaler_shape,
     _convert_scaler,
     parser=_sequence_transformer_parser(_SCALER_ALIAS),
+)
+update_registered_converter(
+    SequencePatcher,
+    _PATCHER_ALIAS,
+    _patcher_shape,
+    _convert_patcher,
+    parser=_sequence_transformer_parser(_PATCHER_ALIAS),
 )
 update_registered_converter(
     SequenceImputer,

@@ -18,7 +18,7 @@ from sklstm._validation import (
     is_sequence_list,
 )
 
-__all__ = ["SequenceImputer", "SequenceScaler", "make_windows"]
+__all__ = ["SequenceImputer", "SequencePatcher", "SequenceScaler", "make_windows"]
 
 
 class SequenceScaler(TransformerMixin, BaseEstimator):
@@ -508,6 +508,178 @@ def _rows(data):
         if isinstance(data, DenseSequences)
         else data.values
     )
+
+
+class SequencePatcher(TransformerMixin, BaseEstimator):
+    """Cut sequences into overlapping patches: one step per patch of readings.
+
+    Step ``k`` of the output holds the readings ``k * stride`` to ``k * stride +
+    patch_length - 1`` of the input, all features of the first reading, then
+    of the second, and so on (``patch_length * n_features`` values). A
+    recurrent network then reads ``patch_length / stride`` times fewer steps,
+    each a short window it can see shapes in: the idea of PatchTST (Nie et al.,
+    2023) in front of an LSTM, which helps on long series, where a gradient
+    would otherwise have to cross hundreds of steps.
+
+    Every reading lands in a patch: the last patch starts at most ``stride - 1``
+    readings before the end and is completed by repeating the last reading (as
+    PatchTST pads), and a sequence shorter than ``patch_length`` becomes one
+    patch, padded likewise. A sequence of ``T`` readings gives
+    ``max(1, ceil((T - patch_length) / stride) + 1)`` steps.
+
+    Parameters
+    ----------
+    patch_length : int, default=16
+        Readings per patch.
+
+    stride : int, default=None
+        Readings between the starts of consecutive patches; None is half the
+        patch length (at least 1): patches overlap by half.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit: the last axis of X.
+
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Names of the features, when a 2-D X with string column names was passed.
+
+    See Also
+    --------
+    make_windows : Cut one long series into windows and the values after them.
+
+    Notes
+    -----
+    Predictions per step (``return_sequences=True``) and streams are of steps:
+    after patching, of patches, not of readings.
+
+    References
+    ----------
+    Nie, Y., Nguyen, N. H., Sinthong, P. and Kalagnanam, J. (2023). A time
+    series is worth 64 words: long-term forecasting with transformers. ICLR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.preprocessing import SequencePatcher
+    >>> X = np.arange(7.0).reshape(1, 7, 1)
+    >>> SequencePatcher(patch_length=4, stride=2).fit_transform(X)[0]
+    array([[0., 1., 2., 3.],
+           [2., 3., 4., 5.],
+           [4., 5., 6., 6.]])
+    """
+
+    _parameter_constraints: dict = {
+        "patch_length": [Interval(Integral, 1, None, closed="left")],
+        "stride": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, patch_length=16, stride=None):
+        self.patch_length = patch_length
+        self.stride = stride
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the number of features (patching learns nothing).
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+list of array-like}
+            Sequences; a list holds 2-D arrays of any lengths.
+
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The patcher.
+        """
+        check_sequences(self, X, reset=True, allow_nan=True)
+        return self
+
+    @property
+    def _stride(self):
+        return self.stride or max(1, self.patch_length // 2)
+
+    def n_patches(self, n_timesteps):
+        """The number of patches (output steps) of a sequence of that length.
+
+        Parameters
+        ----------
+        n_timesteps : int or array-like of int
+            Input lengths.
+
+        Returns
+        -------
+        n_patches : int or ndarray of int
+            Output lengths.
+        """
+        overhang = np.maximum(np.asarray(n_timesteps) - self.patch_length, 0)
+        return -(-overhang // self._stride) + 1
+
+    def transform(self, X):
+        """Cut each sequence into patches.
+
+        Parameters
+        ----------
+        X : {array-like of shape (n_samples, n_timesteps, n_features), \
+list of array-like}
+            Sequences.
+
+        Returns
+        -------
+        X_patched : {ndarray of shape (n_samples, n_patches, patch_length * \
+n_features), list of ndarray}
+            The patches, a list for a list.
+        """
+        check_is_fitted(self)
+        is_list = is_sequence_list(X)
+        data = check_sequences(self, X, reset=False, allow_nan=True)
+        if isinstance(data, DenseSequences):
+            patched = self._patched(data.X)
+            if is_list:
+                return list(patched)
+            # A 2-D X is sequences of one step: one patch each, kept 2-D.
+            return patched if data.input_ndim == 3 else patched[:, 0, :]
+        return [self._patched(x[None])[0] for x in data.as_input()]
+
+    def _patched(self, X):
+        """Sequences (n, T, F) of one length -> (n, n_patches, P * F)."""
+        n_samples, n_steps, n_features = X.shape
+        starts = np.arange(self.n_patches(n_steps)) * self._stride
+        # Readings past the end repeat the last one.
+        index = np.minimum(starts[:, None] + np.arange(self.patch_length), n_steps - 1)
+        return X[:, index.ravel()].reshape(n_samples, len(starts), -1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: each input feature at each reading.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names; None: ``feature_names_in_`` or ``x0``, ``x1``...
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``<name>_t<j>`` for reading ``j`` of the patch, reading after
+            reading.
+        """
+        check_is_fitted(self)
+        names = _feature_names_in(self, input_features)
+        return np.asarray(
+            [f"{name}_t{j}" for j in range(self.patch_length) for name in names],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
 
 @validate_params(

@@ -10,7 +10,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 
-from sklstm import LSTMClassifier, LSTMRegressor, SequenceImputer, SequenceScaler
+from sklstm import (
+    LSTMClassifier,
+    LSTMRegressor,
+    SequenceImputer,
+    SequencePatcher,
+    SequenceScaler,
+)
 
 pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -397,3 +403,46 @@ def test_pipeline_with_imputer_scaler_and_classifier_equals_predict_proba():
     labels, probabilities = _run(onx, X_new)
     assert_allclose(probabilities, model.predict_proba(X_new), atol=1e-5)
     assert_array_equal(labels, model.predict(X_new))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("patch_length, stride", [(4, 2), (3, 3), (5, None), (1, 1)])
+def test_patcher_equals_transform(patch_length, stride, dtype):
+    X, rng = _data(dtype, n_steps=9)
+    patcher = SequencePatcher(patch_length=patch_length, stride=stride).fit(X)
+    onx = to_onnx(patcher, X[:1])
+    for n_steps in (1, 2, 9, 14):  # shorter than a patch, and longer
+        X_new = _data(dtype, n_samples=3, n_steps=n_steps, seed=n_steps)[0]
+        (patched,) = _run(onx, X_new)
+        assert patched.dtype == dtype
+        assert_array_equal(patched, patcher.transform(X_new))
+    onx = to_onnx(patcher, initial_types=sequence_types(N_FEATURES, dtype, True))
+    sequences = _ragged(rng, dtype, lengths=(3, 8, 1, 5, 2, 11))
+    patched, lengths = _run(onx, *pad_sequences(sequences, dtype))
+    expected = patcher.transform(sequences)
+    assert_array_equal(lengths, [len(e) for e in expected])
+    for row, want in zip(patched, expected):
+        assert_array_equal(row[: len(want)], want)
+
+
+def test_pipeline_with_patcher_and_classifier_on_sequences_of_any_length():
+    X, rng = _data(np.float32, n_steps=12)
+    y = rng.randint(0, 2, len(X))
+    model = _fitted(
+        make_pipeline(
+            SequenceScaler(),
+            SequencePatcher(patch_length=4),
+            LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+        ),
+        X,
+        y,
+    )
+    onx = to_onnx(
+        model,
+        initial_types=sequence_types(N_FEATURES, np.float32, True),
+        options={"zipmap": False},
+    )
+    sequences = _ragged(rng, np.float32, lengths=(3, 12, 1, 7, 20))
+    labels, probabilities = _run(onx, *pad_sequences(sequences))
+    assert_allclose(probabilities, model.predict_proba(sequences), atol=1e-5)
+    assert_array_equal(labels, model.predict(sequences))

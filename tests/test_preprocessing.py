@@ -13,7 +13,12 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklstm import LSTMClassifier, LSTMRegressor
-from sklstm.preprocessing import SequenceImputer, SequenceScaler, make_windows
+from sklstm.preprocessing import (
+    SequenceImputer,
+    SequencePatcher,
+    SequenceScaler,
+    make_windows,
+)
 
 
 def _sequences(n_samples=20, n_timesteps=7, n_features=4, seed=0):
@@ -34,6 +39,8 @@ def _sequences(n_samples=20, n_timesteps=7, n_features=4, seed=0):
         SequenceImputer(),
         SequenceImputer(strategy="mean", add_indicator=True),
         SequenceImputer(strategy="constant", fill_value=-1.0, add_indicator=True),
+        SequencePatcher(),
+        SequencePatcher(patch_length=3, stride=1),
     ]
 )
 def test_sklearn_compatible_transformer(estimator, check):

@@ -1,0 +1,79 @@
+"""SequencePatcher: patches of readings as the steps of an LSTM."""
+
+import pickle
+
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.pipeline import make_pipeline
+
+from sklstm import LSTMClassifier, SequencePatcher, SequenceScaler
+
+
+def reference_patches(x, patch_length, stride):
+    """Loop reference: every reading in a patch, the last repeated to fill."""
+    n_steps = len(x)
+    patches, start = [], 0
+    while True:
+        rows = [x[min(start + j, n_steps - 1)] for j in range(patch_length)]
+        patches.append(np.concatenate(rows))
+        if start + patch_length >= n_steps:
+            break
+        start += stride
+    return np.array(patches)
+
+
+@pytest.mark.parametrize(
+    "patch_length, stride", [(4, 2), (4, 4), (5, 3), (1, 1), (8, None)]
+)
+@pytest.mark.parametrize("n_steps", [1, 3, 4, 5, 9, 16])
+def test_patches_equal_the_loop_reference(patch_length, stride, n_steps):
+    rng = np.random.RandomState(n_steps)
+    X = rng.normal(size=(3, n_steps, 2))
+    patcher = SequencePatcher(patch_length=patch_length, stride=stride).fit(X)
+    patched = patcher.transform(X)
+    step = stride or max(1, patch_length // 2)
+    for x, got in zip(X, patched):
+        assert_array_equal(got, reference_patches(x, patch_length, step))
+    assert patched.shape[1] == patcher.n_patches(n_steps)
+
+
+def test_ragged_sequences_short_ones_included():
+    rng = np.random.RandomState(0)
+    X = [rng.normal(size=(n, 3)) for n in (2, 16, 17, 40)]
+    patcher = SequencePatcher().fit(X)  # 16 readings, a new patch every 8
+    patched = patcher.transform(X)
+    assert [p.shape for p in patched] == [(1, 48), (1, 48), (2, 48), (4, 48)]
+    for x, got in zip(X, patched):
+        assert_array_equal(got, reference_patches(x, 16, 8))
+    names = patcher.get_feature_names_out()
+    assert list(names[:4]) == ["x0_t0", "x1_t0", "x2_t0", "x0_t1"] and len(names) == 48
+
+
+def test_missing_readings_pass_through_and_persistence():
+    X = np.random.RandomState(1).normal(size=(4, 10, 2))
+    X[0, 3, 1] = np.nan
+    patcher = SequencePatcher(patch_length=4, stride=2).fit(X)
+    patched = patcher.transform(X)
+    assert np.isnan(patched).sum() == np.isnan(X).sum() * 2  # 2 patches see it
+    assert_array_equal(pickle.loads(pickle.dumps(patcher)).transform(X), patched)
+    sio = pytest.importorskip("skops.io")
+    dumped = sio.dumps(patcher)
+    loaded = sio.loads(dumped, trusted=sio.get_untrusted_types(data=dumped))
+    assert_array_equal(loaded.transform(X), patched)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_patched_lstm_in_a_pipeline():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 64, 1))
+    y = (X[:, 40:48, 0].mean(axis=1) > 0).astype(int)
+    model = make_pipeline(
+        SequenceScaler(),
+        SequencePatcher(),
+        LSTMClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+    ).fit(X, y)
+    assert model[-1].n_features_in_ == 16
+    assert model.predict(X).shape == (60,)
+    assert model.predict(list(X[:, :30])).shape == (60,)
