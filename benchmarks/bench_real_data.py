@@ -86,7 +86,7 @@ from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from sklstm import LSTMClassifier, LSTMRegressor
-from sklstm.preprocessing import SequenceScaler
+from sklstm.preprocessing import SequencePatcher, SequenceScaler
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 OUTPUT = "real_data"
@@ -108,7 +108,12 @@ VARIANTS = {
     "bidirectional": {"bidirectional": True},
     "lbfgs": {"solver": "lbfgs"},
     "early_stopping": {"early_stopping": True},
+    # SequencePatcher(patch_length=...) between the scaler and the LSTM.
+    "patched16": {"_patch_length": 16},
+    "patched32": {"_patch_length": 32},
 }
+# Variants run unless --variants names others (the patched ones are asked for).
+DEFAULT_VARIANTS = ["default", "bidirectional", "lbfgs", "early_stopping"]
 TORCH = "torch"
 TORCH_BATCH = 32
 TORCH_LR = 1e-3
@@ -308,10 +313,14 @@ def run_sklstm(data, variant, overrides, seed):
     params = estimator_params(variant, overrides, seed)
     model = LSTMRegressor if data.task == "regression" else LSTMClassifier
     record = {"params": {k: _jsonable(v) for k, v in params.items()}}
+    patch_length = params.pop("_patch_length", None)
+    steps = [SequenceScaler()]
+    if patch_length:
+        steps.append(SequencePatcher(patch_length=patch_length))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            pipeline = make_pipeline(SequenceScaler(), model(**params))
+            pipeline = make_pipeline(*steps, model(**params))
             start = time.perf_counter()
             pipeline.fit(data.X_train, data.y_train)
             record["fit_s"] = time.perf_counter() - start
@@ -704,8 +713,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--variants",
         type=comma_list,
-        default=list(VARIANTS),
-        help=f"comma-separated sklstm variants (default: {','.join(VARIANTS)}); "
+        default=list(DEFAULT_VARIANTS),
+        help=f"comma-separated sklstm variants of {','.join(VARIANTS)} (default: "
+        f"{','.join(DEFAULT_VARIANTS)}); "
         "'none' for torch only",
     )
     parser.add_argument(
