@@ -43,8 +43,6 @@ class TargetScaling(NamedTuple):
 class Head:
     """An output activation and its loss. See the module's docstring."""
 
-    #: What the loss is called in messages.
-    loss_name: ClassVar[str] = ""
     #: A classifier head whose labels are an indicator matrix (multilabel).
     indicator_labels: ClassVar[bool] = False
     #: A regression head whose targets must be positive (scikit-learn's tag).
@@ -76,8 +74,6 @@ class Head:
 # ---------------------------------------------------------------- classifiers
 class Softmax(Head):
     """Softmax over the classes and the cross-entropy (multiclass)."""
-
-    loss_name: ClassVar[str] = "log_loss"
 
     def activation(self, raw, log=False):
         # scipy's softmax and log_softmax cost 5 and 90 us a minibatch (array-API
@@ -122,7 +118,6 @@ class Softmax(Head):
 class Logistic(Head):
     """A logistic unit per output and the log-loss summed over the outputs."""
 
-    loss_name: ClassVar[str] = "log_loss"
     indicator_labels: ClassVar[bool] = True
 
     def activation(self, raw, log=False):
@@ -234,8 +229,6 @@ class SquaredError(_RegressionHead):
     """The identity and half the squared error, averaged over the outputs
     (MLPRegressor's loss): predicts the conditional mean."""
 
-    loss_name: ClassVar[str] = "squared_error"
-
     def losses(self, raw, Y, gradient=False):
         difference = raw - Y
         n_outputs = raw.shape[1]
@@ -249,8 +242,6 @@ class SquaredError(_RegressionHead):
 
 class AbsoluteError(_RegressionHead):
     """The identity and the absolute error: predicts the conditional median."""
-
-    loss_name: ClassVar[str] = "absolute_error"
 
     def scaling(self, Y, sample_weight=None):
         # Robust: a few gross outliers must not shrink the bulk of the targets
@@ -272,8 +263,6 @@ class Quantile(_RegressionHead):
     Predicts the conditional ``quantile``; HistGradientBoosting's loss of that
     name (its gradient at a tie is ``1 - quantile``, as there).
     """
-
-    loss_name: ClassVar[str] = "quantile"
 
     def __init__(self, quantile=0.5):
         self.quantile = float(quantile)
@@ -322,7 +311,6 @@ class Poisson(_LogLinkHead):
     """The log link and half the Poisson deviance: predicts the conditional mean
     of counts (or rates), which must be non-negative."""
 
-    loss_name: ClassVar[str] = "poisson"
     positive_targets: ClassVar[bool] = True
 
     def check_targets(self, Y):
@@ -354,7 +342,6 @@ class Gamma(_LogLinkHead):
     """The log link and half the gamma deviance: predicts the conditional mean
     of positive targets whose spread grows with their size (amounts, durations)."""
 
-    loss_name: ClassVar[str] = "gamma"
     positive_targets: ClassVar[bool] = True
 
     def check_targets(self, Y):

@@ -297,7 +297,35 @@ array-like of shape (n_samples, n_features), list of array-like}
         return tags
 
 
-class SequenceImputer(TransformerMixin, BaseEstimator):
+class _SequenceTransformerMixin:
+    """What the sequence-to-sequence transformers share: tags, and applying a
+    function of equal-length batches to X in any of its layouts."""
+
+    def _map_sequences(self, X, function):
+        """``function`` ((n, T, F) -> (n, T', F')) applied to X, shaped as X.
+
+        A 3-D array comes back 3-D, a 2-D one (sequences of one step) 2-D, a
+        list as a list; sequences of different lengths go one at a time.
+        """
+        check_is_fitted(self)
+        is_list = is_sequence_list(X)
+        data = check_sequences(self, X, reset=False, allow_nan=True)
+        if not isinstance(data, DenseSequences):
+            return [function(x[None])[0] for x in data.as_input()]
+        out = function(data.X)
+        if is_list:
+            return list(out)
+        return out if data.input_ndim == 3 else out[:, 0, :]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class SequenceImputer(_SequenceTransformerMixin, TransformerMixin, BaseEstimator):
     """Fill missing readings (NaN) inside sequences, optionally marking where.
 
     Sensors drop out, logs have gaps: the LSTM estimators refuse NaN, and this
@@ -415,20 +443,7 @@ array-like of shape (n_samples, n_features), list of array-like}
             X with its gaps filled, of the same shape (a list for a list), with
             ``len(indicator_features_)`` more features with ``add_indicator``.
         """
-        check_is_fitted(self)
-        is_list = is_sequence_list(X)
-        data = check_sequences(self, X, reset=False, allow_nan=True)
-        if isinstance(data, DenseSequences):
-            sequences = [data.X]
-        else:
-            sequences = [x[None] for x in data.as_input()]
-        filled = [self._filled(x) for x in sequences]
-        if isinstance(data, DenseSequences) and not is_list:
-            out = filled[0]
-            return out if data.input_ndim == 3 else out[:, 0, :]
-        if isinstance(data, DenseSequences):
-            return list(filled[0])
-        return [x[0] for x in filled]
+        return self._map_sequences(X, self._filled)
 
     def _filled(self, X):
         """Sequences (n, T, F) with the gaps filled (and the indicators)."""
@@ -474,13 +489,6 @@ array-like of shape (n_samples, n_features), list of array-like}
         indicators = [f"missingindicator_{names[i]}" for i in self.indicator_features_]
         return np.concatenate([names, np.asarray(indicators, dtype=object)])
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
 
 def _feature_names_in(estimator, input_features):
     """The input feature names, checked as scikit-learn's transformers do."""
@@ -510,7 +518,7 @@ def _rows(data):
     )
 
 
-class SequencePatcher(TransformerMixin, BaseEstimator):
+class SequencePatcher(_SequenceTransformerMixin, TransformerMixin, BaseEstimator):
     """Cut sequences into overlapping patches: one step per patch of readings.
 
     Step ``k`` of the output holds the readings ``k * stride`` to ``k * stride +
@@ -634,16 +642,8 @@ list of array-like}
 n_features), list of ndarray}
             The patches, a list for a list.
         """
-        check_is_fitted(self)
-        is_list = is_sequence_list(X)
-        data = check_sequences(self, X, reset=False, allow_nan=True)
-        if isinstance(data, DenseSequences):
-            patched = self._patched(data.X)
-            if is_list:
-                return list(patched)
-            # A 2-D X is sequences of one step: one patch each, kept 2-D.
-            return patched if data.input_ndim == 3 else patched[:, 0, :]
-        return [self._patched(x[None])[0] for x in data.as_input()]
+        # A 2-D X is sequences of one step: one patch each, kept 2-D.
+        return self._map_sequences(X, self._patched)
 
     def _patched(self, X):
         """Sequences (n, T, F) of one length -> (n, n_patches, P * F)."""
@@ -673,13 +673,6 @@ n_features), list of ndarray}
             [f"{name}_t{j}" for j in range(self.patch_length) for name in names],
             dtype=object,
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
 
 
 @validate_params(
