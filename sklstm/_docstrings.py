@@ -24,7 +24,8 @@ _COMMON_PARAMETERS_DOC = """
         (measured in ``benchmarks/bench_real_data.py``).
 
     batch_size : int or "auto", default="auto"
-        Sequences per minibatch. "auto" is Keras' 32 up to 1,600 samples, then
+        Sequences per minibatch. "auto" is ``n_samples // 8`` (8 steps an
+        epoch) between 8 and Keras' 32, then 32 up to 1,600 samples, then
         ``n_samples // 50`` (50 steps an epoch) up to MLP's 200, so that small
         data sets get enough optimizer steps per epoch and large ones the speed
         of larger minibatches. Larger values are clipped to the number of

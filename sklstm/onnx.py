@@ -610,7 +610,7 @@ def _convert_imputer(scope, operator, container):
 def _patcher_shape(operator):
     model = operator.raw_operator
     tensor_type = _checked_output_type(operator)
-    width = model.patch_length * model.n_features_in_
+    width = model.patch_length_ * model.n_features_in_
     operator.outputs[0].type = tensor_type([None, None, width])
     if len(operator.inputs) == 2:
         operator.outputs[1].type = Int64TensorType([None])
@@ -619,7 +619,7 @@ def _patcher_shape(operator):
 def _convert_patcher(scope, operator, container):
     model = operator.raw_operator
     graph, X = _graph_for(scope, operator, container)
-    length, stride = model.patch_length, model._stride
+    length, stride = model.patch_length_, model.stride_
 
     def integer(name, value):
         return graph.constant(

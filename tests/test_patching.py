@@ -2,7 +2,6 @@
 
 import pickle
 
-
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -42,7 +41,7 @@ def test_patches_equal_the_loop_reference(patch_length, stride, n_steps):
 def test_ragged_sequences_short_ones_included():
     rng = np.random.RandomState(0)
     X = [rng.normal(size=(n, 3)) for n in (2, 16, 17, 40)]
-    patcher = SequencePatcher().fit(X)  # 16 readings, a new patch every 8
+    patcher = SequencePatcher(patch_length=16).fit(X)  # a new patch every 8
     patched = patcher.transform(X)
     assert [p.shape for p in patched] == [(1, 48), (1, 48), (2, 48), (4, 48)]
     for x, got in zip(X, patched):
@@ -74,6 +73,48 @@ def test_patched_lstm_in_a_pipeline():
         SequencePatcher(),
         LSTMClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
     ).fit(X, y)
-    assert model[-1].n_features_in_ == 16
+    assert model[1].patch_length_ == 8 and model[-1].n_features_in_ == 8
     assert model.predict(X).shape == (60,)
     assert model.predict(list(X[:, :30])).shape == (60,)
+
+
+@pytest.mark.parametrize(
+    "n_steps, expected",
+    [
+        (1, 8),
+        (24, 8),
+        (127, 8),
+        (128, 16),
+        (427, 16),
+        (511, 16),
+        (512, 32),
+        (1460, 32),
+        (2048, 64),
+    ],
+)
+def test_auto_patch_length_is_the_power_of_two_nearest_the_square_root(
+    n_steps, expected
+):
+    patcher = SequencePatcher().fit(np.zeros((2, n_steps, 1)))
+    assert (patcher.patch_length_, patcher.stride_) == (expected, expected // 2)
+    assert patcher.transform(np.zeros((1, n_steps, 1))).shape[-1] == expected
+
+
+def test_auto_patch_length_follows_the_longest_sequence_of_fit():
+    X = [np.zeros((n, 2)) for n in (20, 300, 40)]
+    patcher = SequencePatcher(stride=3).fit(X)
+    assert (patcher.patch_length_, patcher.stride_) == (16, 3)
+    # Learnt in fit: longer sequences later are cut into the same patches.
+    assert patcher.transform([np.zeros((3000, 2))])[0].shape == (996, 32)
+    assert SequencePatcher(patch_length=5).fit(X).stride_ == 2
+
+
+def test_per_step_targets_of_readings_are_refused_after_patching():
+    X = np.random.RandomState(0).normal(size=(6, 20, 1))
+    y = (X[..., 0] > 0).astype(int)
+    model = make_pipeline(
+        SequencePatcher(patch_length=4),
+        LSTMClassifier(return_sequences=True, max_iter=2),
+    )
+    with pytest.raises(ValueError, match="steps"):
+        model.fit(X, y)

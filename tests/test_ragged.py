@@ -160,7 +160,7 @@ def test_ragged_partial_fit_and_pipeline():
         SequenceScaler(),
         LSTMClassifier(
             hidden_layer_sizes=(8,),
-            learning_rate_init=0.02,
+            learning_rate_init=0.005,
             max_iter=30,
             random_state=0,
         ),

@@ -424,8 +424,12 @@ def test_early_stopping_scoring(scoring):
 def test_auto_batch_size():
     from sklstm._training import auto_batch_size as _auto_batch_size
 
-    assert _auto_batch_size(20) == 20
-    assert _auto_batch_size(50) == 32
+    assert _auto_batch_size(5) == 5
+    assert _auto_batch_size(20) == 8
+    assert _auto_batch_size(50) == 8
+    assert _auto_batch_size(100) == 12
+    assert _auto_batch_size(255) == 31
+    assert _auto_batch_size(256) == 32
     assert _auto_batch_size(1600) == 32
     assert _auto_batch_size(5000) == 100
     assert _auto_batch_size(100_000) == 200
