@@ -448,6 +448,16 @@ def check_loaded_state(owner_name, positive=(), **arrays):
 
 
 # -------------------------------------------------------------------- targets
+def _patched_hint(fewer_steps_than_targets):
+    """What to say when X has fewer steps than y: it may have been patched."""
+    if not fewer_steps_than_targets:
+        return ""
+    return (
+        " If X went through a SequencePatcher, its steps are patches of "
+        "readings: per-reading targets need X unpatched."
+    )
+
+
 def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
     """Per-step targets checked against their sequences' lengths.
 
@@ -473,6 +483,7 @@ def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
                 f"holds {per_step}: shape ({n_samples}, {data.max_length}"
                 f"{'' if label_ndim == 1 else '[, n_outputs]'}) for X "
                 f"of {n_samples} sequences of {data.max_length} steps."
+                + _patched_hint(y.ndim >= 2 and y.shape[1] > data.max_length)
             )
         if isinstance(data, RaggedSequences):
             y = list(y)  # each row then checked against its sequence
@@ -490,6 +501,7 @@ def check_step_targets(data, y, owner_name, label_ndim, what, numeric):
                     f"y[{i}] has {found}, but sequence {i} of X "
                     f"has {length} steps: with return_sequences=True, y holds "
                     f"{per_step}."
+                    + _patched_hint(y_i.ndim > 0 and y_i.shape[0] > length)
                 )
         if len({y_i.shape[1:] for y_i in y}) > 1:
             raise ValueError(

@@ -545,11 +545,12 @@ class SequencePatcher(_SequenceTransformerMixin, TransformerMixin, BaseEstimator
     ----------
     patch_length : int or "auto", default="auto"
         Readings per patch. "auto" looks at the longest sequence seen in fit,
-        ``T``: the power of two nearest ``sqrt(T)``, and at least 8 (16 for 150
-        to 360 readings, 32 for 1,000 to 1,450). Patch and recurrence then share
-        the length between them, and sequences of a few dozen readings become
-        one or a few patches, which a small network reads best. The choice was
-        measured on real data sets of 7 to 1,460 readings; see the user guide.
+        ``T``: the power of two nearest ``sqrt(T)`` (in log scale), and at
+        least 8: 8 below 128 readings, 16 from 128 to 511, 32 from 512 to
+        2,047, and so on. Patch and recurrence then share the length, and
+        sequences of a few dozen readings become one or a few patches, which a
+        small network reads best. The rule was chosen on real data sets of 7
+        to 1,460 readings; see the user guide.
 
     stride : int, default=None
         Readings between the starts of consecutive patches; None is half the

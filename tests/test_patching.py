@@ -116,5 +116,7 @@ def test_per_step_targets_of_readings_are_refused_after_patching():
         SequencePatcher(patch_length=4),
         LSTMClassifier(return_sequences=True, max_iter=2),
     )
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="went through a SequencePatcher"):
         model.fit(X, y)
+    with pytest.raises(ValueError, match="went through a SequencePatcher"):
+        model.fit(list(X), list(y))
