@@ -5,8 +5,10 @@ fits ``LSTMClassifier`` for one epoch (the weights do not change the cost),
 exports it with ``import sklstm.onnx`` and skl2onnx (for the ragged
 configuration with a lengths input, the sequences padded), checks that
 onnxruntime's probabilities equal ``predict_proba``'s, then times both,
-alternating over ``--repeats`` rounds: the probabilities of the whole data set
-(one call), and of a single sequence. Medians, and the ratio onnxruntime /
+alternating over ``--repeats`` rounds, with a pause of ``PAUSE_S`` before each
+engine's block (so that the other's idle threads, which spin for a while after
+a call, are asleep: as in a process that runs one engine): the probabilities of
+the whole data set (one call), and of a single sequence. Medians, and the ratio onnxruntime /
 sklstm (above 1, sklstm is faster). float32 and float64 models; onnxruntime
 runs the recurrent layers in float32 either way (its LSTM and GRU kernels
 have no float64). Both use all cores: sklstm its OpenMP threads, onnxruntime
@@ -43,6 +45,7 @@ from sklstm import LSTMClassifier  # noqa: E402
 from sklstm.onnx import pad_sequences, sequence_types  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PAUSE_S = 0.5
 
 
 def fitted_model(config, X, y):
@@ -104,7 +107,7 @@ def measure(config, dtype, n_repeats):
             "onnxruntime": lambda: session.run(None, one_feed),
         },
     }
-    calls = {"batch": 3, "one sequence": 200}
+    calls = {"batch": 5, "one sequence": 200}
     row = {"max_abs_difference": difference}
     for what, pair in runs.items():
         for run in pair.values():  # warm-up
@@ -113,6 +116,13 @@ def measure(config, dtype, n_repeats):
         for repeat in range(n_repeats):
             names = list(pair) if repeat % 2 == 0 else list(pair)[::-1]
             for name in names:
+                # Both engines' idle threads spin for a while after a call
+                # (onnxruntime's intra-op pool, OpenMP, OpenBLAS); on 2 cores
+                # the spinning of one doubled the other's time (small: sklstm
+                # 14 -> 28 ms right after onnxruntime). A pause lets them sleep,
+                # as in a process that runs one engine.
+                time.sleep(PAUSE_S)
+                pair[name]()  # this engine's threads awake again
                 times[name].append(median_seconds(pair[name], calls[what]))
         medians = {name: float(np.median(t)) for name, t in times.items()}
         row[what] = {
@@ -128,7 +138,8 @@ def markdown(report):
         "",
         f"Machine: {report['machine']}; sklstm {report['sklstm']}, onnxruntime "
         f"{report['onnxruntime']}, skl2onnx {report['skl2onnx']}; medians of "
-        f"{report['repeats']} alternating repeats. Ratio > 1: sklstm is faster.",
+        f"{report['repeats']} alternating repeats, {PAUSE_S} s pause before each "
+        "engine's block. Ratio > 1: sklstm is faster.",
         "",
         "| config | dtype | max abs diff | batch sklstm (ms) | batch onnxruntime "
         "(ms) | ratio | one sequence sklstm (µs) | onnxruntime (µs) | ratio |",
