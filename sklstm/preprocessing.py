@@ -635,6 +635,15 @@ list of array-like}
         self.stride_ = int(self.stride or max(1, self.patch_length_ // 2))
         return self
 
+    def __setstate__(self, state):
+        # Patchers fitted before patch_length="auto" kept no fitted length.
+        if "n_features_in_" in state and "patch_length_" not in state:
+            state["patch_length_"] = int(state["patch_length"])
+            state["stride_"] = int(
+                state["stride"] or max(1, state["patch_length_"] // 2)
+            )
+        super().__setstate__(state)
+
     def n_patches(self, n_timesteps):
         """The number of patches (output steps) of a sequence of that length.
 

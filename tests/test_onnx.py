@@ -406,7 +406,9 @@ def test_pipeline_with_imputer_scaler_and_classifier_equals_predict_proba():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("patch_length, stride", [(4, 2), (3, 3), (5, None), (1, 1)])
+@pytest.mark.parametrize(
+    "patch_length, stride", [(4, 2), (3, 3), (5, None), (1, 1), ("auto", None)]
+)
 def test_patcher_equals_transform(patch_length, stride, dtype):
     X, rng = _data(dtype, n_steps=9)
     patcher = SequencePatcher(patch_length=patch_length, stride=stride).fit(X)

@@ -120,3 +120,13 @@ def test_per_step_targets_of_readings_are_refused_after_patching():
         model.fit(X, y)
     with pytest.raises(ValueError, match="went through a SequencePatcher"):
         model.fit(list(X), list(y))
+
+
+def test_a_patcher_pickled_before_auto_lengths_loads():
+    X = np.arange(10.0).reshape(1, 10, 1)
+    patcher = SequencePatcher(patch_length=4).fit(X)
+    expected = patcher.transform(X)
+    del patcher.patch_length_, patcher.stride_  # as fitted before "auto"
+    loaded = pickle.loads(pickle.dumps(patcher))
+    assert (loaded.patch_length_, loaded.stride_) == (4, 2)
+    assert_array_equal(loaded.transform(X), expected)
