@@ -8,11 +8,11 @@ onnxruntime's probabilities equal ``predict_proba``'s, then times both,
 alternating over ``--repeats`` rounds, with a pause of ``PAUSE_S`` before each
 engine's block (so that the other's idle threads, which spin for a while after
 a call, are asleep: as in a process that runs one engine): the probabilities of
-the whole data set (one call), and of a single sequence. Medians, and the ratio onnxruntime /
-sklstm (above 1, sklstm is faster). float32 and float64 models; onnxruntime
-runs the recurrent layers in float32 either way (its LSTM and GRU kernels
-have no float64). Both use all cores: sklstm its OpenMP threads, onnxruntime
-its intra-op thread pool.
+the whole data set (one call), and of a single sequence. Medians, and the ratio
+onnxruntime / sklstm (above 1, sklstm is faster). float32 and float64 models;
+onnxruntime runs the recurrent layers in float32 either way (its LSTM and GRU
+kernels have no float64). Both use all cores: sklstm its OpenMP threads,
+onnxruntime its intra-op thread pool.
 
 Run from the repository root (needs ``pip install ".[onnx]"``)::
 

@@ -320,6 +320,11 @@ def error_text(exc):
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
 
 
+def failure(exc):
+    """A failed run's record entries: its message and where it failed."""
+    return {"error": error_text(exc), "traceback": traceback.format_exc(limit=3)}
+
+
 # ---------------------------------------------------------------------- sklstm
 def variant_params(variant):
     match = PATCHED.match(variant)
@@ -353,8 +358,7 @@ def run_sklstm(data, variant, overrides, seed):
             record["n_iter"] = int(pipeline[-1].n_iter_)
             record.update(scores(data.task, data.y_test, pipeline.predict(data.X_test)))
         except Exception as exc:  # a failing variant must not stop the others
-            record["error"] = error_text(exc)
-            record["traceback"] = traceback.format_exc(limit=3)
+            record.update(failure(exc))
     record["convergence_warning"] = any(
         issubclass(w.category, ConvergenceWarning) for w in caught
     )
@@ -459,10 +463,9 @@ def run_torch(data, seed, epochs, standardise_y):
             y_pred = out[:, 0].astype(float) * y_scale + y_mean
         record.update(scores(data.task, data.y_test, y_pred))
     except Exception as exc:
-        record["error"] = error_text(exc)
-        record["traceback"] = traceback.format_exc(limit=3)
-    record["convergence_warning"] = False
-    record["warnings"] = []
+        record.update(failure(exc))
+    # The baselines raise no warnings that the tables report.
+    record.update(convergence_warning=False, warnings=[])
     return record
 
 
@@ -503,10 +506,9 @@ def run_minirocket(data, seed):
         y_pred = model.predict(aeon_layout(data.X_test, length))
         record.update(scores(data.task, data.y_test, y_pred))
     except Exception as exc:
-        record["error"] = error_text(exc)
-        record["traceback"] = traceback.format_exc(limit=3)
-    record["convergence_warning"] = False
-    record["warnings"] = []
+        record.update(failure(exc))
+    # The baselines raise no warnings that the tables report.
+    record.update(convergence_warning=False, warnings=[])
     return record
 
 
