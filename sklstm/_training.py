@@ -30,9 +30,10 @@ from sklstm._network import aligned_params
 from sklstm._optimizers import make_optimizer
 from sklstm._sequences import RaggedSequences, length_sorted_batches
 
-#: A training loss this many times its lowest, and above the loss of the starting
-#: weights, is a divergence (so is a NaN or infinite one): spikes that training
-#: recovers from stay well below it, blow-ups pass it within an epoch or two.
+#: An epoch's training loss this many times its lowest, and above the loss of the
+#: starting weights, is a divergence (so is a NaN or infinite one, of an epoch or
+#: of a minibatch): spikes that training recovers from stay well below it,
+#: blow-ups pass it within an epoch or two.
 DIVERGENCE_FACTOR = 100.0
 
 #: A fresh network is on its initial plateau until the monitored quantity has
@@ -125,7 +126,7 @@ class Checkpoint:
                 self._set_start_value(self.start_loss)
 
     def diverged(self, loss):
-        """Whether a training loss (of an epoch or a minibatch) is a divergence."""
+        """Whether a training loss (an epoch's mean) is a divergence."""
         if not np.isfinite(loss):
             return True
         start = np.inf if self.start_loss is None else self.start_loss
@@ -259,7 +260,8 @@ class Minibatches:
     def run_epoch(self, params, optimizer, checkpoint, workspace, grads, epoch):
         """One pass of minibatch updates; returns the epoch's mean training loss.
 
-        Returns None when a minibatch's loss diverged (the epoch stops there).
+        Returns None when a minibatch's loss is NaN or infinite (the epoch stops
+        there).
         """
         data, Y, sample_weight = self.data, self.Y, self.sample_weight
         n_samples = data.n_samples
@@ -295,7 +297,11 @@ class Minibatches:
                 )
                 # The first minibatch's loss is that of the starting weights.
                 checkpoint.start(batch_loss)
-                if checkpoint.diverged(batch_loss):
+                # A single minibatch's loss is noisy: near a minimum, adam can
+                # throw one far above the starting loss and recover within the
+                # epoch. Only a NaN or infinite one stops the epoch here; the
+                # factor rule judges the epoch's mean loss.
+                if not np.isfinite(batch_loss):
                     return None
                 if self.max_grad_norm is not None:
                     norm = np.sqrt(np.dot(grads, grads))
