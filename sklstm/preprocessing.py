@@ -520,8 +520,10 @@ def _rows(data):
 
 
 def _auto_patch_length(n_timesteps):
-    """The power of two nearest ``sqrt(n_timesteps)`` (in log scale), at least 8."""
-    return max(8, 2 ** math.floor(math.log2(n_timesteps) / 2 + 0.5))
+    """The power of two nearest ``sqrt(n_timesteps)`` (in log scale), at least 8,
+    at most half of ``n_timesteps`` (at least three half-overlapping patches)."""
+    nearest = max(8, 2 ** math.floor(math.log2(n_timesteps) / 2 + 0.5))
+    return max(1, min(nearest, n_timesteps // 2))
 
 
 class SequencePatcher(_SequenceTransformerMixin, TransformerMixin, BaseEstimator):
@@ -547,10 +549,12 @@ class SequencePatcher(_SequenceTransformerMixin, TransformerMixin, BaseEstimator
         Readings per patch. "auto" looks at the longest sequence seen in fit,
         ``T``: the power of two nearest ``sqrt(T)`` (in log scale), and at
         least 8: 8 below 128 readings, 16 from 128 to 511, 32 from 512 to
-        2,047, and so on. Patch and recurrence then share the length, and
-        sequences of a few dozen readings become one or a few patches, which a
-        small network reads best. The rule was chosen on real data sets of 7
-        to 1,460 readings; see the user guide.
+        2,047, and so on; but at most ``T // 2``, so that the longest
+        sequence gives at least three steps (below 16 readings: 4 for 8 to 9
+        readings, and so on). Patch and recurrence then share the length, and
+        sequences of a few dozen readings become a few patches, which a small
+        network reads best. The rule was chosen on real data sets of 7 to
+        1,460 readings; see the user guide.
 
     stride : int, default=None
         Readings between the starts of consecutive patches; None is half the

@@ -81,7 +81,11 @@ def test_patched_lstm_in_a_pipeline():
 @pytest.mark.parametrize(
     "n_steps, expected",
     [
-        (1, 8),
+        (1, 1),
+        (3, 1),
+        (8, 4),
+        (15, 7),
+        (16, 8),
         (24, 8),
         (127, 8),
         (128, 16),
@@ -96,8 +100,13 @@ def test_auto_patch_length_is_the_power_of_two_nearest_the_square_root(
     n_steps, expected
 ):
     patcher = SequencePatcher().fit(np.zeros((2, n_steps, 1)))
-    assert (patcher.patch_length_, patcher.stride_) == (expected, expected // 2)
-    assert patcher.transform(np.zeros((1, n_steps, 1))).shape[-1] == expected
+    stride = max(1, expected // 2)
+    assert (patcher.patch_length_, patcher.stride_) == (expected, stride)
+    patches = patcher.transform(np.zeros((1, n_steps, 1)))
+    assert patches.shape[-1] == expected
+    # Short sequences are not squeezed into one step, which an LSTM estimator
+    # would take for a transposed X.
+    assert patches.shape[1] >= min(3, n_steps)
 
 
 def test_auto_patch_length_follows_the_longest_sequence_of_fit():
