@@ -19,8 +19,9 @@ dynamic. For sequences of different lengths, convert with
 each sequence's length, and feed :func:`pad_sequences`' output: each sequence
 then gets its own last state, the numbers ``predict`` gives on the list.
 
-Requires ``skl2onnx``, ``onnx`` and ``onnxruntime`` (``pip install
-"sklstm[onnx]"``); ``import sklstm`` never does.
+Requires ``skl2onnx``, ``onnx`` and ``onnxruntime`` (``pip install ".[onnx]"``
+from sklstm's source folder, or ``pip install skl2onnx onnx onnxruntime``);
+``import sklstm`` never does.
 """
 
 import numpy as np
@@ -38,7 +39,8 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "sklstm.onnx needs skl2onnx and onnx (and onnxruntime to run the "
-        'models): pip install "sklstm[onnx]".'
+        'models): pip install ".[onnx]" from the folder sklstm was installed '
+        "from, or pip install skl2onnx onnx onnxruntime."
     ) from error
 
 from sklearn.utils.validation import check_is_fitted
@@ -243,6 +245,13 @@ def _reordered_gates(array, cell, axis):
     )
 
 
+def _cast_back(graph, tensor):
+    """A float tensor of the recurrent layers, in the graph's input type."""
+    if graph.proto_type == TensorProto.FLOAT:
+        return tensor
+    return graph.node("Cast", [tensor], to=graph.proto_type)
+
+
 def _onnx_weights(kernel, recurrent_kernel, bias, cell):
     """One direction's ``W``, ``R`` and ``B`` in ONNX's layout from Keras' arrays.
 
@@ -314,16 +323,23 @@ def _network_outputs(model, graph, X, lengths):
                 ],
             )
     if model.return_sequences:
-        head_in = graph.node("Transpose", [layer_in], perm=[1, 0, 2])
+        # Back to the input's type before the transpose to batch-major steps:
+        # with the Cast between that Transpose and the MatMul, onnxruntime
+        # (1.32, float64) crashes while optimising the graph (NchwcTransformer).
+        head_in = graph.node("Transpose", [_cast_back(graph, layer_in)], perm=[1, 0, 2])
     else:
         # (directions, n, H) -> (n, directions * H): the forward direction's
         # last state, then the backward direction's state at step 0.
-        head_in = graph.node(
-            "Reshape",
-            [graph.node("Transpose", [state], perm=[1, 0, 2]), graph.shape([0, -1])],
+        head_in = _cast_back(
+            graph,
+            graph.node(
+                "Reshape",
+                [
+                    graph.node("Transpose", [state], perm=[1, 0, 2]),
+                    graph.shape([0, -1]),
+                ],
+            ),
         )
-    if graph.proto_type != TensorProto.FLOAT:
-        head_in = graph.node("Cast", [head_in], to=graph.proto_type)
     kernel, bias = (
         graph.constant(n, w.astype(graph.dtype))
         for n, w in zip(("coefficient", "intercept"), weights[-2:])
