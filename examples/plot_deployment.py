@@ -17,12 +17,11 @@ compared with ``predict_proba``'s on held-out sequences.
 
 # %%
 # Generate waveforms of different lengths and fit a pipeline.
-import os
 import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import onnxruntime
 import skops.io
@@ -34,10 +33,17 @@ import sklstm.onnx  # noqa: F401 (registers sklstm's converters with skl2onnx)
 from sklstm import LSTMClassifier, SequenceScaler
 from sklstm.onnx import pad_sequences, sequence_types
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
 
+import matplotlib
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
+
 WAVES = ("sine", "square", "sawtooth")
 
 
@@ -140,4 +146,6 @@ ax_difference.set(
     title="Differences (float32 rounding)",
 )
 fig.tight_layout()
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "deployment.png", dpi=100)
+# sphinx_gallery_end_ignore

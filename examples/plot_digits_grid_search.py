@@ -15,25 +15,33 @@ features. The figure shows the mean cross-validated accuracy over the grid.
 
 # %%
 # Load the digits as sequences of rows and hold out a test set.
-import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import joblib
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 
 from sklstm import LSTMClassifier, SequenceScaler
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+import warnings
 
+import matplotlib
+from sklearn.exceptions import ConvergenceWarning
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# 20 epochs is a fixed budget here, not a convergence criterion. scikit-learn
+# passes this filter on to the joblib workers that fit the candidates.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
 
 digits = load_digits()
 X = digits.images  # (n_samples, 8 time steps, 8 features)
@@ -53,11 +61,7 @@ param_grid = {
     "lstm__learning_rate_init": [0.001, 0.01],
 }
 search = GridSearchCV(pipeline, param_grid, cv=3, n_jobs=2)
-with warnings.catch_warnings():
-    # 20 epochs is a fixed budget here, not a convergence criterion. scikit-learn
-    # passes this filter on to the joblib workers that fit the candidates.
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    search.fit(X_train, y_train)
+search.fit(X_train, y_train)
 
 best_score = search.best_score_
 test_score = search.score(X_test, y_test)
@@ -106,4 +110,6 @@ ax.set_xlabel("learning_rate_init")
 ax.set_ylabel("hidden_layer_sizes")
 ax.set_title("Digits read row by row: mean 3-fold CV accuracy")
 fig.colorbar(image, ax=ax, label="mean CV accuracy")
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_digits_grid_search.png", dpi=100)
+# sphinx_gallery_end_ignore

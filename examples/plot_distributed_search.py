@@ -11,7 +11,7 @@ Dask cluster: nothing in the search changes, and neither do its results.
 Here the cluster is a :class:`distributed.LocalCluster` of two worker processes
 started on this machine, so that the example runs anywhere; on a real cluster
 the client connects to the scheduler's address instead, and that is the only
-line that changes. The Dask part needs ``pip install "sklstm[distributed]"``.
+line that changes. The Dask part needs ``pip install ".[distributed]"``.
 
 Dask starts its worker processes with ``spawn``, which imports this script again
 in each of them; the cells that do the work therefore sit under
@@ -25,26 +25,34 @@ both runs. ``benchmarks/bench_distributed.py`` measures the speed-ups.
 # %%
 # Load the digits as sequences of rows (a worker re-running this costs nothing).
 import logging
-import os
 import time
-import warnings
-from pathlib import Path
 
 import joblib
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from distributed import Client, LocalCluster
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from sklstm import LSTMClassifier
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+import warnings
+from pathlib import Path
 
+import matplotlib
+from sklearn.exceptions import ConvergenceWarning
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# 10 epochs is a fixed budget here, not a convergence criterion.
+# scikit-learn passes this filter on to the processes that fit.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
 
 digits = load_digits()
 X = digits.images / 16.0  # (1797, 8 time steps, 8 features)
@@ -65,12 +73,8 @@ search = GridSearchCV(
 
 
 def timed_fit(search):
-    with warnings.catch_warnings():
-        # 10 epochs is a fixed budget here, not a convergence criterion.
-        # scikit-learn passes this filter on to the processes that fit.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        search.fit(X, y)
+    start = time.perf_counter()
+    search.fit(X, y)
     return search, time.perf_counter() - start
 
 
@@ -138,4 +142,6 @@ if __name__ == "__main__":
     ax.set_ylabel("mean 3-fold CV accuracy")
     ax.set_title("Digits read row by row: one grid search, two backends")
     ax.legend(loc="upper left", ncols=2)
+    # sphinx_gallery_start_ignore
     fig.savefig(output_dir / "plot_distributed_search.png", dpi=100)
+    # sphinx_gallery_end_ignore

@@ -16,14 +16,9 @@ autocorrelated noise, drawn from a fixed random seed.
 
 # %%
 # Generate 9 weeks of hourly "electricity load".
-import os
-import warnings
-from pathlib import Path
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
@@ -31,10 +26,21 @@ from sklearn.preprocessing import StandardScaler
 
 from sklstm import LSTMRegressor, SequenceScaler, make_windows
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+import warnings
+from pathlib import Path
 
+import matplotlib
+from sklearn.exceptions import ConvergenceWarning
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# 25 epochs is a fixed budget here, not a convergence criterion.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
 
 rng = np.random.RandomState(0)
 n_hours = 9 * 7 * 24
@@ -85,10 +91,7 @@ search = GridSearchCV(
     {"regressor__lstmregressor__learning_rate_init": [0.003, 0.01]},
     cv=cv,
 )
-with warnings.catch_warnings():
-    # 25 epochs is a fixed budget here, not a convergence criterion.
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    search.fit(X, y)
+search.fit(X, y)
 print("best learning_rate_init:", search.best_params_)
 best = search.best_index_
 cv_scores = [search.cv_results_[f"split{k}_test_score"][best] for k in range(3)]
@@ -100,9 +103,7 @@ model = search.best_estimator_
 n_train = int(0.8 * len(X))
 # Drop the windows whose targets overlap the training targets, as the gap above.
 test = slice(n_train + horizon - 1, None)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    model.fit(X[:n_train], y[:n_train])
+model.fit(X[:n_train], y[:n_train])
 y_pred = model.predict(X[test])
 y_test, index_test = y[test], index[test]
 
@@ -141,4 +142,6 @@ ax.set_title(
 ax.margins(y=0.25)  # room for the legend above the curves
 ax.legend(loc="upper left", ncols=4)
 fig.autofmt_xdate()
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_forecasting.png", dpi=100)
+# sphinx_gallery_end_ignore

@@ -18,20 +18,24 @@ steps long and go into the estimator as they are, a list of 2-D arrays
 
 # %%
 # Generate noisy sines of random length, phase and amplitude; label the fast ones 1.
-import os
-from pathlib import Path
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
 from sklstm import LSTMClassifier, TrainingCurveDisplay
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
 
 rng = np.random.RandomState(0)
 n_sequences = 1200
@@ -92,4 +96,6 @@ TrainingCurveDisplay.from_estimator(clf, ax=top)
 top.set_title("early_stopping=True, scoring='accuracy': slow vs fast sines")
 TrainingCurveDisplay.from_estimator(adaptive, ax=bottom)
 bottom.set_title('The same with learning_rate="adaptive"')
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_learning_curves.png", dpi=100)
+# sphinx_gallery_end_ignore

@@ -15,19 +15,24 @@ accuracy, fit time and the training loss per epoch.
 
 # %%
 # Generate the sequences: noise, with a rising or falling ramp early on.
-import os
 import time
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from sklstm import LSTMClassifier
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
 
 
 def make_sequences(n_samples, n_steps=40, rng=None):
@@ -86,4 +91,6 @@ right.set_xlabel("epoch")
 right.set_title("training loss")
 right.legend()
 fig.tight_layout()
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "lstm_vs_gru.png", dpi=100)
+# sphinx_gallery_end_ignore

@@ -25,21 +25,26 @@ that one chunk's memory holds (one eighth), trained for as many minibatch update
 
 # %%
 # Write the training set to a .npy file, chunk by chunk, through a memory map.
-import os
 import tempfile
-import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from sklstm import LSTMClassifier
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+import warnings
 
+import matplotlib
+from sklearn.exceptions import ConvergenceWarning
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
 
 n_steps, n_features = 24, 32
 direction = np.random.default_rng(0).standard_normal(n_features)
@@ -99,10 +104,12 @@ print(f"streamed, after {n_passes} passes: validation accuracy {scores[-1]:.3f}"
 # It sees the same 4096 sequences 24 times, the streamed model each sequence 3.
 X_sub, y_sub = np.array(X[:chunk_size]), np.array(y[:chunk_size])
 n_epochs = n_passes * n_chunks
-with warnings.catch_warnings():
-    # A fixed number of epochs, not a convergence criterion.
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    in_memory = LSTMClassifier(**params, max_iter=n_epochs).fit(X_sub, y_sub)
+# sphinx_gallery_start_ignore
+# A fixed number of epochs, not a convergence criterion. Set after the
+# partial_fit loop, so that its warnings still show.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
+in_memory = LSTMClassifier(**params, max_iter=n_epochs).fit(X_sub, y_sub)
 in_memory_score = in_memory.score(X_val, y_val)
 print(
     f"in memory, {chunk_size} sequences, {n_epochs} epochs: validation accuracy "
@@ -128,4 +135,6 @@ ax.set_xlabel(f"chunks of {chunk_size} sequences seen (passes separated by lines
 ax.set_ylabel("validation accuracy")
 ax.set_title("Streaming a memory-mapped .npy through partial_fit")
 ax.legend(loc="lower right")
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_out_of_core.png", dpi=100)
+# sphinx_gallery_end_ignore

@@ -15,19 +15,24 @@ figure shows a test signal, its true regimes and the predicted ones.
 
 # %%
 # Generate signals of 60 to 120 steps, each made of 2 to 5 regime segments.
-import os
-from pathlib import Path
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.pipeline import make_pipeline
 
 from sklstm import LSTMClassifier, SequenceScaler
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
+
 REGIMES = np.array(["slow", "fast", "flat"])
 
 
@@ -95,4 +100,6 @@ bottom.set_yticks(range(3), REGIMES)
 bottom.set_xlabel("time step")
 bottom.legend(loc="upper right")
 fig.tight_layout()
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "per_step_labelling.png", dpi=100)
+# sphinx_gallery_end_ignore

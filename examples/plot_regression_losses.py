@@ -19,22 +19,27 @@ No data set is downloaded: both series are generated here from a fixed seed.
 
 # %%
 # A daily series whose noise grows with its level.
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import mean_poisson_deviance
+
+from sklstm import LSTMRegressor, make_windows
+
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
 import os
 import warnings
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import mean_poisson_deviance
 
-from sklstm import LSTMRegressor, make_windows
-
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
-warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budgets here
+# Fixed epoch budgets here, not a convergence criterion.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
 
 rng = np.random.RandomState(0)
 n_days = 1500
@@ -159,4 +164,6 @@ ax_counts.set_xlabel("true rate")
 ax_counts.set_ylabel("predicted rate")
 ax_counts.set_title("Counts: Poisson against squared error")
 ax_counts.legend(loc="upper left", fontsize="small")
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_regression_losses.png", dpi=100)
+# sphinx_gallery_end_ignore

@@ -21,25 +21,30 @@ No data set is downloaded: customers are generated here from a fixed seed.
 
 # %%
 # Generate customers: a 24-month usage history, a plan and a tenure.
-import os
-import warnings
-from pathlib import Path
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from sklstm import LSTMClassifier, SequenceScaler
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+import warnings
+from pathlib import Path
 
+import matplotlib
+from sklearn.exceptions import ConvergenceWarning
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
-warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budgets here
+# Fixed epoch budgets here, not a convergence criterion.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sphinx_gallery_end_ignore
 
 rng = np.random.RandomState(0)
 n_customers, n_months = 500, 24
@@ -117,4 +122,6 @@ ax.set_xlim(0.5, 1.0)
 ax.set_xlabel("accuracy, 3-fold cross-validation")
 ax.invert_yaxis()
 ax.set_title("Churn from usage sequences and static columns")
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "plot_sequence_embeddings.png", dpi=100)
+# sphinx_gallery_end_ignore

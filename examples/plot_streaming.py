@@ -17,19 +17,25 @@ running estimate is plotted against the offline ``predict`` on every prefix
 
 # %%
 # Generate training windows of a signal whose noise level switches at random.
-import os
 import time
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from sklstm import LSTMRegressor
 
-matplotlib.use("Agg")  # write the figure to a file, never open a window
-import matplotlib.pyplot as plt  # noqa: E402
+# sphinx_gallery_start_ignore
+# isort: split
+# Run as a script: write the figure to a file and never open a window.
+import os
+from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
 output_dir = Path(os.environ.get("SKLSTM_EXAMPLES_OUTPUT", "."))
+# sphinx_gallery_end_ignore
+
 WINDOW = 30
 
 
@@ -98,4 +104,6 @@ bottom.set_ylabel(f"agitated share\nof last {WINDOW}")
 bottom.set_xlabel("reading")
 bottom.legend(loc="upper right", fontsize=8)
 fig.tight_layout()
+# sphinx_gallery_start_ignore
 fig.savefig(output_dir / "streaming.png", dpi=100)
+# sphinx_gallery_end_ignore

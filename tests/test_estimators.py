@@ -52,10 +52,17 @@ def fitted(estimator_class, **params):
     return small(estimator_class, **params).fit(X, y), X, y
 
 
-def test_main_example_learns_digits():
-    """The classic stacked example (3 x LSTM(32), rmsprop, batch 64) on digits."""
-    namespace = runpy.run_path(str(EXAMPLES / "stacked_lstm_digits.py"))
+def test_main_example_learns_digits(tmp_path, monkeypatch):
+    """The classic stacked example (3 x LSTM(32), rmsprop, batch 64) on digits,
+    with its figure (the loss curve and the confusion matrix)."""
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    monkeypatch.setenv("SKLSTM_EXAMPLES_OUTPUT", str(tmp_path))
+    try:
+        namespace = runpy.run_path(str(EXAMPLES / "stacked_lstm_digits.py"))
+    finally:
+        pyplot.close("all")
     assert namespace["accuracy"] > 0.9
+    assert (tmp_path / "stacked_lstm_digits.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("module", [sklstm._lstm, sklstm.preprocessing])
