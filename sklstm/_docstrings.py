@@ -12,8 +12,9 @@ _COMMON_PARAMETERS_DOC = """
     solver : {"adam", "rmsprop", "sgd", "lbfgs"}, default="adam"
         Optimizer. "rmsprop" is Keras' RMSprop (uses ``rho`` and ``epsilon``),
         "adam" and "sgd" are scikit-learn's MLP minibatch ones, "lbfgs" is
-        full-batch L-BFGS (scipy's L-BFGS-B): deterministic and often the best
-        choice for small data sets.
+        full-batch L-BFGS (scipy's L-BFGS-B): deterministic, with no learning
+        rate or batch size to choose, for small data sets (whether it or adam
+        generalises better depends on the data).
 
     alpha : float, default=<alpha>
         L2 penalty on the input, recurrent and output kernels (not the biases),
@@ -21,11 +22,11 @@ _COMMON_PARAMETERS_DOC = """
         norm is added to each minibatch's mean loss. The classifier's default is
         MLP's 0.0001; the regressor's is 0.3, because on small real regression
         data sets a network fits the noise of its targets long before it stops
-        (measured in ``benchmarks/bench_real_data.py``).
+        (measured on the real-data benchmark: :doc:`/benchmarks`).
 
     batch_size : int or "auto", default="auto"
         Sequences per minibatch. "auto" is ``n_samples // 8`` (8 steps an
-        epoch) between 8 and Keras' 32, then 32 up to 1,600 samples, then
+        epoch) between 8 and Keras' 32, then 32 up to 1,649 samples, then
         ``n_samples // 50`` (50 steps an epoch) up to MLP's 200, so that small
         data sets get enough optimizer steps per epoch and large ones the speed
         of larger minibatches. Larger values are clipped to the number of
@@ -112,7 +113,7 @@ _COMMON_PARAMETERS_DOC = """
     n_iter_no_change : int, default=20
         Training stops once more than this many epochs in a row have not improved
         by ``tol`` (MLP's 10 stopped too soon on small real data sets, whose
-        losses improve in noisy steps: see ``benchmarks/bench_real_data.py``).
+        losses improve in noisy steps: see :doc:`/benchmarks`).
         Epochs of a new network's initial plateau (before the monitored quantity
         has improved by 10% on its starting value) do not count, so training
         never stops before it has started to learn.

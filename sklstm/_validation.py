@@ -145,7 +145,7 @@ def _check_sequences(
             warnings.warn(
                 f"X has shape {X.shape}: sequences of 1 time step of "
                 f"{X.shape[2]} features. If it is laid out (n_samples, "
-                "n_channels, n_timesteps), as aeon, sktime and tslearn give "
+                "n_channels, n_timesteps), as aeon and sktime give "
                 "series, pass X.transpose(0, 2, 1): sklstm takes (n_samples, "
                 "n_timesteps, n_features).",
                 UserWarning,
@@ -357,8 +357,8 @@ def check_sequence_list(X, dtype=None, allow_nan=False):
             raise ValueError(
                 f"All sequences in a list must have the same number of features: "
                 f"X[0] has {sequences[0].shape[1]}, X[{i}] has {x.shape[1]}. Each "
-                f"sequence is (n_timesteps_i, n_features); sequences of aeon, "
-                f"sktime or tslearn laid out (n_channels, n_timesteps_i) go in as "
+                f"sequence is (n_timesteps_i, n_features); sequences of aeon or "
+                f"sktime laid out (n_channels, n_timesteps_i) go in as "
                 f"[x.T for x in X]."
             )
     if dtype is None:

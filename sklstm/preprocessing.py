@@ -93,7 +93,9 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
 
     float32 input gives float32 output; any other input is transformed in
     float64, then cast to ``dtype`` if it is given. The statistics are always
-    accumulated in float64. NaN and infinite values are rejected.
+    accumulated in float64. Missing readings (NaN) are left out of the
+    statistics in ``fit`` and stay NaN in ``transform`` (as StandardScaler
+    does); infinite values are rejected.
 
     Examples
     --------
