@@ -124,6 +124,9 @@ VARIANTS = {
     "early_stopping": {"early_stopping": True},
     # SequencePatcher() at its defaults between the scaler and the LSTM.
     "patched": {"_patch_length": "auto"},
+    # The same with the scaler after the patcher: each reading of a patch
+    # (each phase of it) standardised on its own.
+    "patches_scaled": {"_patch_length": "auto", "_scale_patches": True},
 }
 # "patchedN": SequencePatcher(patch_length=N) between the scaler and the LSTM,
 # for any N (see variant_params).
@@ -345,9 +348,11 @@ def run_sklstm(data, variant, overrides, seed):
     model = LSTMRegressor if data.task == "regression" else LSTMClassifier
     record = {"params": {k: _jsonable(v) for k, v in params.items()}}
     patch_length = params.pop("_patch_length", None)
+    scale_patches = params.pop("_scale_patches", False)
     steps = [SequenceScaler()]
     if patch_length:
-        steps.append(SequencePatcher(patch_length=patch_length))
+        patcher = SequencePatcher(patch_length=patch_length)
+        steps.insert(len(steps) if not scale_patches else 0, patcher)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
