@@ -1,11 +1,13 @@
 """Time two builds of sklstm against each other, alternating, in fresh processes.
 
 For each configuration of ``bench_torch.py`` and each dtype (float32, float64) it
-reports the median training epoch and single-sequence ``predict_proba`` latency of
-each build, and new / old. A build is a source tree with its kernels compiled in
-place (``python setup.py build_ext --inplace``), e.g. a ``git worktree`` of an older
-commit; each round runs both builds, in alternating order, each in its own process
-with that tree first on ``PYTHONPATH``. Machines are noisy: compare only figures
+reports the median training epoch, single-sequence ``predict_proba`` latency and
+batch ``predict_proba`` time (the whole training set in one call, as
+``bench_onnx.py`` times it) of each build, and new / old. A build is a source
+tree with its kernels compiled in place (``python setup.py build_ext
+--inplace``), e.g. a ``git worktree`` of an older commit; each round runs both
+builds, in alternating order, each in its own process with that tree first on
+``PYTHONPATH``. Machines are noisy: compare only figures
 from the same run.
 
     git worktree add /tmp/old <commit>
@@ -23,7 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# One build's measurements, printed as JSON: {"config dtype": [epoch s, latency s]}.
+# One build's measurements, printed as JSON:
+# {"config dtype": [epoch s, latency s, batch s]}.
 CHILD = """
 import json, statistics, sys, time
 sys.path.insert(0, {here!r})
@@ -47,7 +50,18 @@ for name in {configs!r}:
             start = time.perf_counter()
             model.predict_proba(one)
             calls.append(time.perf_counter() - start)
-        out[name + " " + dtype] = [statistics.median(epochs), statistics.median(calls)]
+        batch = model.prepare(X)
+        model.predict_proba(batch)
+        batches = []
+        for _ in range({batches}):
+            start = time.perf_counter()
+            model.predict_proba(batch)
+            batches.append(time.perf_counter() - start)
+        out[name + " " + dtype] = [
+            statistics.median(epochs),
+            statistics.median(calls),
+            statistics.median(batches),
+        ]
 print(json.dumps(out))
 """
 
@@ -55,7 +69,11 @@ print(json.dumps(out))
 def measure(tree, args):
     """One build's medians, from a fresh process that imports sklstm from ``tree``."""
     code = CHILD.format(
-        here=str(HERE), configs=args.configs, epochs=args.epochs, calls=args.calls
+        here=str(HERE),
+        configs=args.configs,
+        epochs=args.epochs,
+        calls=args.calls,
+        batches=args.batches,
     )
     env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
     run = subprocess.run(
@@ -74,6 +92,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=7)
     args = parser.parse_args()
     builds = {"old": args.old, "new": args.new}
     runs = {side: [] for side in builds}
@@ -83,17 +102,18 @@ def main():
             runs[side].append(measure(builds[side], args))
     print(
         "| config | old epoch s | new epoch s | new/old | old 1-sample µs "
-        "| new 1-sample µs | new/old |"
+        "| new 1-sample µs | new/old | old batch ms | new batch ms | new/old |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key in runs["old"][0]:
         old, new = (
-            [statistics.median(run[key][i] for run in runs[side]) for i in (0, 1)]
+            [statistics.median(run[key][i] for run in runs[side]) for i in (0, 1, 2)]
             for side in ("old", "new")
         )
         print(
             f"| {key} | {old[0]:.4f} | {new[0]:.4f} | {new[0] / old[0]:.2f} | "
-            f"{old[1] * 1e6:.0f} | {new[1] * 1e6:.0f} | {new[1] / old[1]:.2f} |"
+            f"{old[1] * 1e6:.0f} | {new[1] * 1e6:.0f} | {new[1] / old[1]:.2f} | "
+            f"{old[2] * 1e3:.1f} | {new[2] * 1e3:.1f} | {new[2] / old[2]:.2f} |"
         )
 
 
