@@ -31,36 +31,28 @@ CHILD = """
 import json, statistics, sys, time
 sys.path.insert(0, {here!r})
 from bench_torch import CONFIGS, SklstmModel, latency_input, make_data
+
+def median_time(call, repeats):
+    call()  # warm-up, untimed
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
 out = {{}}
 for name in {configs!r}:
     config = CONFIGS[name]
     X, y = make_data(config, config.n_samples)
     for side, dtype in (("sklstm", "float32"), ("sklstm_float64", "float64")):
         model = SklstmModel(config, X, y, side)
-        model.train_epoch()
-        epochs = []
-        for _ in range({epochs}):
-            start = time.perf_counter()
-            model.train_epoch()
-            epochs.append(time.perf_counter() - start)
         one = model.prepare(latency_input(config, X))
-        model.predict_proba(one)
-        calls = []
-        for _ in range({calls}):
-            start = time.perf_counter()
-            model.predict_proba(one)
-            calls.append(time.perf_counter() - start)
         batch = model.prepare(X)
-        model.predict_proba(batch)
-        batches = []
-        for _ in range({batches}):
-            start = time.perf_counter()
-            model.predict_proba(batch)
-            batches.append(time.perf_counter() - start)
         out[name + " " + dtype] = [
-            statistics.median(epochs),
-            statistics.median(calls),
-            statistics.median(batches),
+            median_time(model.train_epoch, {epochs}),
+            median_time(lambda: model.predict_proba(one), {calls}),
+            median_time(lambda: model.predict_proba(batch), {batches}),
         ]
 print(json.dumps(out))
 """
