@@ -81,8 +81,11 @@ sphinx_gallery_conf = {
     "examples_dirs": str(_ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"\.py$",
-    # Learning order, not alphabetical: gallery_order.ExampleOrder.
-    "within_subsection_order": "gallery_order.ExampleOrder",
+    # Learning order, not alphabetical (_ext/gallery.py).
+    "within_subsection_order": "gallery.ExampleOrder",
+    # Matplotlib's state, and the warning filters an example sets, do not carry
+    # over to the next example.
+    "reset_modules": ("matplotlib", "gallery.restore_warning_filters"),
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,

@@ -1,4 +1,6 @@
-"""The gallery's order: what a newcomer reads first comes first."""
+"""The gallery's order, and each example's own warning filters."""
+
+import warnings
 
 # From a first model to deployment; an example not listed goes last, by name.
 LEARNING_ORDER = [
@@ -30,3 +32,21 @@ class ExampleOrder:
 
     def __repr__(self):  # Sphinx compares configurations by their repr
         return f"<{type(self).__name__}>"
+
+
+_example_filters = None
+
+
+def restore_warning_filters(gallery_conf, fname):
+    """Sphinx-Gallery's ``reset_modules``: each example starts with the warning
+    filters the build had.
+
+    Examples silence the ConvergenceWarning of their fixed epoch budgets with a
+    filter for the whole script; run one after another in the build's process,
+    that filter would otherwise hide the warnings of every later example.
+    """
+    global _example_filters
+    if _example_filters is not None:
+        _example_filters.__exit__(None, None, None)  # undo the last example's
+    _example_filters = warnings.catch_warnings()
+    _example_filters.__enter__()
