@@ -26,7 +26,15 @@ COMPILER_DIRECTIVES = {
 
 # One extension a kernel module; they share declarations through .pxd files and
 # the C of sklstm/_kernels/src (included by the generated C files, next to them).
-KERNEL_MODULES = ("_layout", "_parallel", "_train", "_predict", "_optim", "_array")
+KERNEL_MODULES = (
+    "_layout",
+    "_parallel",
+    "_train",
+    "_epoch",
+    "_predict",
+    "_optim",
+    "_array",
+)
 
 # -fno-math-errno lets GCC vectorise the optimizers' square roots, and
 # -fno-trapping-math the elementwise loops; the kernels never rely on FP traps

@@ -70,6 +70,11 @@ class Head:
         """
         raise NotImplementedError
 
+    def kernel_loss(self):
+        """``(name, parameter)`` of the same loss in the minibatch kernel
+        (``_kernels._epoch.LOSSES``), or None: training takes the Python route."""
+        return None
+
 
 # ---------------------------------------------------------------- classifiers
 class Softmax(Head):
@@ -91,6 +96,9 @@ class Softmax(Head):
         delta = np.exp(log_proba, out=log_proba)
         delta -= Y
         return losses, delta
+
+    def kernel_loss(self):
+        return "softmax", 0.0
 
     def probabilities(self, outputs_of, log):
         """Class probabilities (or their logs) and the context of ``outputs_of``.
@@ -130,6 +138,9 @@ class Logistic(Head):
         delta = expit(raw)
         delta -= Y
         return losses, delta
+
+    def kernel_loss(self):
+        return "logistic", 0.0
 
     def probabilities(self, outputs_of, log):
         """As :meth:`Softmax.probabilities`: each unit's probability."""
@@ -239,6 +250,9 @@ class SquaredError(_RegressionHead):
         difference /= n_outputs
         return losses, difference
 
+    def kernel_loss(self):
+        return "squared_error", 0.0
+
 
 class AbsoluteError(_RegressionHead):
     """The identity and the absolute error: predicts the conditional median."""
@@ -255,6 +269,9 @@ class AbsoluteError(_RegressionHead):
         if not gradient:
             return losses
         return losses, np.sign(difference, out=difference) / n_outputs
+
+    def kernel_loss(self):
+        return "absolute_error", 0.0
 
 
 class Quantile(_RegressionHead):
@@ -280,6 +297,9 @@ class Quantile(_RegressionHead):
         if not gradient:
             return losses
         return losses, np.where(above, 1 - q, -q).astype(raw.dtype) / n_outputs
+
+    def kernel_loss(self):
+        return "quantile", self.quantile
 
 
 class _LogLinkHead(_RegressionHead):
@@ -337,6 +357,9 @@ class Poisson(_LogLinkHead):
         predicted /= n_outputs
         return losses, predicted
 
+    def kernel_loss(self):
+        return "poisson", 0.0
+
 
 class Gamma(_LogLinkHead):
     """The log link and half the gamma deviance: predicts the conditional mean
@@ -362,6 +385,9 @@ class Gamma(_LogLinkHead):
         np.subtract(1, ratio, out=ratio)
         ratio /= n_outputs
         return losses, ratio
+
+    def kernel_loss(self):
+        return "gamma", 0.0
 
 
 #: LSTMRegressor's ``loss`` parameter: HistGradientBoostingRegressor's names.

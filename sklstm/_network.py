@@ -421,6 +421,14 @@ class LSTMNetwork:
             if layer > 0 and self.n_directions == 2:
                 d_input += reverse(workspace.d_reversed_inputs[layer])
 
+    def kernel_loss(self):
+        """The head's loss in the minibatch kernel (``Head.kernel_loss``), or None
+        where training needs :meth:`loss_and_gradient` (two directions, a
+        prediction per step, a loss the kernel does not compute)."""
+        if self.n_directions == 2 or self.return_sequences:
+            return None
+        return self.head.kernel_loss()
+
     def _whole_stack(self, masks):
         """Whether the stack kernels run every layer (one direction, no dropout).
 

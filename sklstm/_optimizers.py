@@ -11,6 +11,12 @@ import numpy as np
 
 from sklstm._kernels._optim import adam_update, rmsprop_update
 
+#: The second state buffer of the rules that keep one.
+_NO_STATE = {
+    np.dtype(np.float32): np.empty(0, np.float32),
+    np.dtype(np.float64): np.empty(0, np.float64),
+}
+
 
 class _Optimizer:
     #: The schedule ("adaptive" divides the rate by 5 on a plateau). A class
@@ -34,6 +40,14 @@ class _Optimizer:
 
     def iteration_ends(self, time_step):
         """Hook called at the end of each epoch with the samples seen so far."""
+
+    def kernel_rule(self):
+        """The update as the minibatch kernel makes it (``train_minibatches``):
+        ``(settings, state_a, state_b)``, its hyper-parameters and state buffers."""
+        raise NotImplementedError
+
+    def kernel_updated(self, n_updates):
+        """Account for ``n_updates`` steps the kernel has made with kernel_rule."""
 
     def trigger_stopping(self, msg, verbose):
         """Whether training stops when it has stopped improving (see MLP).
@@ -85,6 +99,15 @@ class SGDOptimizer(_Optimizer):
                 self.learning_rate_init / (time_step + 1) ** self.power_t
             )
 
+    def kernel_rule(self):
+        settings = {
+            "rule": "sgd",
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+        }
+        return settings, self.velocity, _NO_STATE[self.velocity.dtype]
+
     def update(self, params, grads):
         """``v = momentum * v - lr * g``; ``w += v`` (or the Nesterov look-ahead)."""
         v, lr_grads = self.velocity, self._scratch
@@ -128,11 +151,30 @@ class AdamOptimizer(_Optimizer):
     def _divide_rate(self, factor):
         self.base_rate = self.rate / factor
 
-    def update(self, params, grads):
-        self.t += 1
+    def kernel_rule(self):
+        settings = {
+            "rule": "adam",
+            "learning_rate": self.rate,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "step": self.t,
+        }
+        return settings, self.m, self.v
+
+    def kernel_updated(self, n_updates):
+        if n_updates:
+            self.t += n_updates
+            self._bias_correct()
+
+    def _bias_correct(self):
         self.learning_rate = (
             self.rate * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
         )
+
+    def update(self, params, grads):
+        self.t += 1
+        self._bias_correct()
         adam_update(
             params,
             grads,
@@ -164,6 +206,15 @@ class RMSpropOptimizer(_Optimizer):
         self.rho = float(rho)
         self.epsilon = float(epsilon)
         self.v = np.zeros_like(params)
+
+    def kernel_rule(self):
+        settings = {
+            "rule": "rmsprop",
+            "learning_rate": self.learning_rate,
+            "rho": self.rho,
+            "epsilon": self.epsilon,
+        }
+        return settings, self.v, _NO_STATE[self.v.dtype]
 
     def update(self, params, grads):
         rmsprop_update(

@@ -55,6 +55,13 @@ class DenseSequences:
     def lengths(self):
         return np.full(self.n_samples, self.max_length, dtype=np.intp)
 
+    def readings(self):
+        """``(values, offsets, lengths)``: every reading, a row each, sequence
+        after sequence, with each sequence's first row and length."""
+        X = np.ascontiguousarray(self.X)
+        offsets = np.arange(self.n_samples, dtype=np.intp) * self.max_length
+        return X.reshape(-1, self.n_features), offsets, self.lengths
+
     def split_steps(self, rows):
         """Per-step rows, sequence after sequence -> (n_samples, n_steps, ...)."""
         return rows.reshape(self.n_samples, self.max_length, *rows.shape[1:])
@@ -90,6 +97,10 @@ class RaggedSequences:
     def split_steps(self, rows):
         """Per-step rows, sequence after sequence -> a list, one array a sequence."""
         return np.split(rows, self.offsets[1:])
+
+    def readings(self):
+        """As :meth:`DenseSequences.readings`."""
+        return np.ascontiguousarray(self.values), self.offsets, self.lengths
 
     def order_for_batches(self, index):
         """``index`` sorted by decreasing length, as the packed kernels need."""

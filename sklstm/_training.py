@@ -25,6 +25,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
 from sklstm._callbacks import UNOBSERVED
+from sklstm._kernels._epoch import LOSSES as KERNEL_LOSSES
+from sklstm._kernels._epoch import RULES as KERNEL_RULES
+from sklstm._kernels._epoch import train_minibatches
 from sklstm._model import FittedModel
 from sklstm._network import aligned_params
 from sklstm._optimizers import make_optimizer
@@ -35,6 +38,19 @@ from sklstm._sequences import RaggedSequences, length_sorted_batches
 #: of a minibatch): spikes that training recovers from stay well below it,
 #: blow-ups pass it within an epoch or two.
 DIVERGENCE_FACTOR = 100.0
+
+#: The minibatch kernel's settings that the optimizers' update rules set.
+_RULE_SETTINGS = (
+    "rule",
+    "learning_rate",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "rho",
+    "momentum",
+    "nesterov",
+    "step",
+)
 
 #: A fresh network is on its initial plateau until the monitored quantity has
 #: improved on its starting value by this fraction: no-improvement epochs count
@@ -215,6 +231,59 @@ class Minibatches:
     # With dropout: each sequence's key (sequence_keys) and the fit's mask seed.
     keys: object = None
     mask_seed: int = 0
+    # What train_minibatches reads all fit (see _kernel_arguments), or None.
+    kernel: object = field(init=False, default=None)
+
+    def __post_init__(self):
+        self.kernel = self._kernel_arguments()
+
+    def _kernel_arguments(self):
+        """The fit's fixed arguments of the minibatch kernel, or None.
+
+        The one place that picks a fit's route: the kernel runs whole
+        minibatches (``_kernels._epoch``) for one-directional networks with a
+        prediction a sequence and without dropout, whose head's loss it knows;
+        every other fit runs :meth:`LSTMNetwork.loss_and_gradient` and the
+        optimizer's ``update`` from Python, a minibatch at a time.
+        """
+        network = self.network
+        loss = network.kernel_loss()
+        if loss is None or self.dropout or self.recurrent_dropout:
+            return None
+        values, offsets, lengths = self.data.readings()
+        dtype = network.dtype
+        sample_weight = (
+            np.empty(0, dtype) if self.sample_weight is None else self.sample_weight
+        )
+        settings = {
+            "cell": network._cell,
+            "loss": KERNEL_LOSSES[loss[0]],
+            "loss_parameter": loss[1],
+            "alpha": float(self.alpha),
+            "max_grad_norm": (
+                np.inf if self.max_grad_norm is None else float(self.max_grad_norm)
+            ),
+            "n_threads": self.n_threads,
+            # Each update rule's (the optimizer's kernel_rule) set per run.
+            **dict.fromkeys(_RULE_SETTINGS, 0),
+        }
+        return (
+            (values, offsets, lengths),
+            np.ascontiguousarray(self.Y, dtype=np.float64),
+            np.ascontiguousarray(sample_weight, dtype=dtype),
+            settings,
+        )
+
+    def workspace(self):
+        """Buffers of the Python route's minibatches (None: the kernel's own)."""
+        if self.kernel is not None:
+            return None
+        return self.network.workspace(
+            self.data.max_length,
+            self.batch_size,
+            bool(self.dropout or self.recurrent_dropout),
+            self.n_threads,
+        )
 
     def draw_masks(self, batch_index, epoch):
         """Inverted-dropout masks per layer and direction for one minibatch.
@@ -263,13 +332,121 @@ class Minibatches:
         Returns None when a minibatch's loss is NaN or infinite (the epoch stops
         there).
         """
+        started = time.perf_counter()
+        batches = self._batches(np.arange(self.data.n_samples))
+        # verbose >= 2 reports about ten times per epoch: none is silent.
+        report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
+        if self.kernel is not None:
+            return self._run_in_kernel(
+                batches,
+                params,
+                optimizer,
+                checkpoint,
+                grads,
+                epoch,
+                started,
+                report_every,
+            )
+        return self._run_in_python(
+            batches,
+            params,
+            optimizer,
+            checkpoint,
+            workspace,
+            grads,
+            epoch,
+            started,
+            report_every,
+        )
+
+    def _report(self, epoch, seen_samples, loss, started):
+        print(
+            "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
+            % (
+                epoch,
+                seen_samples,
+                self.data.n_samples,
+                loss,
+                time.perf_counter() - started,
+            )
+        )
+
+    def _run_in_kernel(
+        self,
+        batches,
+        params,
+        optimizer,
+        checkpoint,
+        grads,
+        epoch,
+        started,
+        report_every,
+    ):
+        """:meth:`run_epoch` by the minibatch kernel, in runs of ``report_every``
+        minibatches (the whole epoch when nothing is reported)."""
+        (values, offsets, lengths), Y, sample_weight, settings = self.kernel
+        order = [self.data.order_for_batches(index) for index in batches]
+        starts = np.cumsum([0] + [len(index) for index in order], dtype=np.intp)
+        order = np.concatenate(order).astype(np.intp, copy=False)
+        results = np.zeros((len(batches), 2))
+        run = report_every or len(batches)
+        for first in range(0, len(batches), run):
+            last = min(first + run, len(batches))
+            rule, state_a, state_b = optimizer.kernel_rule()
+            rule = {**rule, "rule": KERNEL_RULES[rule["rule"]]}
+            done = train_minibatches(
+                values,
+                offsets,
+                lengths,
+                Y,
+                sample_weight,
+                order[starts[first] : starts[last]],
+                starts[first : last + 1] - starts[first],
+                self.network._units,
+                self.network._l2_runs,
+                params,
+                grads,
+                state_a,
+                state_b,
+                {**settings, **rule},
+                results[first:last],
+            )
+            losses, weights = results[first : first + done + 1].T
+            optimizer.kernel_updated(int(np.count_nonzero(weights[:done])))
+            if np.any(weights > 0):
+                # The first minibatch's loss is that of the starting weights.
+                checkpoint.start(losses[np.argmax(weights > 0)])
+            if first + done < last:  # a NaN or infinite loss
+                return None
+            if report_every:
+                self._report(
+                    epoch,
+                    int(starts[last]),
+                    np.dot(results[:last, 0], results[:last, 1])
+                    / max(results[:last, 1].sum(), 1e-300),
+                    started,
+                )
+        weighted_loss = np.dot(results[:, 0], results[:, 1])
+        if self.sample_weight is None:
+            return weighted_loss / self.data.n_samples
+        return weighted_loss / self.sample_weight.sum()
+
+    def _run_in_python(
+        self,
+        batches,
+        params,
+        optimizer,
+        checkpoint,
+        workspace,
+        grads,
+        epoch,
+        started,
+        report_every,
+    ):
+        """:meth:`run_epoch` a minibatch at a time from Python."""
         data, Y, sample_weight = self.data, self.Y, self.sample_weight
         n_samples = data.n_samples
         use_dropout = bool(self.dropout or self.recurrent_dropout)
-        started = time.perf_counter()
-        batches = self._batches(np.arange(n_samples))
-        # verbose >= 2 reports about ten times per epoch: none is silent.
-        report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
         accumulated_loss = seen_weight = 0.0
         seen_samples = 0
         for batch_number, batch_index in enumerate(batches, start=1):
@@ -311,15 +488,11 @@ class Minibatches:
                 accumulated_loss += batch_loss * batch_total
                 seen_weight += batch_total
             if report_every and batch_number % report_every == 0:
-                print(
-                    "  epoch %d: %d/%d samples, loss = %.8f, %.2fs"
-                    % (
-                        epoch,
-                        seen_samples,
-                        n_samples,
-                        accumulated_loss / max(seen_weight, 1e-300),
-                        time.perf_counter() - started,
-                    )
+                self._report(
+                    epoch,
+                    seen_samples,
+                    accumulated_loss / max(seen_weight, 1e-300),
+                    started,
                 )
         total_weight = n_samples if sample_weight is None else sample_weight.sum()
         return accumulated_loss / total_weight
@@ -382,13 +555,7 @@ def run_epochs(
     ask training to stop.
     """
     history = History()
-    network = batches.network
-    workspace = network.workspace(
-        batches.data.max_length,
-        batches.batch_size,
-        bool(batches.dropout or batches.recurrent_dropout),
-        batches.n_threads,
-    )
+    workspace = batches.workspace()
     grads = np.empty_like(params)
     epoch_start = np.empty_like(params)
     verbose = batches.verbose

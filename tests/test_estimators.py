@@ -621,22 +621,11 @@ def test_diverging_training_keeps_finite_weights(
     assert all(np.isfinite(w).all() for w in est.get_weights())
 
 
-def test_keyboard_interrupt_keeps_the_last_complete_epoch(monkeypatch):
+def test_keyboard_interrupt_keeps_the_last_complete_epoch(interrupt_at_minibatch):
     """Ctrl-C in the middle of an epoch: a usable model, as of the last whole epoch."""
-    from sklstm._network import LSTMNetwork
-
     X, y, _ = sequence_data()  # 120 samples, batch 32: 4 minibatches per epoch
     reference = small(LSTMClassifier, max_iter=2).fit(X, y)
-    original = LSTMNetwork.loss_and_gradient
-    calls = []
-
-    def interrupted_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 10:  # the second minibatch of the third epoch
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted_in_epoch_3)
+    interrupt_at_minibatch(10)  # the second minibatch of the third epoch
     est = small(LSTMClassifier, max_iter=5)
     with pytest.warns(UserWarning, match="interrupted by the user after 2 complete"):
         est.fit(X, y)
@@ -644,7 +633,7 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch(monkeypatch):
     for a, b in zip(est.get_weights(), reference.get_weights()):
         assert_array_equal(a, b)
     assert est.predict(X).shape == (len(X),)
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", original)
+    interrupt_at_minibatch.disarm()
     est.set_params(warm_start=True, max_iter=1).fit(X, y)
     assert len(est.loss_curve_) == 3
 

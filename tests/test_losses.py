@@ -27,6 +27,7 @@ from sklstm._heads import (
     SquaredError,
     regression_head,
 )
+from sklstm._kernels._epoch import row_losses
 from sklstm._network import LSTMNetwork
 from sklstm._sequences import StepTargets
 
@@ -76,6 +77,30 @@ def test_head_gradient_matches_finite_differences(head):
         shifted[index] -= 2 * eps
         numeric[index] = (upper - head.losses(shifted, Y)[index[0]]) / (2 * eps)
     assert_allclose(delta, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("head", ALL_HEADS, ids=repr)
+def test_the_minibatch_kernel_computes_each_head_loss(head, dtype):
+    # The minibatch kernel (training's route for most fits) has each loss in C:
+    # the same per-row losses and gradients as the head's, at large raw outputs
+    # and exact ties too.
+    rng = np.random.RandomState(0)
+    n_outputs = 1 if isinstance(head, BinaryLogistic) else 3
+    raw = rng.normal(scale=3, size=(40, n_outputs))
+    if dtype == np.float64:  # float32's gradients would overflow, as the head's
+        raw[:3] *= 100
+    Y = targets_for(head, rng, raw.shape)
+    if not head.positive_targets and not head.indicator_labels:
+        raw[3] = Y[3]  # a tie: the absolute error's and the quantile's gradient
+    raw = raw.astype(dtype)
+    with np.errstate(over="ignore"):
+        expected, expected_delta = head.losses(raw.astype(np.float64), Y, True)
+    delta = np.empty_like(raw)
+    losses = row_losses(raw, Y, delta, *head.kernel_loss())
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    assert_allclose(losses, expected, rtol=tolerance, atol=tolerance)
+    assert_allclose(delta, expected_delta, rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,20 @@
 """The training loop: stopping, best weights, divergence, validation, clean fits."""
 
 import inspect
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sklstm
@@ -235,20 +239,9 @@ def test_a_rejected_first_fit_leaves_an_unfitted_estimator():
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
-def test_keyboard_interrupt_leaves_a_complete_model(solver, monkeypatch):
-    from sklstm._network import LSTMNetwork
-
+def test_keyboard_interrupt_leaves_a_complete_model(solver, interrupt_at_minibatch):
     X, y = regression_data()
-    original = LSTMNetwork.loss_and_gradient
-    calls = []
-
-    def interrupted(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 12:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
+    interrupt_at_minibatch(12)
     est = LSTMRegressor(hidden_layer_sizes=(4,), solver=solver, batch_size=20)
     with pytest.warns(UserWarning, match="interrupted by the user"):
         est.fit(X, y)
@@ -257,6 +250,174 @@ def test_keyboard_interrupt_leaves_a_complete_model(solver, monkeypatch):
     assert est.n_iter_ > 0 and np.isfinite(est.loss_)
     assert est.best_iter_ <= est.n_iter_
     assert np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="no SIGINT here")
+def test_ctrl_c_reaches_a_fit_inside_the_minibatch_kernel(monkeypatch):
+    """A real SIGINT during an epoch that the minibatch kernel runs whole stops
+    it between two minibatches, not at the epoch's end."""
+    from sklstm import _training
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300_000, 3, 2)).astype(np.float32)
+    y = X[:, -1, 0]
+    kernel = _training.train_minibatches
+    runs = []
+
+    def signalled_soon(*args):
+        runs.append(args[-1])  # results: (minibatches, 2) loss and weight
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return kernel(*args)
+
+    monkeypatch.setattr(_training, "train_minibatches", signalled_soon)
+    est = LSTMRegressor(hidden_layer_sizes=(2,), batch_size=1, max_iter=1)
+    with pytest.warns(UserWarning, match="interrupted by the user after 0 complete"):
+        est.fit(X, y)
+    (results,) = runs
+    n_run = np.count_nonzero(results[:, 1])
+    assert 0 < n_run < len(results)
+    assert np.isfinite(est.predict(X[:5])).all()
+
+
+# ------------------------------------------------------------ the two routes
+ROUTE_CASES = {
+    "adam, multiclass, two layers": (
+        LSTMClassifier,
+        {"hidden_layer_sizes": (5, 4)},
+        "multiclass",
+    ),
+    "sgd nesterov, binary, alpha, clipping": (
+        LSTMClassifier,
+        {"solver": "sgd", "alpha": 0.01, "max_grad_norm": 0.3},
+        "binary",
+    ),
+    "rmsprop, GRU, ragged, weights": (
+        LSTMClassifier,
+        {"solver": "rmsprop", "cell": "gru"},
+        "ragged weighted",
+    ),
+    "adam, multilabel": (LSTMClassifier, {"cell": "gru"}, "multilabel"),
+    "squared error, two outputs": (LSTMRegressor, {}, "regression"),
+    "quantile, ragged": (
+        LSTMRegressor,
+        {"loss": "quantile", "quantile": 0.8, "alpha": 0.1},
+        "ragged regression",
+    ),
+    "absolute error": (LSTMRegressor, {"loss": "absolute_error"}, "regression"),
+    "poisson, weights": (LSTMRegressor, {"loss": "poisson"}, "weighted counts"),
+    "gamma, sgd": (LSTMRegressor, {"loss": "gamma", "solver": "sgd"}, "counts"),
+}
+
+
+def route_case_data(kind, rng):
+    X = rng.normal(size=(50, 6, 3))
+    y = {
+        "multiclass": rng.randint(3, size=50),
+        "binary": rng.randint(2, size=50),
+        "multilabel": rng.randint(2, size=(50, 3)),
+        "regression": rng.normal(size=(50, 2)),
+        "counts": rng.poisson(3, size=50) + 0.5,
+    }
+    fit = {}
+    if "ragged" in kind:
+        X = [x[: rng.randint(1, 7)] for x in X]
+    if "weight" in kind:
+        fit["sample_weight"] = rng.uniform(0, 2, size=50)
+        fit["sample_weight"][:5] = 0
+    target = kind.split()[-1]
+    return X, y["multiclass" if target == "weighted" else target], fit
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", ROUTE_CASES)
+def test_the_minibatch_kernel_trains_as_the_python_loop(
+    case, dtype, threads, monkeypatch, split_any_work
+):
+    # Most fits run their minibatches in one kernel call an epoch; the others
+    # (dropout, two directions, a prediction a step) a minibatch at a time from
+    # Python. The same fit by either route: equal within rounding.
+    from threadpoolctl import threadpool_limits
+
+    from sklstm import _training
+
+    estimator_class, params, kind = ROUTE_CASES[case]
+    X, y, fit = route_case_data(kind, np.random.RandomState(0))
+    X = X.astype(dtype) if isinstance(X, np.ndarray) else [x.astype(dtype) for x in X]
+    est = estimator_class(
+        **{"hidden_layer_sizes": (6,), "max_iter": 4, "batch_size": 16, **params},
+        random_state=0,
+    )
+    kernel, calls = _training.train_minibatches, []
+    monkeypatch.setattr(
+        _training,
+        "train_minibatches",
+        lambda *args: calls.append(1) or kernel(*args),
+    )
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        in_kernel = quietly(clone(est).fit, X, y, **fit)
+        assert len(calls) == 4  # an epoch a call
+        monkeypatch.setattr(_training.Minibatches, "_kernel_arguments", lambda _: None)
+        in_python = quietly(clone(est).fit, X, y, **fit)
+    assert len(calls) == 4
+    tolerance = 1e-12 if dtype == np.float64 else 2e-5
+    assert_allclose(in_kernel.loss_curve_, in_python.loss_curve_, rtol=tolerance)
+    assert in_kernel.t_ == in_python.t_
+    for a, b in zip(in_kernel.get_weights(), in_python.get_weights()):
+        assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"order": [[1, 0, 2]]}, "sorted by decreasing length"),
+        ({"order": [[0, 1, 9]]}, "not in values"),
+        ({"starts": [0, 2, 2]}, "batch_starts must increase"),
+        ({"starts": [1, 3]}, "start at 0"),
+        ({"lengths": [3, 2, 9]}, "outside values"),
+        ({"params": 1}, "params or grads do not match"),
+        ({"state": 1}, "optimizer's state"),
+        ({"results": 1}, "results must be"),
+    ],
+)
+def test_the_minibatch_kernel_refuses_inconsistent_arguments(change, message):
+    from sklstm._heads import Softmax
+    from sklstm._kernels._epoch import LOSSES, RULES, train_minibatches
+    from sklstm._network import network_for
+
+    network = network_for(2, (3,), 2, Softmax(), np.float64, False, False, "lstm")
+    params = network.initialize(np.random.RandomState(0))
+    n = len(params) + change.get("params", 0)
+    values = np.zeros((9, 2))
+    lengths = np.array(change.get("lengths", [3, 2, 1]), dtype=np.intp)
+    order = np.array(change.get("order", [[0, 1, 2]])[0], dtype=np.intp)
+    starts = np.array(change.get("starts", [0, 3]), dtype=np.intp)
+    settings = dict.fromkeys(
+        ["loss_parameter", "alpha", "learning_rate", "beta_1", "beta_2"]
+        + ["epsilon", "rho", "momentum", "nesterov", "step", "cell"],
+        0,
+    )
+    settings.update(
+        loss=LOSSES["softmax"], rule=RULES["sgd"], max_grad_norm=np.inf, n_threads=1
+    )
+    with pytest.raises(ValueError, match=message):
+        train_minibatches(
+            values,
+            np.array([0, 3, 6], dtype=np.intp),
+            lengths,
+            np.eye(2)[[0, 1, 0]],
+            np.empty(0),
+            order,
+            starts,
+            network._units,
+            network._l2_runs,
+            np.resize(params, n),
+            np.empty(n),
+            np.zeros(len(params) + change.get("state", 0)),
+            np.empty(0),
+            settings,
+            np.empty((len(starts) - 1 + change.get("results", 0), 2)),
+        )
 
 
 # ------------------------------------------------------------------- weights

@@ -73,6 +73,8 @@ cdef inline long state_at(int part, long n_rows, int units) noexcept nogil:
 
 cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
                          long n_rows) except NULL
+cdef void fill_stack_offsets(int cell, int n_features, const int[::1] units,
+                             long n_rows, long *offsets) noexcept nogil
 
 
 cdef inline int check(bint ok, str what) except -1:

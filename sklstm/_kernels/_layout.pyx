@@ -78,7 +78,7 @@ cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
     buffer's total size.
     """
     cdef int L = units.shape[0]
-    cdef int layer, n_in, H
+    cdef int layer
     check_cell(cell)
     check(L > 0, "units must name at least one layer")
     for layer in range(L):
@@ -86,6 +86,16 @@ cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
     cdef long *weights = <long *> malloc(3 * (L + 1) * sizeof(long))
     if weights == NULL:
         raise MemoryError()
+    fill_stack_offsets(cell, n_features, units, n_rows, weights)
+    return weights
+
+
+cdef void fill_stack_offsets(int cell, int n_features, const int[::1] units,
+                             long n_rows, long *offsets) noexcept nogil:
+    """:func:`stack_offsets` into ``offsets`` (``3 * (L + 1)``), unchecked."""
+    cdef int L = units.shape[0]
+    cdef int layer, n_in, H
+    cdef long *weights = offsets
     cdef long *activations = weights + L + 1
     cdef long *d_hiddens = activations + L + 1
     weights[0] = activations[0] = d_hiddens[0] = 0
@@ -95,7 +105,6 @@ cdef long *stack_offsets(int cell, int n_features, const int[::1] units,
         weights[layer + 1] = weights[layer] + weights_size(cell, n_in, H)
         activations[layer + 1] = activations[layer] + state_at(STATE_WIDTH, n_rows, H)
         d_hiddens[layer + 1] = d_hiddens[layer] + n_rows * H
-    return weights
 
 
 def stack_layout(int n_features, const int[::1] units, long n_rows, str cell="lstm"):

@@ -40,18 +40,28 @@ def adam_update(
     ``AdamOptimizer`` without its ten NumPy passes, in the parameters'
     precision.
     """
-    cdef Py_ssize_t i, n = params.shape[0]
+    cdef Py_ssize_t n = params.shape[0]
     _check_like(n, grads.shape[0], "grads")
     _check_like(n, m.shape[0], "m")
     _check_like(n, v.shape[0], "v")
+    with nogil:
+        adam_step(n, &params[0] if n else NULL, &grads[0] if n else NULL,
+                  &m[0] if n else NULL, &v[0] if n else NULL,
+                  beta_1, beta_2, learning_rate, epsilon)
+
+
+cdef void adam_step(Py_ssize_t n, floating *params, const floating *grads,
+                    floating *m, floating *v, double beta_1, double beta_2,
+                    double learning_rate, double epsilon) noexcept nogil:
+    """:func:`adam_update` on ``n`` elements the caller has checked."""
     cdef floating b1 = beta_1, c1 = 1 - beta_1, b2 = beta_2, c2 = 1 - beta_2
     cdef floating lr = learning_rate, eps = epsilon, g
-    with nogil:
-        for i in range(n):
-            g = grads[i]
-            m[i] = b1 * m[i] + c1 * g
-            v[i] = b2 * v[i] + c2 * (g * g)
-            params[i] -= lr * (m[i] / (_sqrt(v[i]) + eps))
+    cdef Py_ssize_t i
+    for i in range(n):
+        g = grads[i]
+        m[i] = b1 * m[i] + c1 * g
+        v[i] = b2 * v[i] + c2 * (g * g)
+        params[i] -= lr * (m[i] / (_sqrt(v[i]) + eps))
 
 
 def rmsprop_update(
@@ -67,15 +77,47 @@ def rmsprop_update(
     ``v = rho * v + (1 - rho) * g**2``; ``params -= learning_rate * g / sqrt(v +
     epsilon)``, in one pass, in the parameters' precision.
     """
-    cdef Py_ssize_t i, n = params.shape[0]
+    cdef Py_ssize_t n = params.shape[0]
     _check_like(n, grads.shape[0], "grads")
     _check_like(n, v.shape[0], "v")
-    cdef floating r = rho, c = 1 - rho, lr = learning_rate, eps = epsilon, g
     with nogil:
-        for i in range(n):
-            g = grads[i]
-            v[i] = r * v[i] + c * (g * g)
-            params[i] -= lr * (g / _sqrt(v[i] + eps))
+        rmsprop_step(n, &params[0] if n else NULL, &grads[0] if n else NULL,
+                     &v[0] if n else NULL, rho, learning_rate, epsilon)
+
+
+cdef void rmsprop_step(Py_ssize_t n, floating *params, const floating *grads,
+                       floating *v, double rho, double learning_rate,
+                       double epsilon) noexcept nogil:
+    """:func:`rmsprop_update` on ``n`` elements the caller has checked."""
+    cdef floating r = rho, c = 1 - rho, lr = learning_rate, eps = epsilon, g
+    cdef Py_ssize_t i
+    for i in range(n):
+        g = grads[i]
+        v[i] = r * v[i] + c * (g * g)
+        params[i] -= lr * (g / _sqrt(v[i] + eps))
+
+
+cdef void sgd_step(Py_ssize_t n, floating *params, const floating *grads,
+                   floating *velocity, double learning_rate, double momentum,
+                   bint nesterov) noexcept nogil:
+    """``SGDOptimizer.update`` on ``n`` elements, rounding as its NumPy does.
+
+    ``v = momentum * v - lr * g``, then ``w += v``, or with Nesterov's
+    look-ahead ``w += momentum * v - lr * g``: each product and sum rounded to
+    the parameters' precision in the same order as the NumPy passes.
+    """
+    cdef floating lr = learning_rate, mu = momentum, step, g
+    cdef Py_ssize_t i
+    for i in range(n):
+        step = grads[i] * lr
+        velocity[i] = velocity[i] * mu
+        velocity[i] = velocity[i] - step
+        if nesterov:
+            g = mu * velocity[i]
+            params[i] = params[i] + g
+            params[i] = params[i] - step
+        else:
+            params[i] = params[i] + velocity[i]
 
 
 def add_l2_gradient(
@@ -91,20 +133,31 @@ def add_l2_gradient(
     weight matrix, a fifth of a small model's time outside the kernels. The
     squares are summed in double precision.
     """
-    cdef Py_ssize_t n = params.shape[0], r, i, start, stop
-    cdef floating factor = scale, value
-    cdef double total = 0
+    cdef Py_ssize_t n = params.shape[0], r
     _check_like(n, grads.shape[0], "grads")
     if runs.shape[1] != 2:
         raise ValueError("optimizer: runs must be (n, 2) start, stop pairs")
     for r in range(runs.shape[0]):
         if not 0 <= runs[r, 0] <= runs[r, 1] <= n:
             raise ValueError(f"optimizer: run {r} is outside params")
+    cdef double total
     with nogil:
-        for r in range(runs.shape[0]):
-            start, stop = runs[r, 0], runs[r, 1]
-            for i in range(start, stop):
-                value = params[i]
-                total += <double> value * value
-                grads[i] += factor * value
+        total = l2_gradient(&params[0] if n else NULL, &grads[0] if n else NULL,
+                            &runs[0, 0] if runs.shape[0] else NULL, runs.shape[0],
+                            scale)
+    return total
+
+
+cdef double l2_gradient(const floating *params, floating *grads,
+                        const Py_ssize_t *runs, Py_ssize_t n_runs,
+                        double scale) noexcept nogil:
+    """:func:`add_l2_gradient` over ``n_runs`` checked runs (start, stop pairs)."""
+    cdef floating factor = scale, value
+    cdef double total = 0
+    cdef Py_ssize_t r, i
+    for r in range(n_runs):
+        for i in range(runs[2 * r], runs[2 * r + 1]):
+            value = params[i]
+            total += <double> value * value
+            grads[i] += factor * value
     return total

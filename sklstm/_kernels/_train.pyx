@@ -56,6 +56,7 @@ from sklstm._kernels._layout cimport (
     recurrent_at,
     stack_offsets,
     state_at,
+    weights_size,
 )
 from sklstm._kernels._parallel cimport (
     MAX_CHUNKS,
@@ -810,11 +811,79 @@ def lstm_stack_forward(
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
     cdef int n_features = X.shape[2]
+    cdef int L = units.shape[0]
+    cdef long *offsets = stack_offsets(cell, n_features, units,
+                                       <long> n_steps * batch)
+    cdef void *raw = NULL
+    try:
+        check_packing(batch_sizes, n_steps, batch)
+        check(params.shape[0] >= offsets[L], "params do not match the layers")
+        check(activations.shape[0] >= offsets[2 * L + 1],
+              "activations is too small: see stack_layout")
+        check(n_threads >= 1, "n_threads must be at least 1")
+        if n_steps == 0 or batch == 0:
+            return
+        raw = allocate(stack_work_size(&activations[0], cell, n_features, units,
+                                       batch, n_threads, False), sizeof(floating))
+        with nogil:
+            stack_forward(cell, units, n_steps, batch, n_features, &X[0, 0, 0],
+                          &params[0], &batch_sizes[0], &activations[0], offsets,
+                          <floating *> aligned(raw), n_threads)
+    finally:
+        free(offsets)
+        free(raw)
+
+
+cdef long _stack_weights_size(int cell, int n_features,
+                              const int[::1] units) noexcept nogil:
+    """Elements of a one-directional stack's weights (the head's excluded)."""
+    cdef long size = 0
+    cdef int layer
+    for layer in range(units.shape[0]):
+        size += weights_size(cell, n_features if layer == 0 else units[layer - 1],
+                             units[layer])
+    return size
+
+
+cdef long stack_work_size(floating *kind, int cell, int n_features,
+                          const int[::1] units, int batch, int n_threads,
+                          bint backward) noexcept nogil:
+    """Elements of the work space :func:`stack_forward` (or :func:`stack_backward`)
+    needs for minibatches of up to ``batch`` rows on up to ``n_threads`` threads.
+
+    Per chunk, the forward packs each layer's weights; the backward packs both
+    transposes and keeps the weight gradients' work space, and every chunk but
+    the first its share of the gradients (laid out like grads), then the carry
+    (dL/dc, or the GRU's dL/dh), (B, widest).
+    """
+    cdef long n_chunks = min(n_threads, MAX_CHUNKS)
+    cdef long copy = _stack_chunk_work(kind, cell, n_features, units, backward)
+    if not backward:
+        return n_chunks * copy
+    return (n_chunks * copy
+            + (n_chunks - 1) * rounded(_stack_weights_size(cell, n_features, units))
+            + rounded(<long> batch * _most_units(units)))
+
+
+cdef void stack_forward(
+    int cell,
+    const int[::1] units,                        # IN  (L,) units of each layer
+    int n_steps,
+    int batch,
+    int n_features,
+    const floating *X,                           # IN  (T, B, D) time-major
+    const floating *params,                      # IN  as in lstm_stack_forward
+    const int *batch_sizes,                      # IN  (T,) checked by the caller
+    floating *activations,                       # OUT as in lstm_stack_forward
+    const long *offsets,                         # IN  stack_offsets for T * B rows
+    floating *work,                              # IN  stack_work_size(forward)
+    int n_threads,
+) noexcept nogil:
+    """:func:`lstm_stack_forward`'s work, on buffers the caller has checked."""
     cdef long n_rows = <long> n_steps * batch
     cdef int L = units.shape[0]
-    cdef long *offsets = stack_offsets(cell, n_features, units, n_rows)
-    cdef long *at_weights = offsets
-    cdef long *at_activations = offsets + L + 1
+    cdef const long *at_weights = offsets
+    cdef const long *at_activations = offsets + L + 1
     cdef int c, layer, n_in, H, n_chunks, team
     cdef int bounds[MAX_CHUNKS + 1]
     cdef double busy[MAX_CHUNKS]
@@ -824,51 +893,32 @@ def lstm_stack_forward(
     cdef floating *own
     cdef floating *packed_kernel
     cdef floating *state
-    cdef long copy
-    cdef void *raw = NULL
-    try:
-        check_packing(batch_sizes, n_steps, batch)
-        check(params.shape[0] >= at_weights[L], "params do not match the layers")
-        check(activations.shape[0] >= at_activations[L],
-              "activations is too small: see stack_layout")
-        check(n_threads >= 1, "n_threads must be at least 1")
-        if n_steps == 0 or batch == 0:
-            return
-        n_chunks = stack_chunks(cell, n_features, units, 1, &batch_sizes[0], n_steps,
-                                batch, n_threads, bounds)
-        copy = _stack_chunk_work(&activations[0], cell, n_features, units, False)
-        raw = allocate(n_chunks * copy, sizeof(floating))
-        with nogil:
-            team = team_for(n_chunks)
-            started = clock_if_split(team)
-            for c in prange(n_chunks, num_threads=team, schedule="static",
-                            chunksize=1):
-                thread_started = thread_clock_if_split(team)
-                own = <floating *> aligned(raw) + c * copy
-                for layer in range(L):
-                    n_in = n_features if layer == 0 else units[layer - 1]
-                    H = units[layer]
-                    weights = &params[0] + at_weights[layer]
-                    state = &activations[0] + at_activations[layer]
-                    if layer == 0:
-                        layer_input = &X[0, 0, 0]
-                    else:                # the hidden states of the layer below
-                        layer_input = (&activations[0] + at_activations[layer - 1]
-                                       + state_at(HIDDEN_AT, n_rows, n_in))
-                    # Each thread packs its own copy (see _layer_forward).
-                    packed_kernel = pack_layer(cell, n_in, H, weights,
-                                               weights + recurrent_at(cell, n_in, H),
-                                               own)
-                    forward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
-                                 &batch_sizes[0], own,
-                                 weights + bias_at(cell, n_in, H), n_in,
-                                 layer_input, packed_kernel, state, n_rows,
-                                 NULL, NULL)
-                busy[c] = thread_clock_if_split(team) - thread_started
-            check_contention(busy, n_chunks, team, started)
-    finally:
-        free(offsets)
-        free(raw)
+    cdef long copy = _stack_chunk_work(work, cell, n_features, units, False)
+    n_chunks = stack_chunks(cell, n_features, units, 1, batch_sizes, n_steps,
+                            batch, n_threads, bounds)
+    team = team_for(n_chunks)
+    started = clock_if_split(team)
+    for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
+        thread_started = thread_clock_if_split(team)
+        own = work + c * copy
+        for layer in range(L):
+            n_in = n_features if layer == 0 else units[layer - 1]
+            H = units[layer]
+            weights = params + at_weights[layer]
+            state = activations + at_activations[layer]
+            if layer == 0:
+                layer_input = X
+            else:                # the hidden states of the layer below
+                layer_input = (activations + at_activations[layer - 1]
+                               + state_at(HIDDEN_AT, n_rows, n_in))
+            # Each thread packs its own copy (see _layer_forward).
+            packed_kernel = pack_layer(cell, n_in, H, weights,
+                                       weights + recurrent_at(cell, n_in, H), own)
+            forward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
+                         batch_sizes, own, weights + bias_at(cell, n_in, H), n_in,
+                         layer_input, packed_kernel, state, n_rows, NULL, NULL)
+        busy[c] = thread_clock_if_split(team) - thread_started
+    check_contention(busy, n_chunks, team, started)
 
 
 def lstm_stack_backward(
@@ -899,13 +949,57 @@ def lstm_stack_backward(
     cdef int n_steps = X.shape[0]
     cdef int batch = X.shape[1]
     cdef int n_features = X.shape[2]
+    cdef int L = units.shape[0]
+    cdef long *offsets = stack_offsets(cell, n_features, units,
+                                       <long> n_steps * batch)
+    cdef void *raw = NULL
+    try:
+        check_packing(batch_sizes, n_steps, batch)
+        check(params.shape[0] >= offsets[L] and grads.shape[0] >= offsets[L],
+              "params or grads do not match the layers")
+        check(activations.shape[0] >= offsets[2 * L + 1]
+              and d_hiddens.shape[0] >= offsets[3 * L + 2],
+              "activations or d_hiddens is too small: see stack_layout")
+        check(n_threads >= 1, "n_threads must be at least 1")
+        if n_steps == 0 or batch == 0:
+            grads[:offsets[L]] = 0
+            return
+        raw = allocate(stack_work_size(&activations[0], cell, n_features, units,
+                                       batch, n_threads, True), sizeof(floating))
+        with nogil:
+            stack_backward(cell, units, n_steps, batch, n_features, &X[0, 0, 0],
+                           &params[0], &batch_sizes[0], &activations[0],
+                           &d_hiddens[0], &grads[0], offsets,
+                           <floating *> aligned(raw), n_threads)
+    finally:
+        free(offsets)
+        free(raw)
+
+
+cdef void stack_backward(
+    int cell,
+    const int[::1] units,                        # IN  (L,)
+    int n_steps,
+    int batch,
+    int n_features,
+    const floating *X,                           # IN  (T, B, D) as in the forward
+    const floating *params,                      # IN  as in the forward
+    const int *batch_sizes,                      # IN  (T,)
+    floating *activations,                       # IN  the forward's; gates -> dL/dz
+    floating *d_hiddens,                         # IN  top layer's dL/dh; clobbered
+    floating *grads,                             # OUT the layers' weight gradients
+    const long *offsets,                         # IN  stack_offsets for T * B rows
+    floating *work,                              # IN  stack_work_size(backward)
+    int n_threads,
+) noexcept nogil:
+    """:func:`lstm_stack_backward`'s work, on buffers the caller has checked."""
     cdef long n_rows = <long> n_steps * batch
     cdef int L = units.shape[0]
-    cdef long *offsets = stack_offsets(cell, n_features, units, n_rows)
-    cdef long *at_weights = offsets
-    cdef long *at_activations = offsets + L + 1
-    cdef long *at_d_hiddens = offsets + 2 * (L + 1)
-    cdef int c, layer, n_in, H, n_chunks, team, widest
+    cdef const long *at_weights = offsets
+    cdef const long *at_activations = offsets + L + 1
+    cdef const long *at_d_hiddens = offsets + 2 * (L + 1)
+    cdef int c, layer, n_in, H, n_chunks, team, width
+    cdef int widest = _most_units(units)
     cdef int bounds[MAX_CHUNKS + 1]
     cdef double busy[MAX_CHUNKS]
     cdef double started, thread_started
@@ -914,89 +1008,63 @@ def lstm_stack_backward(
     cdef floating *own
     cdef floating *state
     cdef floating *out
-    cdef floating *d_carry
     cdef floating *packed_input_t
-    cdef int width
-    cdef long copy, share_size, i
-    cdef void *raw = NULL
-    try:
-        check_packing(batch_sizes, n_steps, batch)
-        check(params.shape[0] >= at_weights[L] and grads.shape[0] >= at_weights[L],
-              "params or grads do not match the layers")
-        check(activations.shape[0] >= at_activations[L]
-              and d_hiddens.shape[0] >= at_d_hiddens[L],
-              "activations or d_hiddens is too small: see stack_layout")
-        check(n_threads >= 1, "n_threads must be at least 1")
-        if n_steps == 0 or batch == 0:
-            grads[:at_weights[L]] = 0
-            return
-        n_chunks = stack_chunks(cell, n_features, units, 1, &batch_sizes[0], n_steps,
-                                batch, n_threads, bounds)
-        widest = _most_units(units)
-        # Per chunk: both transposes packed, the weight-gradient work space, and
-        # (all but the first chunk, which writes grads) its share of the
-        # gradients, laid out like grads. Then the carry (dL/dc, or the GRU's
-        # dL/dh), (B, widest): a chunk's rows start at bounds[c] * widest
-        # whatever the layer's units, since threads run through the layers at
-        # their own pace.
-        copy = _stack_chunk_work(&activations[0], cell, n_features, units, True)
-        share_size = rounded(at_weights[L])
-        raw = allocate(n_chunks * copy + (n_chunks - 1) * share_size
-                       + rounded(<long> batch * widest), sizeof(floating))
-        with nogil:
-            d_carry = (<floating *> aligned(raw) + n_chunks * copy
-                       + (n_chunks - 1) * share_size)
-            team = team_for(n_chunks)
-            started = clock_if_split(team)
-            for c in prange(n_chunks, num_threads=team, schedule="static",
-                            chunksize=1):
-                thread_started = thread_clock_if_split(team)
-                own = <floating *> aligned(raw) + c * copy
-                out = (&grads[0] if c == 0 else <floating *> aligned(raw)
-                       + n_chunks * copy + (c - 1) * share_size)
-                for layer in range(L - 1, -1, -1):
-                    n_in = n_features if layer == 0 else units[layer - 1]
-                    H = units[layer]
-                    width = gate_width(cell, H)
-                    weights = &params[0] + at_weights[layer]
-                    state = &activations[0] + at_activations[layer]
-                    if layer == 0:
-                        layer_input = &X[0, 0, 0]
-                    else:                # the hidden states of the layer below
-                        layer_input = (&activations[0] + at_activations[layer - 1]
-                                       + state_at(HIDDEN_AT, n_rows, n_in))
-                    # Each thread packs its own transposes (see _layer_forward).
-                    packed_input_t = own + packed_size(own, width, H)
-                    pack(width, H, weights + recurrent_at(cell, n_in, H), 1, width,
-                         own)
-                    if layer > 0:
-                        pack(width, n_in, weights, 1, width, packed_input_t)
-                    # _backward_rows finds row s of the carry at (pointer) + s * H.
-                    _backward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
-                                   &batch_sizes[0], own, state, n_rows,
-                                   &d_hiddens[0] + at_d_hiddens[layer],
-                                   d_carry + <long> bounds[c] * (widest - H),
-                                   NULL, NULL, n_in,
-                                   packed_input_t if layer > 0 else NULL,
-                                   &d_hiddens[0] + at_d_hiddens[layer - 1]
-                                   if layer > 0 else NULL)
-                    _weight_gradient_rows(
-                        cell, bounds[c], bounds[c + 1], n_steps, batch, n_in, H,
-                        &batch_sizes[0], layer_input,
-                        state + state_at(HIDDEN_AT, n_rows, H), state,
-                        state + state_at(GRU_RECURRENT_AT, n_rows, H) if cell == GRU
-                        else state,
-                        out + at_weights[layer],
-                        out + at_weights[layer] + recurrent_at(cell, n_in, H),
-                        out + at_weights[layer] + bias_at(cell, n_in, H),
-                        packed_input_t + packed_size(own, width, n_in))
-                busy[c] = thread_clock_if_split(team) - thread_started
-            check_contention(busy, n_chunks, team, started)
-            for c in range(1, n_chunks):
-                out = (<floating *> aligned(raw) + n_chunks * copy
-                       + (c - 1) * share_size)
-                for i in range(at_weights[L]):
-                    grads[i] += out[i]
-    finally:
-        free(offsets)
-        free(raw)
+    cdef long copy = _stack_chunk_work(work, cell, n_features, units, True)
+    cdef long share_size = rounded(at_weights[L])
+    cdef long i
+    n_chunks = stack_chunks(cell, n_features, units, 1, batch_sizes, n_steps,
+                            batch, n_threads, bounds)
+    # The work space: per chunk its packed transposes and weight-gradient work
+    # space, then the shares of the gradients of every chunk but the first (which
+    # writes grads), then the carry, whose chunk rows start at bounds[c] * widest
+    # whatever the layer's units, since threads run through the layers at their
+    # own pace.
+    cdef floating *shares = work + n_chunks * copy
+    cdef floating *d_carry = shares + (n_chunks - 1) * share_size
+    team = team_for(n_chunks)
+    started = clock_if_split(team)
+    for c in prange(n_chunks, num_threads=team, schedule="static", chunksize=1):
+        thread_started = thread_clock_if_split(team)
+        own = work + c * copy
+        out = grads if c == 0 else shares + (c - 1) * share_size
+        for layer in range(L - 1, -1, -1):
+            n_in = n_features if layer == 0 else units[layer - 1]
+            H = units[layer]
+            width = gate_width(cell, H)
+            weights = params + at_weights[layer]
+            state = activations + at_activations[layer]
+            if layer == 0:
+                layer_input = X
+            else:                # the hidden states of the layer below
+                layer_input = (activations + at_activations[layer - 1]
+                               + state_at(HIDDEN_AT, n_rows, n_in))
+            # Each thread packs its own transposes (see _layer_forward).
+            packed_input_t = own + packed_size(own, width, H)
+            pack(width, H, weights + recurrent_at(cell, n_in, H), 1, width, own)
+            if layer > 0:
+                pack(width, n_in, weights, 1, width, packed_input_t)
+            # _backward_rows finds row s of the carry at (pointer) + s * H.
+            _backward_rows(cell, bounds[c], bounds[c + 1], n_steps, batch, H,
+                           batch_sizes, own, state, n_rows,
+                           d_hiddens + at_d_hiddens[layer],
+                           d_carry + <long> bounds[c] * (widest - H),
+                           NULL, NULL, n_in,
+                           packed_input_t if layer > 0 else NULL,
+                           d_hiddens + at_d_hiddens[layer - 1]
+                           if layer > 0 else NULL)
+            _weight_gradient_rows(
+                cell, bounds[c], bounds[c + 1], n_steps, batch, n_in, H,
+                batch_sizes, layer_input,
+                state + state_at(HIDDEN_AT, n_rows, H), state,
+                state + state_at(GRU_RECURRENT_AT, n_rows, H) if cell == GRU
+                else state,
+                out + at_weights[layer],
+                out + at_weights[layer] + recurrent_at(cell, n_in, H),
+                out + at_weights[layer] + bias_at(cell, n_in, H),
+                packed_input_t + packed_size(own, width, n_in))
+        busy[c] = thread_clock_if_split(team) - thread_started
+    check_contention(busy, n_chunks, team, started)
+    for c in range(1, n_chunks):
+        out = shares + (c - 1) * share_size
+        for i in range(at_weights[L]):
+            grads[i] += out[i]
