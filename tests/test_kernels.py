@@ -701,6 +701,26 @@ def test_routes_agree(dtype, bidirectional, sizes, n_threads, cell, split_any_wo
         assert_allclose(logits, reference, rtol=tolerance, atol=tolerance, err_msg=name)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("n_steps", [1, 2])
+@pytest.mark.parametrize("sizes", [(3,), (4, 70)])
+def test_batch_prediction_of_short_sequences(sizes, n_steps, cell):
+    # The one-directional LSTM's batch route multiplies the first step by the
+    # kernel alone and hands h_t on to the next step and layer: sequences of
+    # one and two steps, layers narrower and wider than the input.
+    rng = np.random.RandomState(4)
+    network = LSTMNetwork(9, sizes, 2, as_head("softmax"), np.float64, cell=cell)
+    params = network.initialize(rng)
+    params += rng.normal(scale=0.3, size=params.shape)
+    X = rng.normal(size=(5, n_steps, 9))
+    workspace = network.workspace(n_steps, 5)
+    X_tm, batch_sizes, last_step = DenseSequences(X).pack(slice(None), workspace)
+    reference = network.logits(params, X_tm, batch_sizes, last_step, workspace)
+    work = np.empty(network.dense_work_size(n_steps, 5))
+    batch = network.dense_logits(params, X, work, n_threads=2)
+    assert_allclose(batch, reference, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("sigmoid", [False, True])
 def test_double_activations_keep_double_precision(sigmoid):
     # The cells' vectorised float64 tanh and sigmoid against libm's (NumPy's),

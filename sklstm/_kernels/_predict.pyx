@@ -17,7 +17,9 @@ from libc.string cimport memcpy, memset
 
 from sklstm._kernels._array cimport all_finite_values, softmax_row
 from sklstm._kernels._cells cimport (
+    cells_forward,
     forward_rows,
+    gru_forward,
     layer_packed_size,
     pack_layer,
     padded_units,
@@ -296,6 +298,136 @@ cdef void _sequence_logits(
                               * weights[<long> (direction * H + k) * n_outputs + o])
 
 
+cdef inline long _one_way_row_work(int n_steps, int widest_step,
+                                   int max_units) noexcept nogil:
+    """Elements of _one_way_logits_rows' work space per row of the batch.
+
+    Two layers' step inputs (ping-pong), and one step's buffers (eight blocks
+    of ``max_units`` a row).
+    """
+    return <long> 2 * n_steps * widest_step + 8 * max_units
+
+
+cdef int _widest_step(int cell, int n_features, const int[::1] units) noexcept nogil:
+    """The widest step input of a one-directional stack: ``[x_t | h_{t-1}]``
+    for the LSTM, ``x_t`` for the GRU (see _one_way_logits_rows)."""
+    cdef int layer, n_in, most = 0
+    for layer in range(units.shape[0]):
+        n_in = n_features if layer == 0 else units[layer - 1]
+        most = max(most, n_in + units[layer] if cell == LSTM else n_in)
+    return most
+
+
+cdef void _one_way_logits_rows(
+    int cell,
+    int r0,
+    int r1,
+    int n_steps,
+    int n_features,
+    const int[::1] units,
+    int n_outputs,
+    const floating *X,                   # IN  (B, T, D) batch-major
+    const floating *params,              # IN  every weight, Keras' order
+    floating *work,                      # WORK _one_way_row_work(...) * (r1 - r0)
+    int widest_step,
+    int max_units,
+    floating *logits,                    # OUT (B, n_outputs), rows r0:r1
+    floating *packed,                    # WORK layer_packed_size(widest, most)
+) noexcept nogil:
+    """:func:`_stack_logits_rows` of a one-directional stack.
+
+    Prediction keeps no state for a backward pass: each step's gates, cell (or
+    recurrent sums) and hidden state live in buffers of one step, reused, and
+    a layer keeps only the next layer's input. An LSTM step is one product:
+    the kernel and recurrent kernel, adjacent in ``params``, are one ``(D + H,
+    4H)`` matrix, and the step's input row is ``[x_t | h_{t-1}]``, where the
+    cell writes ``h_t`` for the next step. A GRU step keeps its two products
+    apart (the reset gate multiplies the recurrent one).
+    """
+    cdef bint lstm = cell == LSTM
+    cdef int t, r, layer, n_in, H = 0, K, width, next_width = 0
+    cdef int n_rows = r1 - r0
+    cdef long step_size = <long> n_rows * widest_step
+    cdef floating *inputs = work                     # (T, rows, K)
+    cdef floating *next_inputs = inputs + n_steps * step_size
+    # One step's buffers, in blocks of (rows, H): the LSTM's gates (4 blocks),
+    # c_{t-1}, c_t, tanh(c_t) and h_t; the GRU's gates and recurrent sums (3
+    # blocks each), h_{t-1} and h_t.
+    cdef long block = <long> n_rows * max_units
+    cdef floating *gates = next_inputs + n_steps * step_size
+    cdef floating *sums = gates + 3 * block
+    cdef floating *carried = gates + 4 * block
+    cdef floating *other_carried = gates + 5 * block
+    cdef floating *cells_tanh = gates + 6 * block
+    cdef floating *previous = gates + 6 * block
+    cdef floating *hidden = gates + 7 * block
+    cdef floating *swap
+    cdef floating *step_input
+    cdef floating *packed_kernel
+    cdef const floating *weights = params
+    # The first layer's step inputs, from batch-major X.
+    K = n_features + units[0] if lstm else n_features
+    for t in range(n_steps):
+        for r in range(n_rows):
+            memcpy(inputs + (<long> t * n_rows + r) * K,
+                   X + (<long> (r0 + r) * n_steps + t) * n_features,
+                   n_features * sizeof(floating))
+    for layer in range(units.shape[0]):
+        n_in = n_features if layer == 0 else units[layer - 1]
+        H = units[layer]
+        K = n_in + H if lstm else n_in
+        width = gate_width(cell, H)
+        if layer + 1 < units.shape[0]:
+            next_width = H + units[layer + 1] if lstm else H
+        if lstm:
+            pack(K, width, weights, width, 1, packed)
+        else:
+            packed_kernel = pack_layer(cell, n_in, H, weights,
+                                       weights + recurrent_at(cell, n_in, H), packed)
+        for t in range(n_steps):
+            step_input = inputs + <long> t * n_rows * K
+            if lstm:
+                # h_{-1} = 0: the first step multiplies by the kernel alone.
+                packed_product(n_rows, width, K if t > 0 else n_in, step_input, K,
+                               1, packed, K, gates, width, False)
+                cells_forward(n_rows, H, gates, weights + bias_at(cell, n_in, H),
+                              carried if t > 0 else NULL, other_carried,
+                              cells_tanh, hidden)
+                swap = carried
+                carried = other_carried
+                other_carried = swap
+            else:
+                packed_product(n_rows, width, n_in, step_input, n_in, 1,
+                               packed_kernel, n_in, gates, width, False)
+                if t > 0:
+                    packed_product(n_rows, width, H, previous, H, 1, packed, H,
+                                   sums, width, False)
+                gru_forward(n_rows, H, gates, sums, weights + bias_at(cell, n_in, H),
+                            previous if t > 0 else NULL, hidden)
+                swap = previous
+                previous = hidden
+                hidden = swap
+            for r in range(n_rows):
+                if lstm and t + 1 < n_steps:
+                    memcpy(step_input + <long> n_rows * K + <long> r * K + n_in,
+                           hidden + <long> r * H, H * sizeof(floating))
+                if layer + 1 < units.shape[0]:
+                    memcpy(next_inputs + (<long> t * n_rows + r) * next_width,
+                           (hidden if lstm else previous) + <long> r * H,
+                           H * sizeof(floating))
+        weights += weights_size(cell, n_in, H)
+        swap = inputs
+        inputs = next_inputs
+        next_inputs = swap
+    # logits = h_T @ head_kernel + head_bias, for these rows
+    for r in range(r0, r1):
+        memcpy(logits + <long> r * n_outputs, weights + <long> H * n_outputs,
+               n_outputs * sizeof(floating))
+    gemm(False, False, n_rows, n_outputs, H, <floating> 1,
+         hidden if lstm else previous, H, weights, n_outputs, <floating> 1,
+         logits + <long> r0 * n_outputs, n_outputs)
+
+
 cdef void _stack_logits_rows(
     int cell,
     int r0,
@@ -411,6 +543,9 @@ cdef long _logits_work(floating *kind, int cell, int n_steps, int batch,
         return (_sequence_layout(kind, cell, n_steps, n_features, units, d, offsets)
                 + 64 // sizeof(floating))
     _stack_extents(n_features, units, d, &max_input, &max_units)
+    if d == 1:
+        return batch * _one_way_row_work(
+            n_steps, _widest_step(cell, n_features, units), max_units)
     return batch * _row_work(n_steps, max_input, max_units, d,
                              units[units.shape[0] - 1])
 
@@ -505,6 +640,7 @@ cdef int _stack_logits(
     cdef floating *space
     cdef floating *packed
     cdef long row_work, packed_copy
+    cdef int widest_step
 
     _check_params(cell, params.shape[0], n_features, units, d, n_outputs)
     _stack_extents(n_features, units, d, &max_input, &max_units)
@@ -544,21 +680,34 @@ cdef int _stack_logits(
         n_chunks = stack_chunks(cell, n_features, units, d, batch_sizes, n_steps,
                                 batch, n_threads, bounds)
         # Each thread packs each layer in turn into its own copy.
-        packed_copy = layer_packed_size(space, cell, max_input, max_units)
+        packed_copy = layer_packed_size(space, cell, max(max_input, max_units),
+                                        max_units)
         own_packed = allocate(n_chunks * packed_copy, sizeof(floating))
         packed = <floating *> aligned(own_packed)
-        row_work = _row_work(n_steps, max_input, max_units, d, units[n_layers - 1])
+        widest_step = _widest_step(cell, n_features, units)
+        if d == 1:
+            row_work = _one_way_row_work(n_steps, widest_step, max_units)
+        else:
+            row_work = _row_work(n_steps, max_input, max_units, d,
+                                 units[n_layers - 1])
         with nogil:
             team = team_for(n_chunks)
             started = clock_if_split(team)
             for c in prange(n_chunks, num_threads=team, schedule="static",
                             chunksize=1):
                 thread_started = thread_clock_if_split(team)
-                _stack_logits_rows(
-                    cell, bounds[c], bounds[c + 1], n_steps, n_features, units, d,
-                    n_outputs, &X[0, 0, 0], &params[0], batch_sizes,
-                    space + bounds[c] * row_work, max_input, max_units,
-                    &logits[0, 0], packed + c * packed_copy)
+                if d == 1:
+                    _one_way_logits_rows(
+                        cell, bounds[c], bounds[c + 1], n_steps, n_features, units,
+                        n_outputs, &X[0, 0, 0], &params[0],
+                        space + bounds[c] * row_work, widest_step, max_units,
+                        &logits[0, 0], packed + c * packed_copy)
+                else:
+                    _stack_logits_rows(
+                        cell, bounds[c], bounds[c + 1], n_steps, n_features, units,
+                        d, n_outputs, &X[0, 0, 0], &params[0], batch_sizes,
+                        space + bounds[c] * row_work, max_input, max_units,
+                        &logits[0, 0], packed + c * packed_copy)
                 busy[c] = thread_clock_if_split(team) - thread_started
             check_contention(busy, n_chunks, team, started)
     finally:
