@@ -52,9 +52,11 @@ SKLSTM_CLONES static void sklstm_pack_##S(int k, int n, const T *restrict b,    
 }
 
 /* Rows a block of the product takes at most, by vector width: as many sums as
-   the registers hold (AVX-512 32 of them, AVX2 and SSE2 16). */
+   the registers hold besides a panel row and a broadcast (AVX-512: 12 rows of
+   a two-vector panel, 24 of its 32 registers; AVX2 and SSE2 have 16). Leftover
+   rows go in blocks of 4, 2 and 1, each as many panels at once. */
 #define SKLSTM_BLOCK_ROWS(V)                                                    \
-    (sizeof(sklstm_##V) == 64 ? 8 : sizeof(sklstm_##V) == 32 ? 3 : 1)
+    (sizeof(sklstm_##V) == 64 ? 12 : sizeof(sklstm_##V) == 32 ? 3 : 1)
 
 /* One instruction set's kernel: vectors V, blocks of up to MR rows.
    A block of R > 1 rows takes MR / R panels at once, so that every block
@@ -137,12 +139,10 @@ TARGET static void sklstm_packed_gemm_##ISA##_##S(                              
         sklstm_rows_##ISA##_##S(MR, n, k, a + i * lda, lda, a_step,             \
                                 packed, packed_k, c + (long)i * ldc, ldc,       \
                                 accumulate);                                    \
-    if (MR > 4 && i + 4 <= m) {                                                 \
+    for (; MR > 4 && i + 4 <= m; i += 4)                                        \
         sklstm_rows_##ISA##_##S(4, n, k, a + i * lda, lda, a_step,              \
                                 packed, packed_k, c + (long)i * ldc, ldc,       \
                                 accumulate);                                    \
-        i += 4;                                                                 \
-    }                                                                           \
     if (MR > 2 && i + 2 <= m) {                                                 \
         sklstm_rows_##ISA##_##S(2, n, k, a + i * lda, lda, a_step,              \
                                 packed, packed_k, c + (long)i * ldc, ldc,       \
