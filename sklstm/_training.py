@@ -1184,6 +1184,10 @@ def merged_samples(data, y, sample_weight):
     return data.take(index), y[index], totals[keep], counts[keep]
 
 
+#: Rows of the repeat check's sketch projected at a time (a float64 copy each).
+_SKETCH_BLOCK = 8192
+
+
 def _may_repeat(data):
     """Whether two sequences might be equal: same length, first and last steps."""
     if isinstance(data, RaggedSequences):
@@ -1194,13 +1198,24 @@ def _may_repeat(data):
         sketch = np.concatenate([data.X[:, 0], data.X[:, -1]], axis=1)
     # Equal rows project to equal numbers, so distinct projections rule repeats
     # out at the cost of sorting numbers instead of rows (np.unique(axis=0) takes
-    # ten times longer); equal projections (NaN, or a coincidence) compare rows.
+    # ten times longer); only rows of equal projections (NaN, or a coincidence)
+    # are compared. The projections are float64, computed in blocks of rows: in
+    # float32 a hundred thousand sequences share some by chance.
     weights = np.random.default_rng(0).uniform(1, 2, size=sketch.shape[1])
+    projection = np.empty(data.n_samples)
     with np.errstate(all="ignore"):
-        projection = sketch @ weights.astype(sketch.dtype, copy=False)
-    if len(np.unique(projection)) == data.n_samples:
+        for rows in gen_batches(data.n_samples, _SKETCH_BLOCK):
+            np.dot(
+                sketch[rows].astype(np.float64, copy=False),
+                weights,
+                out=projection[rows],
+            )
+    _, inverse, counts = np.unique(projection, return_inverse=True, return_counts=True)
+    candidates = counts[inverse] > 1
+    n_candidates = np.count_nonzero(candidates)
+    if n_candidates == 0:
         return False
-    return len(np.unique(sketch, axis=0)) < data.n_samples
+    return len(np.unique(sketch[candidates], axis=0)) < n_candidates
 
 
 def validation_split(keys, labels, sample_weight, validation_fraction):

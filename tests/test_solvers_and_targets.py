@@ -9,8 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklstm import LSTMClassifier, LSTMRegressor
-from sklstm._sequences import DenseSequences
-from sklstm._training import merged_samples
+from sklstm._sequences import DenseSequences, RaggedSequences
+from sklstm._training import _may_repeat, merged_samples
 from sklstm._validation import class_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -109,6 +109,28 @@ def test_lbfgs_merges_repeats_only(estimator_class):
     data, y_merged, weight, counts = merged_samples(DenseSequences(X2), y2, None)
     assert data.n_samples == 30 + (y2[-1] != y[2])
     assert weight.sum() == 33 and counts.sum() == 33
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_the_repeat_check_of_many_float32_sequences(ragged):
+    # Every fit checks for repeated sequences by projecting each one's first and
+    # last steps; 200,000 float32 sequences share float32 projections by
+    # chance, not float64 ones. A repeat, or rows that agree but in one
+    # reading, are still told apart.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200_000, 3, 2)).astype(np.float32)
+
+    def data(X):
+        if not ragged:
+            return DenseSequences(X)
+        return RaggedSequences(X.reshape(-1, 2), np.full(len(X), 3))
+
+    assert not _may_repeat(data(X))
+    X[5, 1:] = X[7, 1:]
+    X[5, 0, 0] = X[7, 0, 0]
+    assert not _may_repeat(data(X))  # X[5, 0, 1] still differs
+    X[5, 0, 1] = X[7, 0, 1]
+    assert _may_repeat(data(X))
 
 
 @pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])
