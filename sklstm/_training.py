@@ -336,18 +336,8 @@ class Minibatches:
         batches = self._batches(np.arange(self.data.n_samples))
         # verbose >= 2 reports about ten times per epoch: none is silent.
         report_every = max(1, len(batches) // 10) if self.verbose >= 2 else 0
-        if self.kernel is not None:
-            return self._run_in_kernel(
-                batches,
-                params,
-                optimizer,
-                checkpoint,
-                grads,
-                epoch,
-                started,
-                report_every,
-            )
-        return self._run_in_python(
+        run = self._run_in_python if self.kernel is None else self._run_in_kernel
+        return run(
             batches,
             params,
             optimizer,
@@ -358,6 +348,12 @@ class Minibatches:
             started,
             report_every,
         )
+
+    def _epoch_mean(self, weighted_loss):
+        """An epoch's mean loss from the sum of its minibatches' weighted losses."""
+        if self.sample_weight is None:
+            return weighted_loss / self.data.n_samples
+        return weighted_loss / self.sample_weight.sum()
 
     def _report(self, epoch, seen_samples, loss, started):
         print(
@@ -377,13 +373,15 @@ class Minibatches:
         params,
         optimizer,
         checkpoint,
+        workspace,
         grads,
         epoch,
         started,
         report_every,
     ):
         """:meth:`run_epoch` by the minibatch kernel, in runs of ``report_every``
-        minibatches (the whole epoch when nothing is reported)."""
+        minibatches (the whole epoch when nothing is reported). The kernel has
+        its own buffers: ``workspace`` is None."""
         (values, offsets, lengths), Y, sample_weight, settings = self.kernel
         order = [self.data.order_for_batches(index) for index in batches]
         starts = np.cumsum([0] + [len(index) for index in order], dtype=np.intp)
@@ -426,10 +424,7 @@ class Minibatches:
                     / max(results[:last, 1].sum(), 1e-300),
                     started,
                 )
-        weighted_loss = np.dot(results[:, 0], results[:, 1])
-        if self.sample_weight is None:
-            return weighted_loss / self.data.n_samples
-        return weighted_loss / self.sample_weight.sum()
+        return self._epoch_mean(np.dot(results[:, 0], results[:, 1]))
 
     def _run_in_python(
         self,
@@ -445,7 +440,6 @@ class Minibatches:
     ):
         """:meth:`run_epoch` a minibatch at a time from Python."""
         data, Y, sample_weight = self.data, self.Y, self.sample_weight
-        n_samples = data.n_samples
         use_dropout = bool(self.dropout or self.recurrent_dropout)
         accumulated_loss = seen_weight = 0.0
         seen_samples = 0
@@ -494,8 +488,7 @@ class Minibatches:
                     accumulated_loss / max(seen_weight, 1e-300),
                     started,
                 )
-        total_weight = n_samples if sample_weight is None else sample_weight.sum()
-        return accumulated_loss / total_weight
+        return self._epoch_mean(accumulated_loss)
 
 
 def _new_checkpoint(network, params, batches, settings, run, start_value):
