@@ -298,6 +298,24 @@ cdef void _sequence_logits(
                               * weights[<long> (direction * H + k) * n_outputs + o])
 
 
+cdef inline void _time_major(
+    const floating *X,                   # IN  (B, T, D) batch-major
+    int r0,
+    int r1,
+    int n_steps,
+    int n_features,
+    floating *out,                       # OUT (T, r1 - r0, width), its first D
+    int width,
+) noexcept nogil:
+    """Rows ``r0:r1`` of X, time-major, each step's row ``width`` apart."""
+    cdef int t, r, n_rows = r1 - r0
+    for t in range(n_steps):
+        for r in range(n_rows):
+            memcpy(out + (<long> t * n_rows + r) * width,
+                   X + (<long> (r0 + r) * n_steps + t) * n_features,
+                   n_features * sizeof(floating))
+
+
 cdef inline long _one_way_row_work(int n_steps, int widest_step,
                                    int max_units) noexcept nogil:
     """Elements of _one_way_logits_rows' work space per row of the batch.
@@ -366,12 +384,8 @@ cdef void _one_way_logits_rows(
     cdef floating *packed_kernel
     cdef const floating *weights = params
     # The first layer's step inputs, from batch-major X.
-    K = n_features + units[0] if lstm else n_features
-    for t in range(n_steps):
-        for r in range(n_rows):
-            memcpy(inputs + (<long> t * n_rows + r) * K,
-                   X + (<long> (r0 + r) * n_steps + t) * n_features,
-                   n_features * sizeof(floating))
+    _time_major(X, r0, r1, n_steps, n_features, inputs,
+                n_features + units[0] if lstm else n_features)
     for layer in range(units.shape[0]):
         n_in = n_features if layer == 0 else units[layer - 1]
         H = units[layer]
@@ -467,11 +481,7 @@ cdef void _stack_logits_rows(
     cdef const floating *source
     cdef const floating *weights = params
     # Batch-major to time-major, the layout of the layer recurrence.
-    for t in range(n_steps):
-        for b in range(r0, r1):
-            memcpy(layer_input + (<long> t * n_rows + b - r0) * n_features,
-                   X + (<long> b * n_steps + t) * n_features,
-                   n_features * sizeof(floating))
+    _time_major(X, r0, r1, n_steps, n_features, layer_input, n_features)
     for layer in range(units.shape[0]):
         n_in = n_features if layer == 0 else d * units[layer - 1]
         H = units[layer]
