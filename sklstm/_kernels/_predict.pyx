@@ -689,9 +689,10 @@ cdef int _stack_logits(
             batch_sizes[t] = batch
         n_chunks = stack_chunks(cell, n_features, units, d, batch_sizes, n_steps,
                                 batch, n_threads, bounds)
-        # Each thread packs each layer in turn into its own copy.
-        packed_copy = layer_packed_size(space, cell, max(max_input, max_units),
-                                        max_units)
+        # Each thread packs each layer in turn into its own copy (an LSTM's
+        # kernel and recurrent kernel as one (D + H, 4H) matrix: the same size,
+        # packed sizes being linear in the rows).
+        packed_copy = layer_packed_size(space, cell, max_input, max_units)
         own_packed = allocate(n_chunks * packed_copy, sizeof(floating))
         packed = <floating *> aligned(own_packed)
         widest_step = _widest_step(cell, n_features, units)
