@@ -17,8 +17,8 @@
    the update and reset pre-activations (both sums), gates[2] the candidate's
    input sum x_n; u_n is its recurrent sum. The gates leave activated. */
 #define SKLSTM_GRU_CELL(V)                                                      \
-SKLSTM_INLINE void sklstm_gru_cell_##V(sklstm_##V gates[3], sklstm_##V u_n,     \
-                                       sklstm_##V h_prev, sklstm_##V *h)        \
+SKLSTM_VTARGET_##V SKLSTM_INLINE void sklstm_gru_cell_##V(                      \
+    sklstm_##V gates[3], sklstm_##V u_n, sklstm_##V h_prev, sklstm_##V *h)      \
 {                                                                               \
     gates[0] = sklstm_sigmoid_##V(gates[0]);                                    \
     gates[1] = sklstm_sigmoid_##V(gates[1]);                                    \
@@ -30,7 +30,7 @@ SKLSTM_INLINE void sklstm_gru_cell_##V(sklstm_##V gates[3], sklstm_##V u_n,     
    is as long as the LSTM's with half the work beside it: one vector's chain
    leaves the pipeline idle, two side by side overlap. */
 #define SKLSTM_GRU_CELL_PAIR(V)                                                 \
-SKLSTM_INLINE void sklstm_gru_cell_pair_##V(                                    \
+SKLSTM_VTARGET_##V SKLSTM_INLINE void sklstm_gru_cell_pair_##V(                 \
     sklstm_##V a[3], sklstm_##V b[3], sklstm_##V u_na, sklstm_##V u_nb,         \
     sklstm_##V h_prev_a, sklstm_##V h_prev_b, sklstm_##V *h_a,                  \
     sklstm_##V *h_b)                                                            \

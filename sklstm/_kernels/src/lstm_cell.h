@@ -10,21 +10,27 @@
 #include "simd.h"
 #include "vmath.h"
 
-/* The cell on a vector of units (V: vf_64, vd_32, ...): gates[q] holds gate q's
-   pre-activations (bias included) and leaves activated; c_prev is c_{t-1}
-   (zeros at the first step). Every route's forward goes through it. */
+/* The cell on K vectors of units side by side (V: vf_64, vd_32, ...; K = 1 or
+   2, a constant): gates[k][q] holds gate q's pre-activations (bias included)
+   and leaves activated; c_prev[k] is c_{t-1} (zeros at the first step). Every
+   route's forward goes through it. The K vectors' activations are written
+   interleaved: one vector's chain (the gates, then the cell's tanh) leaves the
+   pipeline idle, two side by side overlap. */
 #define SKLSTM_LSTM_CELL(V)                                                     \
-SKLSTM_INLINE void sklstm_lstm_cell_##V(sklstm_##V gates[4],                    \
-                                        sklstm_##V c_prev, sklstm_##V *c,       \
-                                        sklstm_##V *c_tanh, sklstm_##V *h)      \
+SKLSTM_VTARGET_##V SKLSTM_INLINE void sklstm_lstm_cells_##V(                    \
+    const int K, sklstm_##V gates[][4], const sklstm_##V *c_prev,               \
+    sklstm_##V *c, sklstm_##V *c_tanh, sklstm_##V *h)                           \
 {                                                                               \
-    gates[0] = sklstm_sigmoid_##V(gates[0]);                                    \
-    gates[1] = sklstm_sigmoid_##V(gates[1]);                                    \
-    gates[2] = sklstm_tanh_##V(gates[2]);                                       \
-    gates[3] = sklstm_sigmoid_##V(gates[3]);                                    \
-    *c = gates[1] * c_prev + gates[0] * gates[2];                               \
-    *c_tanh = sklstm_tanh_##V(*c);                                              \
-    *h = gates[3] * *c_tanh;                                                    \
+    for (int q = 0; q < 4; ++q)                                                 \
+        for (int k = 0; k < K; ++k)                                             \
+            gates[k][q] = q == 2 ? sklstm_tanh_##V(gates[k][q])                 \
+                                 : sklstm_sigmoid_##V(gates[k][q]);             \
+    for (int k = 0; k < K; ++k)                                                 \
+        c[k] = gates[k][1] * c_prev[k] + gates[k][0] * gates[k][2];             \
+    for (int k = 0; k < K; ++k)                                                 \
+        c_tanh[k] = sklstm_tanh_##V(c[k]);                                      \
+    for (int k = 0; k < K; ++k)                                                 \
+        h[k] = gates[k][3] * c_tanh[k];                                         \
 }
 SKLSTM_LSTM_CELL(vf_64)
 SKLSTM_LSTM_CELL(vf_32)
@@ -37,22 +43,28 @@ SKLSTM_LSTM_CELL(vd_16)
    forward of each instruction set on vectors V of its width, then the backward
    (loops GCC's clones vectorise). */
 #define SKLSTM_CELLS_FORWARD(T, S, ISA, TARGET, V)                              \
-/* One vector of units of one row: z holds the four gates `units` apart (in     \
-   place), bias likewise; c_prev is NULL at the first step. */                  \
+/* K (1 or 2) vectors of units of one row, L apart: z holds the four gates     \
+   `units` apart (in place), bias likewise; c_prev is NULL at the first step. */\
 TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       \
-    int units, T *z, const T *bias, const T *c_prev, T *c, T *c_tanh, T *h)     \
+    const int K, int units, T *z, const T *bias, const T *c_prev, T *c,         \
+    T *c_tanh, T *h)                                                            \
 {                                                                               \
-    sklstm_##V gates[4], cell, tc, out;                                         \
-    for (int q = 0; q < 4; ++q)                                                 \
-        gates[q] = SKLSTM_LOAD(V, z + q * units)                                \
-                   + SKLSTM_LOAD(V, bias + q * units);                          \
-    sklstm_lstm_cell_##V(gates, c_prev ? SKLSTM_LOAD(V, c_prev)                 \
-                                       : (sklstm_##V){0}, &cell, &tc, &out);    \
-    for (int q = 0; q < 4; ++q)                                                 \
-        SKLSTM_STORE(V, z + q * units, gates[q]);                               \
-    SKLSTM_STORE(V, c, cell);                                                   \
-    SKLSTM_STORE(V, c_tanh, tc);                                                \
-    SKLSTM_STORE(V, h, out);                                                    \
+    enum { L = SKLSTM_LANES(V) };                                               \
+    sklstm_##V gates[2][4], prev[2], cell[2], tc[2], out[2];                    \
+    for (int k = 0; k < K; ++k) {                                               \
+        for (int q = 0; q < 4; ++q)                                             \
+            gates[k][q] = SKLSTM_LOAD(V, z + q * units + k * L)                 \
+                          + SKLSTM_LOAD(V, bias + q * units + k * L);           \
+        prev[k] = c_prev ? SKLSTM_LOAD(V, c_prev + k * L) : (sklstm_##V){0};    \
+    }                                                                           \
+    sklstm_lstm_cells_##V(K, gates, prev, cell, tc, out);                       \
+    for (int k = 0; k < K; ++k) {                                               \
+        for (int q = 0; q < 4; ++q)                                             \
+            SKLSTM_STORE(V, z + q * units + k * L, gates[k][q]);                \
+        SKLSTM_STORE(V, c + k * L, cell[k]);                                    \
+        SKLSTM_STORE(V, c_tanh + k * L, tc[k]);                                 \
+        SKLSTM_STORE(V, h + k * L, out[k]);                                     \
+    }                                                                           \
 }                                                                               \
 /* z: pre-activations less bias (rows of 4H) -> activated gates; c_prev:        \
    c_{t-1} rows, NULL at the first step. Whole vectors of units in place; the   \
@@ -75,8 +87,13 @@ TARGET static void sklstm_cells_forward_##ISA##_##S(                            
         T *restrict cs = c + (long)s * units;                                   \
         T *restrict ts = c_tanh + (long)s * units;                              \
         T *restrict hs = h + (long)s * units;                                   \
-        for (int j = 0; j < whole; j += L)                                      \
-            sklstm_cells_chunk_##ISA##_##S(units, zs + j, bias + j,             \
+        int j = 0;                                                              \
+        for (; j + 2 * L <= whole; j += 2 * L)                                  \
+            sklstm_cells_chunk_##ISA##_##S(2, units, zs + j, bias + j,          \
+                                           cp ? cp + j : NULL, cs + j, ts + j,  \
+                                           hs + j);                             \
+        if (j < whole)                                                          \
+            sklstm_cells_chunk_##ISA##_##S(1, units, zs + j, bias + j,          \
                                            cp ? cp + j : NULL, cs + j, ts + j,  \
                                            hs + j);                             \
         if (rest == 0)                                                          \
@@ -86,7 +103,8 @@ TARGET static void sklstm_cells_forward_##ISA##_##S(                            
                 zt[L * q + j] = j < rest ? zs[q * units + whole + j] : 0;       \
         for (int j = 0; j < L; ++j)                                             \
             pt[j] = cp && j < rest ? cp[whole + j] : 0;                         \
-        sklstm_cells_chunk_##ISA##_##S(L, zt, bt, cp ? pt : NULL, ct, tt, ht);  \
+        sklstm_cells_chunk_##ISA##_##S(1, L, zt, bt, cp ? pt : NULL, ct, tt,    \
+                                       ht);                                     \
         for (int j = 0; j < rest; ++j) {                                        \
             for (int q = 0; q < 4; ++q)                                         \
                 zs[q * units + whole + j] = zt[L * q + j];                      \

@@ -102,9 +102,9 @@ sklstm_unit_group_##ISA##_##S(const int NB, const int CELL, const int PROJECT,  
             SKLSTM_STORE(V, out + u + L * g, h);                                \
             continue;                                                           \
         }                                                                       \
-        sklstm_##V gates[4] = {acc[0][g], acc[1][g], acc[2][g], acc[3][g]};     \
-        sklstm_lstm_cell_##V(gates, SKLSTM_LOAD(V, c + u + L * g), &cell,       \
-                             &c_tanh, &h);                                      \
+        sklstm_##V gates[1][4] = {{acc[0][g], acc[1][g], acc[2][g], acc[3][g]}};\
+        const sklstm_##V prev = SKLSTM_LOAD(V, c + u + L * g);                  \
+        sklstm_lstm_cells_##V(1, gates, &prev, &cell, &c_tanh, &h);             \
         SKLSTM_STORE(V, c + u + L * g, cell);                                   \
         SKLSTM_STORE(V, out + u + L * g, h);                                    \
     }                                                                           \

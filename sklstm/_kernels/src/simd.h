@@ -31,6 +31,21 @@
 
 #define SKLSTM_INLINE static inline __attribute__((always_inline))
 
+/* The target of a helper on vectors V (vf_64, vd_32, ...) that needs one: the
+   float64 activations on 64-byte vectors use AVX-512 instructions of their own
+   (see vmath_width.inc), so they and the cells that call them carry its target;
+   GCC inlines them only into functions of that target. */
+#if SKLSTM_X86_DISPATCH
+#define SKLSTM_VTARGET_vd_64 SKLSTM_AVX512
+#else
+#define SKLSTM_VTARGET_vd_64
+#endif
+#define SKLSTM_VTARGET_vf_64
+#define SKLSTM_VTARGET_vf_32
+#define SKLSTM_VTARGET_vf_16
+#define SKLSTM_VTARGET_vd_32
+#define SKLSTM_VTARGET_vd_16
+
 /* The widest instruction set to use: 2 AVX-512, 1 AVX2, 0 the baseline. */
 static int sklstm_isa_cap(void)
 {

@@ -8,11 +8,13 @@
 #define SKLSTM_VMATH_H
 
 #include "simd.h"
+#if SKLSTM_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 #define SKLSTM_ABSMASK 0x7fffffffffffffffLL
 #define SKLSTM_BITS_INF 0x7ff0000000000000LL   /* +inf */
 #define SKLSTM_BITS_746 0x4087500000000000LL   /* 746.0 */
-#define SKLSTM_BITS_0625 0x3fe4000000000000LL  /* 0.625 */
 #define SKLSTM_WIDTH 64
 #include "vmath_width.inc"
 #undef SKLSTM_WIDTH
@@ -25,7 +27,6 @@
 #undef SKLSTM_ABSMASK
 #undef SKLSTM_BITS_INF
 #undef SKLSTM_BITS_746
-#undef SKLSTM_BITS_0625
 
 /* out[i] = sigmoid(x[i]) (or tanh) over n values, a vector of the instruction
    set's width at a time: the activations exactly as the kernels compute them,
