@@ -8,7 +8,6 @@ to the kernels: one call for one sequence, bounded chunks for a batch.
 """
 
 import numpy as np
-from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from sklstm._heads import SquaredError
@@ -20,7 +19,7 @@ from sklstm._network import (
     pooled_buffer,
     running_steps,
 )
-from sklstm._sequences import DenseSequences, RaggedSequences, step_rows
+from sklstm._sequences import DenseSequences, RaggedSequences, batch_slices, step_rows
 from sklstm._threads import kernel_threads
 from sklstm._validation import INDEX_LIMIT, check_loaded_state
 
@@ -207,7 +206,7 @@ class FittedModel:
         out = np.empty((n_rows, network.n_outputs), dtype=network.dtype)
         with kernel_threads(chunk) as n_threads:
             workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
-            for batch_slice in gen_batches(n_samples, chunk):
+            for batch_slice in batch_slices(n_samples, chunk):
                 batch_index = order[batch_slice]
                 X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
                 rows = batch_index
@@ -239,7 +238,7 @@ class FittedModel:
             if n_samples <= chunk:
                 return network.dense_logits(self.params, data.X, work, n_threads)
             out = np.empty((n_samples, network.n_outputs), dtype=network.dtype)
-            for batch in gen_batches(n_samples, chunk):
+            for batch in batch_slices(n_samples, chunk):
                 network.dense_logits(
                     self.params, data.X[batch], work, n_threads, out=out[batch]
                 )

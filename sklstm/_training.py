@@ -22,7 +22,6 @@ from numbers import Real
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import gen_batches
 
 from sklstm._callbacks import UNOBSERVED
 from sklstm._kernels._epoch import LOSSES as KERNEL_LOSSES
@@ -31,7 +30,7 @@ from sklstm._kernels._epoch import train_minibatches
 from sklstm._model import FittedModel
 from sklstm._network import aligned_params
 from sklstm._optimizers import make_optimizer
-from sklstm._sequences import RaggedSequences, length_sorted_batches
+from sklstm._sequences import RaggedSequences, batch_slices, length_sorted_batches
 
 #: An epoch's training loss this many times its lowest, and above the loss of the
 #: starting weights, is a divergence (so is a NaN or infinite one, of an epoch or
@@ -324,7 +323,7 @@ class Minibatches:
             return length_sorted_batches(
                 self.data.lengths, sample_index, self.batch_size, self.random_state
             )
-        return [sample_index[s] for s in gen_batches(n_samples, self.batch_size)]
+        return [sample_index[s] for s in batch_slices(n_samples, self.batch_size)]
 
     def run_epoch(self, params, optimizer, checkpoint, workspace, grads, epoch):
         """One pass of minibatch updates; returns the epoch's mean training loss.
@@ -1051,7 +1050,7 @@ def _full_batch_objective(
         trial[...] = flat
         grads[...] = 0
         loss = 0.0
-        for index, batch_slice in enumerate(gen_batches(n_samples, chunk)):
+        for index, batch_slice in enumerate(batch_slices(n_samples, chunk)):
             batch_index = order[batch_slice]
             X_tm, batch_sizes, last_step = data.pack(batch_index, workspace)
             loss += network.loss_and_gradient(
@@ -1197,18 +1196,24 @@ def _may_repeat(data):
     weights = np.random.default_rng(0).uniform(1, 2, size=sketch.shape[1])
     projection = np.empty(data.n_samples)
     with np.errstate(all="ignore"):
-        for rows in gen_batches(data.n_samples, _SKETCH_BLOCK):
+        for rows in batch_slices(data.n_samples, _SKETCH_BLOCK):
             np.dot(
                 sketch[rows].astype(np.float64, copy=False),
                 weights,
                 out=projection[rows],
             )
-    _, inverse, counts = np.unique(projection, return_inverse=True, return_counts=True)
-    candidates = counts[inverse] > 1
-    n_candidates = np.count_nonzero(candidates)
-    if n_candidates == 0:
+    order = np.argsort(projection)
+    ordered = projection[order]
+    # NaNs sort last and tie with each other.
+    nan = np.isnan(ordered)
+    tied = (ordered[1:] == ordered[:-1]) | (nan[1:] & nan[:-1])
+    if not tied.any():
         return False
-    return len(np.unique(sketch[candidates], axis=0)) < n_candidates
+    in_tie = np.zeros(data.n_samples, dtype=bool)
+    in_tie[1:] |= tied
+    in_tie[:-1] |= tied
+    candidates = order[in_tie]
+    return len(np.unique(sketch[candidates], axis=0)) < len(candidates)
 
 
 def validation_split(keys, labels, sample_weight, validation_fraction):
