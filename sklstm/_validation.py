@@ -582,7 +582,7 @@ def check_class_labels(y):
     """
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
-    if y.ndim == 1 and y.dtype.kind in "biuSU":
+    if y.ndim == 1 and y.dtype.kind in "biuU":
         # Booleans, integers or strings in one column are binary or multiclass:
         # scikit-learn's check would only count the classes to say so, a pass
         # over y in every fit (every epoch, when epochs are warm-started fits).

@@ -131,6 +131,11 @@ def test_the_repeat_check_of_many_float32_sequences(ragged):
     assert not _may_repeat(data(X))  # X[5, 0, 1] still differs
     X[5, 0, 1] = X[7, 0, 1]
     assert _may_repeat(data(X))
+    # Missing readings make NaN projections, which tie and are compared row by
+    # row: rows that differ elsewhere are no repeats.
+    X[5, 0, 1] = X[7, 0, 1] + 1
+    X[[11, 13], 0, 0] = np.nan
+    assert not _may_repeat(data(X))
 
 
 @pytest.mark.parametrize("solver", ["adam", "rmsprop", "sgd"])
@@ -325,3 +330,41 @@ def test_balanced_class_weights_count_merged_repeats():
             hidden_layer_sizes=(4,), solver=solver, class_weight="balanced", max_iter=5
         )
         assert_array_equal(model.fit(X2, y2).classes_, np.unique(y2))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([True, False]),
+        np.array([3, -1, 7], dtype=np.int8),
+        np.array([2, 9], dtype=np.uint16),
+        np.array(["cat", "dog", "emu"]),
+    ],
+    ids=["bool", "int8", "uint16", "str"],
+)
+def test_one_column_labels_of_exact_dtypes(labels):
+    # Such labels skip scikit-learn's target-type check (they can only be binary
+    # or multiclass): the classes, the probabilities' columns and predict's
+    # values are still the labels, in their dtype.
+    rng = np.random.default_rng(0)
+    y = np.resize(labels, 24)
+    X = rng.normal(size=(24, 4, 2)) + (y == labels[0])[:, None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+        clf.fit(X, y)
+    assert_array_equal(clf.classes_, np.unique(labels))
+    assert clf.predict_proba(X).shape == (24, len(labels))
+    predicted = clf.predict(X)
+    assert predicted.dtype == y.dtype and set(predicted) <= set(labels)
+
+
+def test_bytes_labels_are_refused_on_every_fit():
+    # scikit-learn refuses labels of bytes; a warm-started fit checks them too.
+    X = np.random.default_rng(0).normal(size=(6, 3, 2))
+    clf = LSTMClassifier(hidden_layer_sizes=(2,), max_iter=1, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, np.array(["a", "b"] * 3))
+    with pytest.raises(TypeError, match="bytes"):
+        clf.fit(X, np.array([b"a", b"b"] * 3))
