@@ -68,10 +68,11 @@ cdef inline void cells_forward(
     int n_rows,
     int units,
     floating *z,               # IN pre-activations less bias (n, 4H); OUT activated
+                               #    (left as it was when c_tanh is NULL)
     const floating *bias,      # IN (4H,)
     const floating *c_prev,    # IN (n, H) c_{t-1}; NULL at the first step
     floating *c,               # OUT (n, H)
-    floating *c_tanh,          # OUT (n, H)
+    floating *c_tanh,          # OUT (n, H); NULL: prediction, no backward to feed
     floating *h,               # OUT (n, H)
 ) noexcept nogil:
     if floating is float:

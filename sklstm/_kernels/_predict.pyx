@@ -369,14 +369,14 @@ cdef void _one_way_logits_rows(
     cdef floating *inputs = work                     # (T, rows, K)
     cdef floating *next_inputs = inputs + n_steps * step_size
     # One step's buffers, in blocks of (rows, H): the LSTM's gates (4 blocks),
-    # c_{t-1}, c_t, tanh(c_t) and h_t; the GRU's gates and recurrent sums (3
-    # blocks each), h_{t-1} and h_t.
+    # c_{t-1}, c_t and h_t (its cells keep neither the activated gates nor
+    # tanh(c_t), which only a backward pass reads); the GRU's gates and
+    # recurrent sums (3 blocks each), h_{t-1} and h_t.
     cdef long block = <long> n_rows * max_units
     cdef floating *gates = next_inputs + n_steps * step_size
     cdef floating *sums = gates + 3 * block
     cdef floating *carried = gates + 4 * block
     cdef floating *other_carried = gates + 5 * block
-    cdef floating *cells_tanh = gates + 6 * block
     cdef floating *previous = gates + 6 * block
     cdef floating *hidden = gates + 7 * block
     cdef floating *swap
@@ -406,7 +406,7 @@ cdef void _one_way_logits_rows(
                                1, packed, K, gates, width, False)
                 cells_forward(n_rows, H, gates, weights + bias_at(cell, n_in, H),
                               carried if t > 0 else NULL, other_carried,
-                              cells_tanh, hidden)
+                              NULL, hidden)
                 swap = carried
                 carried = other_carried
                 other_carried = swap

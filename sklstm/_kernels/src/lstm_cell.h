@@ -44,10 +44,12 @@ SKLSTM_LSTM_CELL(vd_16)
    (loops GCC's clones vectorise). */
 #define SKLSTM_CELLS_FORWARD(T, S, ISA, TARGET, V)                              \
 /* K (1 or 2) vectors of units of one row, L apart: z holds the four gates     \
-   `units` apart (in place), bias likewise; c_prev is NULL at the first step. */\
+   `units` apart, bias likewise; c_prev is NULL at the first step. With KEEP   \
+   (training), the activated gates go back into z and tanh(c_t) to c_tanh, for \
+   the backward; without (prediction), only c_t and h_t are written. */       \
 TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       \
-    const int K, int units, T *z, const T *bias, const T *c_prev, T *c,         \
-    T *c_tanh, T *h)                                                            \
+    const int K, const int KEEP, int units, T *z, const T *bias,                \
+    const T *c_prev, T *c, T *c_tanh, T *h)                                     \
 {                                                                               \
     enum { L = SKLSTM_LANES(V) };                                               \
     sklstm_##V gates[2][4], prev[2], cell[2], tc[2], out[2];                    \
@@ -59,20 +61,21 @@ TARGET SKLSTM_INLINE void sklstm_cells_chunk_##ISA##_##S(                       
     }                                                                           \
     sklstm_lstm_cells_##V(K, gates, prev, cell, tc, out);                       \
     for (int k = 0; k < K; ++k) {                                               \
-        for (int q = 0; q < 4; ++q)                                             \
-            SKLSTM_STORE(V, z + q * units + k * L, gates[k][q]);                \
+        if (KEEP) {                                                             \
+            for (int q = 0; q < 4; ++q)                                         \
+                SKLSTM_STORE(V, z + q * units + k * L, gates[k][q]);            \
+            SKLSTM_STORE(V, c_tanh + k * L, tc[k]);                             \
+        }                                                                       \
         SKLSTM_STORE(V, c + k * L, cell[k]);                                    \
-        SKLSTM_STORE(V, c_tanh + k * L, tc[k]);                                 \
         SKLSTM_STORE(V, h + k * L, out[k]);                                     \
     }                                                                           \
 }                                                                               \
-/* z: pre-activations less bias (rows of 4H) -> activated gates; c_prev:        \
-   c_{t-1} rows, NULL at the first step. Whole vectors of units in place; the   \
-   last units % LANES of a row through the same code on zero-padded copies. */  \
-TARGET static void sklstm_cells_forward_##ISA##_##S(                            \
-    int n_rows, int units, T *restrict z, const T *restrict bias,               \
-    const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
-    T *restrict h)                                                              \
+/* Every row: whole vectors of units, two at a time, then the last units %     \
+   LANES of a row through the same code on zero-padded copies. */              \
+TARGET SKLSTM_INLINE void sklstm_cells_rows_##ISA##_##S(                        \
+    const int KEEP, int n_rows, int units, T *restrict z,                       \
+    const T *restrict bias, const T *restrict c_prev, T *restrict c,            \
+    T *restrict c_tanh, T *restrict h)                                          \
 {                                                                               \
     enum { L = SKLSTM_LANES(V) };                                               \
     const int whole = units - units % L, rest = units % L;                      \
@@ -85,17 +88,17 @@ TARGET static void sklstm_cells_forward_##ISA##_##S(                            
         T *restrict zs = z + (long)s * 4 * units;                               \
         const T *restrict cp = c_prev ? c_prev + (long)s * units : NULL;        \
         T *restrict cs = c + (long)s * units;                                   \
-        T *restrict ts = c_tanh + (long)s * units;                              \
+        T *restrict ts = KEEP ? c_tanh + (long)s * units : NULL;                \
         T *restrict hs = h + (long)s * units;                                   \
         int j = 0;                                                              \
         for (; j + 2 * L <= whole; j += 2 * L)                                  \
-            sklstm_cells_chunk_##ISA##_##S(2, units, zs + j, bias + j,          \
-                                           cp ? cp + j : NULL, cs + j, ts + j,  \
-                                           hs + j);                             \
+            sklstm_cells_chunk_##ISA##_##S(2, KEEP, units, zs + j, bias + j,    \
+                                           cp ? cp + j : NULL, cs + j,          \
+                                           KEEP ? ts + j : NULL, hs + j);       \
         if (j < whole)                                                          \
-            sklstm_cells_chunk_##ISA##_##S(1, units, zs + j, bias + j,          \
-                                           cp ? cp + j : NULL, cs + j, ts + j,  \
-                                           hs + j);                             \
+            sklstm_cells_chunk_##ISA##_##S(1, KEEP, units, zs + j, bias + j,    \
+                                           cp ? cp + j : NULL, cs + j,          \
+                                           KEEP ? ts + j : NULL, hs + j);       \
         if (rest == 0)                                                          \
             continue;                                                           \
         for (int q = 0; q < 4; ++q)                                             \
@@ -103,16 +106,33 @@ TARGET static void sklstm_cells_forward_##ISA##_##S(                            
                 zt[L * q + j] = j < rest ? zs[q * units + whole + j] : 0;       \
         for (int j = 0; j < L; ++j)                                             \
             pt[j] = cp && j < rest ? cp[whole + j] : 0;                         \
-        sklstm_cells_chunk_##ISA##_##S(1, L, zt, bt, cp ? pt : NULL, ct, tt,    \
-                                       ht);                                     \
+        sklstm_cells_chunk_##ISA##_##S(1, KEEP, L, zt, bt, cp ? pt : NULL, ct,  \
+                                       tt, ht);                                 \
         for (int j = 0; j < rest; ++j) {                                        \
-            for (int q = 0; q < 4; ++q)                                         \
-                zs[q * units + whole + j] = zt[L * q + j];                      \
+            if (KEEP) {                                                         \
+                for (int q = 0; q < 4; ++q)                                     \
+                    zs[q * units + whole + j] = zt[L * q + j];                  \
+                ts[whole + j] = tt[j];                                          \
+            }                                                                   \
             cs[whole + j] = ct[j];                                              \
-            ts[whole + j] = tt[j];                                              \
             hs[whole + j] = ht[j];                                              \
         }                                                                       \
     }                                                                           \
+}                                                                               \
+/* z: pre-activations less bias (rows of 4H) -> activated gates, kept with      \
+   tanh(c_t) unless c_tanh is NULL (prediction, which needs neither); c_prev:   \
+   c_{t-1} rows, NULL at the first step. */                                     \
+TARGET static void sklstm_cells_forward_##ISA##_##S(                            \
+    int n_rows, int units, T *restrict z, const T *restrict bias,               \
+    const T *restrict c_prev, T *restrict c, T *restrict c_tanh,                \
+    T *restrict h)                                                              \
+{                                                                               \
+    if (c_tanh)                                                                 \
+        sklstm_cells_rows_##ISA##_##S(1, n_rows, units, z, bias, c_prev, c,     \
+                                      c_tanh, h);                               \
+    else                                                                        \
+        sklstm_cells_rows_##ISA##_##S(0, n_rows, units, z, bias, c_prev, c,     \
+                                      NULL, h);                                 \
 }
 #define SKLSTM_CELL_ROWS(T, S, P)                                               \
 SKLSTM_EACH_ISA(SKLSTM_CELLS_FORWARD, T, S, P)                                  \
