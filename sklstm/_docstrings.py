@@ -110,10 +110,10 @@ _COMMON_PARAMETERS_DOC = """
     rho : float, default=0.9
         Decay of RMSprop's moving average of squared gradients.
 
-    n_iter_no_change : int, default=20
+    n_iter_no_change : int, default=50
         Training stops once more than this many epochs in a row have not improved
-        by ``tol`` (MLP's 10 stopped too soon on small real data sets, whose
-        losses improve in noisy steps: see :doc:`/benchmarks`).
+        by ``tol`` (MLP's 10, and 20, stopped too soon on small real data sets,
+        whose losses improve in noisy steps: see :doc:`/benchmarks`).
         Epochs of a new network's initial plateau (before the monitored quantity
         has improved by 10% on its starting value) do not count, so training
         never stops before it has started to learn.
