@@ -73,6 +73,7 @@ class SklstmModel:
             random_state=SEED,
             warm_start=True,
             return_sequences=return_sequences,
+            ema_momentum=None,  # the epochs alone, as PyTorch's loop
         )
 
     def train_epoch(self):
@@ -152,9 +153,7 @@ def measure_training(name, n_repeats):
         SklstmModel("per step float64", config, X, y_steps, np.float64, True),
     ]
     times = time_alternating(models, lambda m: m.train_epoch(), n_repeats, n_warmup=1)
-    median = {
-        side: statistics.median(t) / EPOCHS_PER_CALL for side, t in times.items()
-    }
+    median = {side: statistics.median(t) / EPOCHS_PER_CALL for side, t in times.items()}
     result = {
         "config": config.describe(),
         "median_seconds": median,
@@ -284,8 +283,7 @@ def markdown(report):
         f"Target: per step / many-to-one <= {PER_STEP_TARGET}; torch / sklstm > 1 "
         "means sklstm is faster.",
         "",
-        f"Epoch times: fits of {EPOCHS_PER_CALL} epochs, divided by "
-        f"{EPOCHS_PER_CALL}.",
+        f"Epoch times: fits of {EPOCHS_PER_CALL} epochs, divided by {EPOCHS_PER_CALL}.",
         "",
         "| config | many-to-one s | per step s | per step / many-to-one | "
         "torch per step s | torch / sklstm | float64 per step / many-to-one |",

@@ -65,6 +65,16 @@ from sklstm._training import (
 )
 from sklstm._validation import OneHotTargetWarning  # noqa: F401 (public here too)
 
+#: Parameters that estimators pickled by sklstm 0.1 lack, with the value that
+#: describes how they were fitted: early stopping on the estimator's own score,
+#: one prediction a sequence, LSTM cells, the best epoch's weights kept.
+_PARAMETERS_SINCE_0_1 = {
+    "scoring": None,
+    "return_sequences": False,
+    "cell": "lstm",
+    "ema_momentum": None,
+}
+
 
 class _BaseLSTM(
     VersionedPickleMixin,
@@ -392,8 +402,11 @@ class _BaseLSTM(
         self.loss_ = float(history.kept_loss)
         if self.best_loss_ is not None:
             # The start's loss counts too when no epoch finished (a divergence in
-            # the first), so that best_loss_ is finite after any returning fit.
-            kept = [self.loss_] if np.isfinite(self.loss_) else []
+            # the first), so that best_loss_ is finite after any returning fit;
+            # an average's is no epoch's.
+            kept = (
+                [self.loss_] if np.isfinite(self.loss_) and not history.averaged else []
+            )
             self.best_loss_ = min([self.best_loss_, *history.loss_curve, *kept])
         if history.diverged or history.interrupted:
             # Its state holds the blow-up, or is mid-epoch.
@@ -513,6 +526,10 @@ class _BaseLSTM(
         return tags
 
     def _loaded_state(self, state):
+        # Parameters added since a model was saved, at the values that say how it
+        # was fitted, so that get_params, clone and a refit work on it.
+        for name, value in _PARAMETERS_SINCE_0_1.items():
+            state.setdefault(name, value)
         if "_params" in state:
             state["_params"] = aligned_params(state["_params"])
             state.setdefault("_return_sequences", False)  # older models
@@ -623,6 +640,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         rho=0.9,
         n_iter_no_change=50,
         max_grad_norm=None,
+        ema_momentum=0.9,
         max_fun=15000,
         bidirectional=False,
         dropout=0.0,
@@ -655,6 +673,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         self.rho = rho
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
+        self.ema_momentum = ema_momentum
         self.max_fun = max_fun
         self.bidirectional = bidirectional
         self.dropout = dropout
@@ -1004,6 +1023,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         rho=0.9,
         n_iter_no_change=50,
         max_grad_norm=None,
+        ema_momentum=0.9,
         max_fun=15000,
         bidirectional=False,
         dropout=0.0,
@@ -1037,6 +1057,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         self.rho = rho
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
+        self.ema_momentum = ema_momentum
         self.max_fun = max_fun
         self.bidirectional = bidirectional
         self.dropout = dropout

@@ -9,7 +9,9 @@ through :func:`fit_lbfgs`), with the early-stopping split. One mechanism,
 weights are the best seen (by the training loss, the validation loss or a
 validation score), when training has stopped improving, and when it has diverged.
 Whatever ends a fit (no improvement, ``max_iter``, divergence, Ctrl-C), the weights
-it keeps are the checkpoint's best.
+it keeps are the checkpoint's best, unless ``ema_momentum`` averages the weights of
+its epochs (:func:`run_epochs`): then a fit that ends normally keeps their moving
+average.
 """
 
 import copy
@@ -50,6 +52,12 @@ _RULE_SETTINGS = (
     "nesterov",
     "step",
 )
+
+#: ema_momentum's warm-up (TensorFlow's ``ExponentialMovingAverage`` with
+#: ``num_updates``): after epoch t the average decays by ``min(ema_momentum, (1 +
+#: t) / (EMA_WARMUP + t))``, so that the first epochs, far from trained, do not
+#: weigh in a short fit's average.
+EMA_WARMUP = 10
 
 #: A fresh network is on its initial plateau until the monitored quantity has
 #: improved on its starting value by this fraction: no-improvement epochs count
@@ -198,6 +206,10 @@ class History:
     learning_rates: list = field(default_factory=list)
     n_iter: int = 0
     samples_seen: int = 0
+    # Whether the weights kept are the moving average of the epochs' (ema_momentum),
+    # and then its validation score (None without early stopping).
+    averaged: bool = False
+    average_score: object = None
     # The training loss of the weights kept (their epoch's, or the start's).
     kept_loss: float = np.nan
     diverged: bool = False
@@ -531,26 +543,34 @@ def run_epochs(
     validation_score=None,
     incremental=False,
     tasks=UNOBSERVED,
+    ema_momentum=None,
 ):
     """Train ``params`` in place for up to ``max_iter`` epochs; return the History.
 
     ``validation_score(params)`` (higher is better, None without early stopping)
     scores the current weights; the checkpoint then monitors its negation, else the
-    training loss. A fit (not ``incremental``) ends on the checkpoint's best
-    weights whatever stops it. One call of ``partial_fit`` (``incremental``) is one
-    epoch: it keeps its weights unless the epoch diverges or is interrupted, when
-    the weights go back to the checkpoint's best or to those of the call's start.
-    After a divergence or an interruption the optimizer's state holds the blow-up,
-    or is mid-epoch: the returned History says so, for the caller to start a
-    fresh one. ``tasks`` (:class:`~sklstm._callbacks.FitTasks`) hears of each
-    epoch's beginning and end, with the weights kept after a divergence, and may
-    ask training to stop.
+    training loss. A fit (not ``incremental``) ends on the checkpoint's best weights
+    whatever stops it, unless ``ema_momentum`` (not None) averages them: then a fit
+    that ends without a divergence or an interruption keeps the exponential moving
+    average of the weights at the end of its epochs (:func:`_keep_average`), as
+    Keras' optimizers with ``use_ema``. The checkpoint's best is the one epoch that
+    happened to fit the training data best; the average evens out the noise of the
+    last epochs' minibatch steps. One call of ``partial_fit`` (``incremental``) is
+    one epoch: it keeps its weights unless the epoch diverges or is interrupted,
+    when the weights go back to the checkpoint's best or to those of the call's
+    start. After a divergence or an interruption the optimizer's state holds the
+    blow-up, or is mid-epoch: the returned History says so, for the caller to start
+    a fresh one. ``tasks`` (:class:`~sklstm._callbacks.FitTasks`) hears of each
+    epoch's beginning and end, with the weights kept after a divergence, and may ask
+    training to stop.
     """
     history = History()
     workspace = batches.workspace()
     grads = np.empty_like(params)
     epoch_start = np.empty_like(params)
     verbose = batches.verbose
+    average = None
+    reached_max_iter = False
     try:
         for _ in range(max_iter):
             started = time.perf_counter()
@@ -580,6 +600,8 @@ def run_epochs(
                 checkpoint.record(-score, loss, params)
             else:
                 checkpoint.record(loss, loss, params)
+            if ema_momentum is not None and not incremental:
+                average = _moving_average(average, params, ema_momentum, history.n_iter)
             if verbose:
                 message = "Iteration %d, loss = %.8f" % (history.n_iter, loss)
                 if validation_score is not None:
@@ -597,13 +619,7 @@ def run_epochs(
                     break
                 checkpoint.no_improvement_count = 0
             elif history.n_iter == max_iter:
-                warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                    "optimization hasn't converged yet; the weights of the best "
-                    "epoch (%d) were kept." % (max_iter, checkpoint.best_iter),
-                    ConvergenceWarning,
-                    stacklevel=8,
-                )
+                reached_max_iter = True
     except KeyboardInterrupt:
         history.interrupted = True
         _keep_after_interruption(params, epoch_start, checkpoint, history, incremental)
@@ -611,7 +627,72 @@ def run_epochs(
     if not incremental:
         checkpoint.restore(params)
     history.kept_loss = _kept_loss(history, checkpoint, incremental)
+    if average is not None and not (history.diverged or history.interrupted):
+        _keep_average(batches, params, average, checkpoint, validation_score, history)
+    if reached_max_iter:
+        kept = (
+            "the moving average of its epochs' weights (ema_momentum)"
+            if history.averaged
+            else "the weights of the best epoch (%d)" % checkpoint.best_iter
+        )
+        warnings.warn(
+            "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+            "optimization hasn't converged yet; %s was kept." % (max_iter, kept),
+            ConvergenceWarning,
+            stacklevel=8,
+        )
     return history
+
+
+def _moving_average(average, params, momentum, n_epochs):
+    """The weights' moving average after epoch ``n_epochs`` (its first: a copy)."""
+    if average is None:
+        return params.copy()
+    decay = min(momentum, (1 + n_epochs) / (EMA_WARMUP + n_epochs))
+    average *= decay
+    average += (1 - decay) * params
+    return average
+
+
+def _keep_average(batches, params, average, checkpoint, validation_score, history):
+    """Put the weights' moving average in ``params``, with its training loss.
+
+    The loss is measured on the whole training set, as the starting weights'
+    (:func:`training_loss`). With early stopping the average competes with the
+    best epoch on the validation score and is kept only if it scores at least as
+    well; without, it is kept unless its loss is not finite.
+    """
+    score = None
+    if validation_score is not None:
+        score = float(validation_score(average))
+        if not -score <= checkpoint.best_value:
+            if batches.verbose:
+                print(
+                    "Kept the weights of the best epoch (%d, validation score = "
+                    "%.6f): the moving average of the weights scored %.6f."
+                    % (checkpoint.best_iter, -checkpoint.best_value, score)
+                )
+            return
+    loss = training_loss(
+        batches.network,
+        average,
+        batches.data,
+        batches.Y,
+        batches.sample_weight,
+        batches.alpha,
+        n_batches=-(-batches.data.n_samples // batches.batch_size),
+    )
+    if not np.isfinite(loss):
+        return
+    np.copyto(params, average)
+    history.kept_loss = loss
+    history.averaged = True
+    history.average_score = score
+    if batches.verbose:
+        message = "Kept the moving average of the weights: loss = %.8f" % loss
+        if score is not None:
+            message += ", validation score = %.6f" % score
+        print(message + ".")
 
 
 def _keep_after_interruption(params, epoch_start, checkpoint, history, incremental):
@@ -683,6 +764,7 @@ class TrainingSettings:
     rho: float
     n_iter_no_change: int
     max_grad_norm: object
+    ema_momentum: object
     max_fun: int
     dropout: float
     recurrent_dropout: float
@@ -851,11 +933,16 @@ def _train_minibatches(network, params, training, settings, run):
         score,
         run.incremental,
         run.tasks,
+        settings.ema_momentum,
     )
-    trained = Trained(history, checkpoint.best_iter, optimizer, checkpoint)
+    # An average's weights are those of the last epoch's end.
+    best_iter = history.n_iter if history.averaged else checkpoint.best_iter
+    trained = Trained(history, best_iter, optimizer, checkpoint)
     if early_stopping:
         trained.validation_scores = history.validation_scores
-        trained.best_validation_score = -checkpoint.best_value
+        trained.best_validation_score = (
+            history.average_score if history.averaged else -checkpoint.best_value
+        )
     return trained
 
 

@@ -769,6 +769,7 @@ PARAMETER_CONSTRAINTS = {
     "rho": [Interval(Real, 0, 1, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+    "ema_momentum": [None, Interval(Real, 0, 1, closed="left")],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     "bidirectional": ["boolean"],
     "return_sequences": ["boolean"],

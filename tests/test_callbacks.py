@@ -108,6 +108,8 @@ def test_scoring_monitor_rows_are_the_scores_of_each_epochs_weights(early_stoppi
         max_iter=6,
         learning_rate_init=0.02,
         early_stopping=early_stopping,
+        # The best epoch's weights, which a snapshot holds (not their average).
+        ema_momentum=None,
         random_state=0,
     )
     model.set_callbacks(monitor, recorder).fit(X, y)
@@ -130,7 +132,11 @@ def test_regressor_snapshots_predict_in_y_units():
     y = 1000 + 100 * X[:, -1, 0]
     monitor = callback.ScoringMonitor(scoring="r2")
     model = LSTMRegressor(
-        hidden_layer_sizes=(4,), max_iter=30, learning_rate_init=0.01, random_state=0
+        hidden_layer_sizes=(4,),
+        max_iter=30,
+        learning_rate_init=0.01,
+        ema_momentum=None,  # the best epoch's weights, a snapshot's
+        random_state=0,
     )
     model.set_callbacks(monitor).fit(X, y)
     scores = [r["r2"] for r in monitor.get_logs().data if r["task_name"] == "epoch"]

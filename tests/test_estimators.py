@@ -392,6 +392,8 @@ def test_early_stopping_keeps_the_best_weights(estimator_class, learning_rate):
         max_iter=20,
         learning_rate_init=learning_rate,
         n_iter_no_change=3,
+        # The epochs' weights (the average competes too: test_training.py).
+        ema_momentum=None,
         random_state=0,
     )
     X, y_class, y_reg = sequence_data(n_samples=200)
@@ -441,12 +443,19 @@ def test_partial_fit_classifier():
     assert est.n_iter_ == 1 and est.validation_scores_ is None
 
 
-def test_verbose_prints_each_epoch(capsys):
-    fitted(LSTMRegressor, verbose=True, max_iter=3)
+@pytest.mark.parametrize("ema_momentum", [None, 0.9])
+def test_verbose_prints_each_epoch_and_the_weights_kept(capsys, ema_momentum):
+    est, _, _ = fitted(
+        LSTMRegressor, verbose=True, max_iter=3, ema_momentum=ema_momentum
+    )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 3 + (ema_momentum is not None)
     assert lines[0].startswith("Iteration 1, loss = ")
     assert "time = " in lines[0]
+    if ema_momentum is not None:
+        assert lines[-1] == (
+            "Kept the moving average of the weights: loss = %.8f." % est.loss_
+        )
 
 
 def test_convergence_warning_when_max_iter_reached():
@@ -624,7 +633,8 @@ def test_diverging_training_keeps_finite_weights(
 def test_keyboard_interrupt_keeps_the_last_complete_epoch(interrupt_at_minibatch):
     """Ctrl-C in the middle of an epoch: a usable model, as of the last whole epoch."""
     X, y, _ = sequence_data()  # 120 samples, batch 32: 4 minibatches per epoch
-    reference = small(LSTMClassifier, max_iter=2).fit(X, y)
+    # An interrupted fit keeps its best epoch, not the average (ema_momentum).
+    reference = small(LSTMClassifier, max_iter=2, ema_momentum=None).fit(X, y)
     interrupt_at_minibatch(10)  # the second minibatch of the third epoch
     est = small(LSTMClassifier, max_iter=5)
     with pytest.warns(UserWarning, match="interrupted by the user after 2 complete"):

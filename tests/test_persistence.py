@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 
@@ -36,6 +37,14 @@ def test_old_pickles_load_and_predict_as_they_did(path):
     for name, (model, expected) in fixture["models"].items():
         method = model.predict_proba if name == "classifier" else model.predict
         assert_allclose(method(inputs[name]), expected, rtol=1e-6, atol=1e-7)
+        # Parameters added since have the values that say how they were fitted,
+        # and clone and refit work.
+        params = model.get_params()
+        assert params["ema_momentum"] is None and params["cell"] == "lstm"
+        X = inputs[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clone(model).set_params(max_iter=2).fit(X, model.predict(X))
 
 
 def test_pickles_carry_the_version_and_warn_across_versions():

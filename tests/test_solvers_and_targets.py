@@ -300,6 +300,9 @@ def test_verbose_levels(capsys, solver):
         hidden_layer_sizes=(4,), solver=solver, batch_size=10, max_iter=2, verbose=1
     ).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
+    if solver != "lbfgs":
+        # Then which weights were kept (ema_momentum's average).
+        assert lines.pop().startswith("Kept the moving average of the weights")
     assert len(lines) == 2
     assert all(line.startswith("Iteration ") for line in lines)
     if solver == "lbfgs":

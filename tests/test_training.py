@@ -16,6 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import log_loss
 
 import sklstm
 from sklstm import LSTMClassifier, LSTMRegressor, OneHotTargetWarning
@@ -120,7 +121,11 @@ def test_target_scale_does_not_change_training(factor):
 def test_fit_keeps_the_best_epoch_when_max_iter_ends_it():
     X, y = classification_data()
     est = LSTMClassifier(
-        hidden_layer_sizes=(8,), learning_rate_init=0.3, max_iter=15, random_state=0
+        hidden_layer_sizes=(8,),
+        learning_rate_init=0.3,
+        max_iter=15,
+        random_state=0,
+        ema_momentum=None,
     )
     with pytest.warns(ConvergenceWarning, match="weights of the best epoch"):
         est.fit(X, y)
@@ -128,6 +133,97 @@ def test_fit_keeps_the_best_epoch_when_max_iter_ends_it():
     assert est.best_iter_ in (0, best)
     if est.best_iter_:
         assert est.loss_ == min(est.loss_curve_) == est.best_loss_
+
+
+def spy_on_epochs(monkeypatch):
+    """The weights at the end of each epoch, as the moving average receives them."""
+    epochs = []
+    moving_average = sklstm._training._moving_average
+
+    def spy(average, params, momentum, n_epochs):
+        epochs.append(params.copy())
+        return moving_average(average, params, momentum, n_epochs)
+
+    monkeypatch.setattr(sklstm._training, "_moving_average", spy)
+    return epochs
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("route", ["kernel", "python"])
+def test_ema_momentum_keeps_the_moving_average_of_the_epochs(
+    monkeypatch, momentum, route
+):
+    X, y = classification_data()
+    epochs = spy_on_epochs(monkeypatch)
+    est = LSTMClassifier(
+        hidden_layer_sizes=(6,),
+        max_iter=12,
+        ema_momentum=momentum,
+        alpha=0.0,
+        # Dropout trains a minibatch at a time from Python.
+        dropout=0.1 if route == "python" else 0.0,
+        random_state=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="moving average of its epochs"):
+        est.fit(X, y)
+    assert len(epochs) == est.n_iter_ == 12
+    expected = epochs[0]
+    for t, weights in enumerate(epochs[1:], start=2):
+        decay = min(momentum, (1 + t) / (10 + t))
+        expected = decay * expected + (1 - decay) * weights
+    assert_allclose(est._params, expected, rtol=1e-12, atol=1e-15)
+    if momentum == 0:
+        assert_array_equal(est._params, epochs[-1])
+    assert est.best_iter_ == est.n_iter_
+    # loss_ is the kept weights' training loss over the whole training set
+    # (alpha=0: the cross-entropy alone).
+    assert_allclose(est.loss_, log_loss(y, est.predict_proba(X)), rtol=1e-10)
+    # best_loss_ stays the epochs' lowest.
+    assert est.best_loss_ == min(est.loss_curve_)
+
+
+def test_ema_momentum_none_and_partial_fit_keep_the_epochs_weights(monkeypatch):
+    X, y = classification_data()
+    epochs = spy_on_epochs(monkeypatch)
+    params = dict(hidden_layer_sizes=(6,), max_iter=12, random_state=0)
+    best = quietly(LSTMClassifier(ema_momentum=None, **params).fit, X, y)
+    assert not epochs
+    assert best.best_iter_ == int(np.argmin(best.loss_curve_)) + 1
+    averaged = quietly(LSTMClassifier(**params).fit, X, y)
+    # The same epochs: the average changes only what is kept.
+    assert_array_equal(averaged.loss_curve_, best.loss_curve_)
+    assert not np.array_equal(averaged._params, best._params)
+    assert len(epochs) == 12
+    incremental = LSTMClassifier(**params)
+    for _ in range(3):
+        incremental.partial_fit(X, y, classes=[0, 1, 2])
+        assert incremental.loss_ == incremental.loss_curve_[-1]
+    assert len(epochs) == 12  # partial_fit averages nothing
+
+
+def test_ema_momentum_competes_on_the_validation_data():
+    X, y = classification_data(200)
+    X_val, y_val = classification_data(60, seed=1)
+    for momentum in [None, 0.9]:
+        est = quietly(
+            LSTMClassifier(
+                hidden_layer_sizes=(6,),
+                max_iter=30,
+                early_stopping=True,
+                scoring="accuracy",
+                ema_momentum=momentum,
+                random_state=0,
+            ).fit,
+            X,
+            y,
+            X_val=X_val,
+            y_val=y_val,
+        )
+        # The kept weights' validation score, the best of the epochs' or above.
+        assert est.best_validation_score_ == est.score(X_val, y_val)
+        assert est.best_validation_score_ >= max(est.validation_scores_)
+        if est.best_iter_ < est.n_iter_:
+            assert est.best_validation_score_ == max(est.validation_scores_)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +254,9 @@ def test_a_finite_blow_up_is_a_divergence(params):
     assert max(np.abs(w).max() for w in weights[:-2]) < 1e3
     assert est.score(X, y) >= start.score(X, y) - 0.1
     assert np.isfinite(est.loss_) and np.isfinite(est.loss_curve_).all()
+    # The best epoch's weights, not the moving average (ema_momentum).
+    if est.best_iter_:
+        assert est.loss_ == est.loss_curve_[est.best_iter_ - 1]
     est.set_params(solver="adam", learning_rate_init=1e-3, warm_start=True, max_iter=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
