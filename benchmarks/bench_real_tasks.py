@@ -167,10 +167,10 @@ def naive_forecasts(series, spec, X_test, seasonal):
     return np.stack(out)
 
 
-def fit_lstm_forecaster(X, y, seed):
+def fit_lstm_forecaster(X, y, seed, params=None):
     model = make_pipeline(
         SequenceScaler(),
-        LSTMRegressor(hidden_layer_sizes=(UNITS,), random_state=seed),
+        LSTMRegressor(hidden_layer_sizes=(UNITS,), random_state=seed, **(params or {})),
     )
     return model.fit(X, y)
 
@@ -236,7 +236,7 @@ def fit_torch(X, y, seed, classify, per_step=False):
     return predict
 
 
-def run_forecast(name, series, spec, model, seed):
+def run_forecast(name, series, spec, model, seed, params=None):
     X, y, X_test, y_test = forecast_data(series, spec)
     record = {"dataset": name, "task": "forecasting", "model": model, "seed": seed}
     start = time.perf_counter()
@@ -246,7 +246,7 @@ def run_forecast(name, series, spec, model, seed):
         scale = level(X_test)
         X_scaled = (X_test / scale[:, None])[:, :, None]
         if model == "sklstm":
-            fitted = fit_lstm_forecaster(X, y, seed)
+            fitted = fit_lstm_forecaster(X, y, seed, params)
             record["n_iter"] = int(fitted[-1].n_iter_)
             y_pred = fitted.predict(X_scaled) * scale[:, None]
         else:
@@ -277,7 +277,7 @@ def per_step_data():
     return train, test
 
 
-def run_per_step(train, test, model, seed):
+def run_per_step(train, test, model, seed, params=None):
     (X, y), (X_test, y_test) = train, test
     record = {"dataset": "BasicMotions sessions", "task": "per-step", "model": model}
     record["seed"] = seed
@@ -292,6 +292,7 @@ def run_per_step(train, test, model, seed):
                 return_sequences=True,
                 bidirectional=model == "sklstm bidirectional",
                 random_state=seed,
+                **(params or {}),
             ),
         ).fit(X, y)
         record["n_iter"] = int(fitted[-1].n_iter_)
@@ -376,6 +377,13 @@ def parse_args(argv=None):
         type=lambda text: [int(s) for s in text.split(",")],
         default=list(SEEDS),
     )
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="JSON dict of parameters for every sklstm estimator, e.g. "
+        "'{\"ema_momentum\": null}'",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--output", default=OUTPUT)
     return parser.parse_args(argv)
@@ -397,7 +405,7 @@ def run(args):
         models = ["sklstm"] + ([] if args.no_torch else ["torch"])
         for model in models:
             for seed in args.seeds:
-                runs.append(run_forecast(name, series, spec, model, seed))
+                runs.append(run_forecast(name, series, spec, model, seed, args.params))
                 print("  ", runs[-1], flush=True)
         for model in ("naive", "seasonal naive"):
             runs.append(run_forecast(name, series, spec, model, None))
@@ -409,7 +417,7 @@ def run(args):
         models += [] if args.no_torch else ["torch"]
         for model in models:
             for seed in args.seeds:
-                runs.append(run_per_step(train, test, model, seed))
+                runs.append(run_per_step(train, test, model, seed, args.params))
                 print("  ", runs[-1], flush=True)
     return {
         "meta": {

@@ -49,8 +49,8 @@ _COMMON_PARAMETERS_DOC = """
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data); for "lbfgs",
-        of L-BFGS iterations. Reaching it keeps the weights' moving average
-        (``ema_momentum``) or those of the best epoch (see ``best_iter_``), with a
+        of L-BFGS iterations. Reaching it keeps the weights of the best epoch
+        (see ``best_iter_``; their moving average with ``ema_momentum``), with a
         ``ConvergenceWarning``.
 
     shuffle : bool, default=True
@@ -126,18 +126,19 @@ _COMMON_PARAMETERS_DOC = """
 
     ema_momentum : float or None, default=0.9
         A ``fit`` keeps the exponential moving average of the weights at the end
-        of its epochs, decaying by this much an epoch (by less in the first
-        epochs: ``min(ema_momentum, (1 + t) / (10 + t))`` after epoch ``t``, as
-        TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``), rather
-        than the one epoch with the lowest training loss: Keras' ``use_ema`` and
-        PyTorch's ``AveragedModel``, but an epoch at a time. The average evens out
-        the last epochs' minibatch noise, and on small real data sets it predicts
-        better than the best epoch (see :doc:`/benchmarks`). With
-        ``early_stopping`` it is kept only if it scores at least as well as the
-        best epoch on the validation data; after a divergence or an
-        interruption, the best epoch's weights are kept. None keeps the best
-        epoch's weights. Minibatch solvers and ``fit`` only: ``partial_fit``
-        keeps each call's weights.
+        of its epochs up to its best one (the epoch ``best_iter_``, by the
+        monitored quantity), rather than that epoch's weights alone: Keras'
+        ``use_ema`` and PyTorch's ``AveragedModel``, an epoch at a time. The
+        average decays by this much an epoch (by less in the first epochs:
+        ``min(ema_momentum, (1 + t) / (10 + t))`` after epoch ``t``, as
+        TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``). It
+        evens out the minibatch noise of the epochs before the best, and on small
+        real data sets predicts better than the best epoch (see
+        :doc:`/benchmarks`). With ``early_stopping`` it is kept only if it scores
+        at least as well as the best epoch on the validation data; after a
+        divergence or an interruption, the best epoch's weights are kept. None
+        keeps the best epoch's weights. Minibatch solvers and ``fit`` only:
+        ``partial_fit`` keeps each call's weights.
 
     max_fun : int, default=15000
         Maximum number of loss evaluations of "lbfgs".
@@ -210,9 +211,8 @@ _COMMON_ATTRIBUTES_DOC = """
     best_iter_ : int
         The epoch of the last fit whose weights were kept, by the monitored
         quantity (0: the weights it started from). Whatever stopped training (no
-        improvement, ``max_iter``, divergence, Ctrl-C), the model is that epoch's;
-        when it is the moving average of ``ema_momentum``, the last epoch, where
-        the average ends.
+        improvement, ``max_iter``, divergence, Ctrl-C), the model is that epoch's,
+        or the moving average of the weights up to it (``ema_momentum``).
 
     validation_scores_ : list of float or None
         With ``early_stopping``, the score of each epoch of the last fit on the

@@ -9,9 +9,8 @@ through :func:`fit_lbfgs`), with the early-stopping split. One mechanism,
 weights are the best seen (by the training loss, the validation loss or a
 validation score), when training has stopped improving, and when it has diverged.
 Whatever ends a fit (no improvement, ``max_iter``, divergence, Ctrl-C), the weights
-it keeps are the checkpoint's best, unless ``ema_momentum`` averages the weights of
-its epochs (:func:`run_epochs`): then a fit that ends normally keeps their moving
-average.
+it keeps are the checkpoint's best, or with ``ema_momentum`` the moving average of
+the epochs' weights up to the best one (:func:`run_epochs`).
 """
 
 import copy
@@ -206,8 +205,9 @@ class History:
     learning_rates: list = field(default_factory=list)
     n_iter: int = 0
     samples_seen: int = 0
-    # Whether the weights kept are the moving average of the epochs' (ema_momentum),
-    # and then its validation score (None without early stopping).
+    # Whether the weights kept are the moving average of the epochs' up to the
+    # best (ema_momentum), and then its validation score (None without early
+    # stopping).
     averaged: bool = False
     average_score: object = None
     # The training loss of the weights kept (their epoch's, or the start's).
@@ -550,12 +550,13 @@ def run_epochs(
     ``validation_score(params)`` (higher is better, None without early stopping)
     scores the current weights; the checkpoint then monitors its negation, else the
     training loss. A fit (not ``incremental``) ends on the checkpoint's best weights
-    whatever stops it, unless ``ema_momentum`` (not None) averages them: then a fit
-    that ends without a divergence or an interruption keeps the exponential moving
-    average of the weights at the end of its epochs (:func:`_keep_average`), as
-    Keras' optimizers with ``use_ema``. The checkpoint's best is the one epoch that
-    happened to fit the training data best; the average evens out the noise of the
-    last epochs' minibatch steps. One call of ``partial_fit`` (``incremental``) is
+    whatever stops it; with ``ema_momentum`` (not None), a fit that ends without a
+    divergence or an interruption keeps instead the exponential moving average of
+    the weights at the end of its epochs, as it stood at the best epoch
+    (:func:`_keep_average`), as Keras' optimizers with ``use_ema`` keep theirs: the
+    best epoch is chosen among noisy ones, and the average evens out the noise of
+    its last minibatch steps, while a run that got worse after its best (an unstable
+    one) does not pull it there. One call of ``partial_fit`` (``incremental``) is
     one epoch: it keeps its weights unless the epoch diverges or is interrupted,
     when the weights go back to the checkpoint's best or to those of the call's
     start. After a divergence or an interruption the optimizer's state holds the
@@ -569,7 +570,7 @@ def run_epochs(
     grads = np.empty_like(params)
     epoch_start = np.empty_like(params)
     verbose = batches.verbose
-    average = None
+    average = best_average = None
     reached_max_iter = False
     try:
         for _ in range(max_iter):
@@ -602,6 +603,8 @@ def run_epochs(
                 checkpoint.record(loss, loss, params)
             if ema_momentum is not None and not incremental:
                 average = _moving_average(average, params, ema_momentum, history.n_iter)
+                if checkpoint.best_iter == history.n_iter:  # a new best epoch
+                    best_average = _copy_into(best_average, average)
             if verbose:
                 message = "Iteration %d, loss = %.8f" % (history.n_iter, loss)
                 if validation_score is not None:
@@ -627,14 +630,16 @@ def run_epochs(
     if not incremental:
         checkpoint.restore(params)
     history.kept_loss = _kept_loss(history, checkpoint, incremental)
-    if average is not None and not (history.diverged or history.interrupted):
-        _keep_average(batches, params, average, checkpoint, validation_score, history)
-    if reached_max_iter:
-        kept = (
-            "the moving average of its epochs' weights (ema_momentum)"
-            if history.averaged
-            else "the weights of the best epoch (%d)" % checkpoint.best_iter
+    if best_average is not None and not (history.diverged or history.interrupted):
+        _keep_average(
+            batches, params, best_average, checkpoint, validation_score, history
         )
+    if reached_max_iter:
+        kept = "the weights of the best epoch (%d)" % checkpoint.best_iter
+        if history.averaged:
+            kept = "the moving average of the weights up to the best epoch (%d)" % (
+                checkpoint.best_iter
+            )
         warnings.warn(
             "Stochastic Optimizer: Maximum iterations (%d) reached and the "
             "optimization hasn't converged yet; %s was kept." % (max_iter, kept),
@@ -642,6 +647,14 @@ def run_epochs(
             stacklevel=8,
         )
     return history
+
+
+def _copy_into(buffer, values):
+    """``values`` copied into ``buffer`` (None: a new one)."""
+    if buffer is None:
+        return values.copy()
+    np.copyto(buffer, values)
+    return buffer
 
 
 def _moving_average(average, params, momentum, n_epochs):
@@ -655,7 +668,8 @@ def _moving_average(average, params, momentum, n_epochs):
 
 
 def _keep_average(batches, params, average, checkpoint, validation_score, history):
-    """Put the weights' moving average in ``params``, with its training loss.
+    """Put ``average``, the weights' moving average up to the best epoch, in
+    ``params``, with its training loss.
 
     The loss is measured on the whole training set, as the starting weights'
     (:func:`training_loss`). With early stopping the average competes with the
@@ -689,7 +703,10 @@ def _keep_average(batches, params, average, checkpoint, validation_score, histor
     history.averaged = True
     history.average_score = score
     if batches.verbose:
-        message = "Kept the moving average of the weights: loss = %.8f" % loss
+        message = (
+            "Kept the moving average of the weights up to the best epoch (%d): "
+            "loss = %.8f" % (checkpoint.best_iter, loss)
+        )
         if score is not None:
             message += ", validation score = %.6f" % score
         print(message + ".")
@@ -935,9 +952,7 @@ def _train_minibatches(network, params, training, settings, run):
         run.tasks,
         settings.ema_momentum,
     )
-    # An average's weights are those of the last epoch's end.
-    best_iter = history.n_iter if history.averaged else checkpoint.best_iter
-    trained = Trained(history, best_iter, optimizer, checkpoint)
+    trained = Trained(history, checkpoint.best_iter, optimizer, checkpoint)
     if early_stopping:
         trained.validation_scores = history.validation_scores
         trained.best_validation_score = (

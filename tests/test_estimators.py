@@ -454,7 +454,8 @@ def test_verbose_prints_each_epoch_and_the_weights_kept(capsys, ema_momentum):
     assert "time = " in lines[0]
     if ema_momentum is not None:
         assert lines[-1] == (
-            "Kept the moving average of the weights: loss = %.8f." % est.loss_
+            "Kept the moving average of the weights up to the best epoch (%d): "
+            "loss = %.8f." % (est.best_iter_, est.loss_)
         )
 
 

@@ -160,21 +160,24 @@ def test_ema_momentum_keeps_the_moving_average_of_the_epochs(
         max_iter=12,
         ema_momentum=momentum,
         alpha=0.0,
+        # Large steps: the loss is best before the last epoch (asserted below).
+        learning_rate_init=0.3,
         # Dropout trains a minibatch at a time from Python.
         dropout=0.1 if route == "python" else 0.0,
         random_state=0,
     )
-    with pytest.warns(ConvergenceWarning, match="moving average of its epochs"):
+    with pytest.warns(ConvergenceWarning, match="moving average of the weights up to"):
         est.fit(X, y)
     assert len(epochs) == est.n_iter_ == 12
+    # The average as it stood at the best epoch (by the training loss).
+    assert est.best_iter_ == int(np.argmin(est.loss_curve_)) + 1 < est.n_iter_
     expected = epochs[0]
-    for t, weights in enumerate(epochs[1:], start=2):
+    for t, weights in enumerate(epochs[1 : est.best_iter_], start=2):
         decay = min(momentum, (1 + t) / (10 + t))
         expected = decay * expected + (1 - decay) * weights
     assert_allclose(est._params, expected, rtol=1e-12, atol=1e-15)
     if momentum == 0:
-        assert_array_equal(est._params, epochs[-1])
-    assert est.best_iter_ == est.n_iter_
+        assert_array_equal(est._params, epochs[est.best_iter_ - 1])
     # loss_ is the kept weights' training loss over the whole training set
     # (alpha=0: the cross-entropy alone).
     assert_allclose(est.loss_, log_loss(y, est.predict_proba(X)), rtol=1e-10)
