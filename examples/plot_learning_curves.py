@@ -6,7 +6,8 @@ With ``early_stopping=True`` an LSTM estimator holds out ``validation_fraction``
 of the training sequences (or takes ``X_val``, ``y_val`` passed to ``fit``),
 scores them after every epoch and stops once the score has not improved for
 ``n_iter_no_change`` epochs, keeping the weights of the best epoch
-(``best_iter_``). ``scoring`` says what is monitored: the validation loss by
+(``best_iter_``), or their moving average up to it (``ema_momentum``) when that
+scores at least as well on the held-out sequences. ``scoring`` says what is monitored: the validation loss by
 default, here the accuracy. ``loss_curve_`` records the training loss of each
 epoch, ``validation_scores_`` the held-out score and ``best_validation_score_``
 that of the weights kept; :class:`~sklstm.TrainingCurveDisplay` draws them.
@@ -74,7 +75,7 @@ print(
     f"{clf.best_validation_score_:.3f} at epoch {best_epoch}"
 )
 test_accuracy = clf.score(X_test, y_test)
-print(f"held-out accuracy with the best epoch's weights: {test_accuracy:.3f}")
+print(f"held-out accuracy with the weights kept: {test_accuracy:.3f}")
 
 # %%
 # The same with ``learning_rate="adaptive"``: on each plateau of the validation
