@@ -137,8 +137,9 @@ _COMMON_PARAMETERS_DOC = """
         :doc:`/benchmarks`). With ``early_stopping`` it is kept only if it scores
         at least as well as the best epoch on the validation data; after a
         divergence or an interruption, the best epoch's weights are kept. None
-        keeps the best epoch's weights. Minibatch solvers and ``fit`` only:
-        ``partial_fit`` keeps each call's weights.
+        keeps the best epoch's weights, as does an average of one epoch (the
+        best is the first: a warm-started fit of one epoch). Minibatch solvers
+        and ``fit`` only: ``partial_fit`` keeps each call's weights.
 
     max_fun : int, default=15000
         Maximum number of loss evaluations of "lbfgs".

@@ -630,7 +630,10 @@ def run_epochs(
     if not incremental:
         checkpoint.restore(params)
     history.kept_loss = _kept_loss(history, checkpoint, incremental)
-    if best_average is not None and not (history.diverged or history.interrupted):
+    # An average of the best epoch alone (the first, or a momentum of 0) is that
+    # epoch's weights: they are in place already, with their loss.
+    averages = best_average is not None and checkpoint.best_iter > 1 and ema_momentum
+    if averages and not (history.diverged or history.interrupted):
         _keep_average(
             batches, params, best_average, checkpoint, validation_score, history
         )

@@ -166,7 +166,9 @@ def test_ema_momentum_keeps_the_moving_average_of_the_epochs(
         dropout=0.1 if route == "python" else 0.0,
         random_state=0,
     )
-    with pytest.warns(ConvergenceWarning, match="moving average of the weights up to"):
+    # With a momentum of 0 the average is the best epoch's weights.
+    kept = "moving average of the weights up to" if momentum else "weights of the best"
+    with pytest.warns(ConvergenceWarning, match=kept):
         est.fit(X, y)
     assert len(epochs) == est.n_iter_ == 12
     # The average as it stood at the best epoch (by the training loss).
@@ -178,11 +180,26 @@ def test_ema_momentum_keeps_the_moving_average_of_the_epochs(
     assert_allclose(est._params, expected, rtol=1e-12, atol=1e-15)
     if momentum == 0:
         assert_array_equal(est._params, epochs[est.best_iter_ - 1])
+        assert est.loss_ == est.loss_curve_[est.best_iter_ - 1]
+        return
     # loss_ is the kept weights' training loss over the whole training set
     # (alpha=0: the cross-entropy alone).
     assert_allclose(est.loss_, log_loss(y, est.predict_proba(X)), rtol=1e-10)
     # best_loss_ stays the epochs' lowest.
     assert est.best_loss_ == min(est.loss_curve_)
+
+
+def test_an_average_of_one_epoch_is_that_epoch(monkeypatch):
+    """A warm-started fit of one epoch keeps that epoch's weights and loss, as
+    with ema_momentum=None, and spends no forward pass on an average."""
+    X, y = classification_data()
+    est = LSTMClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
+    quietly(est.fit, X, y)
+    est.set_params(warm_start=True, max_iter=1)
+    monkeypatch.setattr(sklstm._training, "training_loss", None)  # never called
+    quietly(est.fit, X, y)
+    assert est.best_iter_ == 1
+    assert est.loss_ == est.loss_curve_[-1]
 
 
 def test_ema_momentum_none_and_partial_fit_keep_the_epochs_weights(monkeypatch):
