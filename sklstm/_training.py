@@ -638,14 +638,18 @@ def run_epochs(
             batches, params, best_average, checkpoint, validation_score, history
         )
     if reached_max_iter:
-        kept = "the weights of the best epoch (%d)" % checkpoint.best_iter
         if history.averaged:
-            kept = "the moving average of the weights up to the best epoch (%d)" % (
-                checkpoint.best_iter
+            kept = (
+                "the moving average of the weights up to the best epoch (%d) was"
+                % checkpoint.best_iter
             )
+        elif checkpoint.best_iter == 0:
+            kept = "the starting weights, which no epoch improved on, were"
+        else:
+            kept = "the weights of the best epoch (%d) were" % checkpoint.best_iter
         warnings.warn(
             "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-            "optimization hasn't converged yet; %s was kept." % (max_iter, kept),
+            "optimization hasn't converged yet; %s kept." % (max_iter, kept),
             ConvergenceWarning,
             stacklevel=8,
         )

@@ -135,6 +135,26 @@ def test_fit_keeps_the_best_epoch_when_max_iter_ends_it():
         assert est.loss_ == min(est.loss_curve_) == est.best_loss_
 
 
+@pytest.mark.parametrize(
+    "learning_rate, kept",
+    [
+        (0.1, r"the weights of the best epoch \(1\) were kept"),
+        # Steps far too long: the epoch is worse than the trained start.
+        (1.0, "the starting weights, which no epoch improved on, were kept"),
+    ],
+)
+def test_max_iter_warning_names_the_weights_kept(learning_rate, kept):
+    X, y = classification_data()
+    est = LSTMClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    est.set_params(warm_start=True, max_iter=1, learning_rate_init=learning_rate)
+    with pytest.warns(ConvergenceWarning, match=kept):
+        est.fit(X, y)
+    assert est.best_iter_ == (1 if learning_rate < 1 else 0)
+
+
 def spy_on_epochs(monkeypatch):
     """The weights at the end of each epoch, as the moving average receives them."""
     epochs = []
