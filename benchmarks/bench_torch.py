@@ -452,7 +452,13 @@ def time_alternating(models, call, n_rounds, calls_per_round=1, n_warmup=0):
     Each round runs a block of ``calls_per_round`` consecutive calls per model,
     flipping the order of the models every round so that slow drifts of the
     machine are shared instead of charged to whichever side runs second. Every
-    block starts after a pause that lets the previous side's threads go idle.
+    block starts after a pause that lets the previous side's threads go idle,
+    then one untimed call: a timed call runs as in a loop that trains epoch
+    after epoch or predicts call after call, not as the first call after an
+    idle spell. On the 2-core VMs, a first call after 0.2 s idle took 5-15 ms
+    longer on either side (the stacked epoch: sklstm 9.5 -> 14-24 ms, PyTorch
+    59 -> 66-74 ms): a fixed charge that doubles a short call and adds a tenth
+    to a long one.
     """
     for model in models:
         for _ in range(n_warmup):
@@ -461,6 +467,7 @@ def time_alternating(models, call, n_rounds, calls_per_round=1, n_warmup=0):
     for round_ in range(n_rounds):
         for model in models if round_ % 2 == 0 else models[::-1]:
             settle()
+            call(model)
             for _ in range(calls_per_round):
                 start = time.perf_counter()
                 call(model)
@@ -992,7 +999,8 @@ def markdown_timing_report(report):
         f"1-sample latency: median of {report['latency_calls']} `predict_proba` "
         f"calls, in blocks of {LATENCY_BLOCK}. Throughput: one call on "
         f"{THROUGHPUT_SAMPLES} sequences, median of {report['repeats']}. The two "
-        f"sides alternate, each block of calls after a {SETTLE_SECONDS} s pause. "
+        f"sides alternate, each block of calls after a {SETTLE_SECONDS} s pause "
+        "and one untimed call. "
         "% of GEMM: sklstm's training GFLOP/s (3 x forward FLOPs per epoch) over "
         f"a float32 {GEMM_SIZE}³ sgemm through the same BLAS "
         f"({report['gemm_gflops']['scipy_sgemm']:.0f} GFLOP/s)."

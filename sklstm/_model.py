@@ -29,11 +29,14 @@ from sklstm._validation import INDEX_LIMIT, check_loaded_state
 # _CHUNK_ELEMENTS, which bounds their memory on a large X.
 _CHUNK_SEQUENCES = 512
 _CHUNK_ELEMENTS = 1 << 24
-# A prediction's work space above glibc's largest mmap threshold (32 MiB) is mapped
-# afresh at every call, and faulting its pages in is a noticeable part of a large
-# prediction (benchmarks/README.md). Chunks keep it under _CHUNK_WORK_BYTES, but
-# not below _MIN_CHUNK_SEQUENCES, whose rows keep the per-step products efficient.
-_CHUNK_WORK_BYTES = 16 << 20
+# Equal-length batches (one kernel call a chunk, each thread taking its rows
+# through every step and layer) run in chunks whose work space is at most
+# _CHUNK_BYTES_PER_THREAD a thread, about half a core's L2 cache, but no fewer
+# than _MIN_CHUNK_SEQUENCES rows, which keep the per-step products efficient.
+# Larger chunks favour float32 slightly and cost float64 more (measured in
+# benchmarks/README.md); all stay far under glibc's mmap threshold (32 MiB),
+# above which a work space would be mapped and faulted in afresh at every call.
+_CHUNK_BYTES_PER_THREAD = 1 << 20
 _MIN_CHUNK_SEQUENCES = 64
 
 
@@ -222,27 +225,24 @@ class FittedModel:
         """Equal-length sequences, many-to-one: one kernel call a chunk."""
         network = self.network
         n_samples = data.n_samples
-        per_sequence = network.dense_work_size(data.max_length, 1)
-        chunk = min(
-            chunk,
-            max(
-                _MIN_CHUNK_SEQUENCES,
-                _CHUNK_WORK_BYTES // (per_sequence * network.dtype.itemsize),
-            ),
+        # A row's share of a batch's work space (a batch of one is sized for
+        # the single-sequence kernel instead, its packed weights included).
+        row_bytes = (
+            network.dense_work_size(data.max_length, 2) // 2 * network.dtype.itemsize
         )
-        size = network.dense_work_size(data.max_length, min(chunk, n_samples))
-        with (
-            kernel_threads(chunk) as n_threads,
-            pooled_buffer(network, size) as work,
-        ):
-            if n_samples <= chunk:
-                return network.dense_logits(self.params, data.X, work, n_threads)
-            out = np.empty((n_samples, network.n_outputs), dtype=network.dtype)
-            for batch in batch_slices(n_samples, chunk):
-                network.dense_logits(
-                    self.params, data.X[batch], work, n_threads, out=out[batch]
-                )
-            return out
+        with kernel_threads(chunk) as n_threads:
+            bound = _CHUNK_BYTES_PER_THREAD * n_threads // row_bytes
+            chunk = min(chunk, max(_MIN_CHUNK_SEQUENCES, bound))
+            size = network.dense_work_size(data.max_length, min(chunk, n_samples))
+            with pooled_buffer(network, size) as work:
+                if n_samples <= chunk:
+                    return network.dense_logits(self.params, data.X, work, n_threads)
+                out = np.empty((n_samples, network.n_outputs), dtype=network.dtype)
+                for batch in batch_slices(n_samples, chunk):
+                    network.dense_logits(
+                        self.params, data.X[batch], work, n_threads, out=out[batch]
+                    )
+                return out
 
     def embedding(self):
         """The model whose raw outputs are the dense layer's inputs, exactly.

@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 import sklstm._lstm
 import sklstm.preprocessing
 from sklstm import LSTMClassifier, LSTMRegressor
+from sklstm._threads import kernel_threads
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -577,7 +578,9 @@ def test_warm_start_may_toggle_early_stopping(first, second):
     [
         ({"_CHUNK_SEQUENCES": 7}, 7),
         # a bound on the work space's bytes, not below a minimum of sequences
-        ({"_CHUNK_WORK_BYTES": 1, "_MIN_CHUNK_SEQUENCES": 5}, 5),
+        ({"_CHUNK_BYTES_PER_THREAD": 1, "_MIN_CHUNK_SEQUENCES": 5}, 5),
+        # the bound counts a batch's rows (a batch of one is sized otherwise)
+        ({"_CHUNK_BYTES_PER_THREAD": "3 rows", "_MIN_CHUNK_SEQUENCES": 1}, 3),
     ],
 )
 def test_prediction_in_chunks_equals_one_batch(
@@ -586,10 +589,16 @@ def test_prediction_in_chunks_equals_one_batch(
     """Large X is predicted in bounded-memory chunks; the chunking is invisible."""
     est, X, _ = fitted(estimator_class)
     whole = est.predict(X)
+    network = est._network()
     for name, value in limits.items():
+        if value == "3 rows":
+            row_bytes = (
+                network.dense_work_size(X.shape[1], 2) // 2 * network.dtype.itemsize
+            )
+            n_threads = kernel_threads(len(X)).n_threads
+            value = -(-3 * row_bytes // n_threads)  # rounded up
         monkeypatch.setattr(f"sklstm._model.{name}", value)
     calls = []
-    network = est._network()
     original = network.dense_logits
     monkeypatch.setattr(
         network,
