@@ -17,8 +17,20 @@ from sklstm._kernels._parallel import openmp_max_threads
 
 # One BLAS limit shared by every thread that runs kernels (concurrent predict calls
 # from several threads): the first in sets it, the last out restores the original.
+# The BLAS libraries are found once (threadpoolctl's search takes ~1 ms); each
+# entry reads and sets their thread counts directly, not through a threadpoolctl
+# limiter, whose bookkeeping (an info dict per library, each way) cost ~20 us a
+# call, a third of a small batch's prediction.
 _lock = threading.Lock()
-_state = {"controller": None, "limiter": None, "users": 0}
+_state = {"libraries": None, "saved": (), "users": 0}
+
+
+def _blas_libraries():
+    if _state["libraries"] is None:
+        _state["libraries"] = tuple(
+            ThreadpoolController().select(user_api="blas").lib_controllers
+        )
+    return _state["libraries"]
 
 
 class kernel_threads:
@@ -39,12 +51,10 @@ class kernel_threads:
         if self.n_threads > 1:
             with _lock:
                 if _state["users"] == 0:
-                    if _state["controller"] is None:
-                        # Finding the loaded libraries takes ~1 ms: do it once.
-                        _state["controller"] = ThreadpoolController().select(
-                            user_api="blas"
-                        )
-                    _state["limiter"] = _state["controller"].limit(limits=1)
+                    saved = [(lib, lib.num_threads) for lib in _blas_libraries()]
+                    _state["saved"] = [(lib, n) for lib, n in saved if n != 1]
+                    for lib, _ in _state["saved"]:
+                        lib.set_num_threads(1)
                 _state["users"] += 1
         return self.n_threads
 
@@ -53,6 +63,7 @@ class kernel_threads:
             with _lock:
                 _state["users"] -= 1
                 if _state["users"] == 0:
-                    _state["limiter"].restore_original_limits()
-                    _state["limiter"] = None
+                    for lib, n in _state["saved"]:
+                        lib.set_num_threads(n)
+                    _state["saved"] = ()
         return False
