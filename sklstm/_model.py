@@ -207,7 +207,7 @@ class FittedModel:
         lengths = data.lengths
         n_rows = int(lengths.sum()) if self.return_sequences else n_samples
         out = np.empty((n_rows, network.n_outputs), dtype=network.dtype)
-        with kernel_threads(chunk) as n_threads:
+        with kernel_threads(chunk, data.max_length) as n_threads:
             workspace = network.workspace(data.max_length, chunk, n_threads=n_threads)
             for batch_slice in batch_slices(n_samples, chunk):
                 batch_index = order[batch_slice]
@@ -230,7 +230,7 @@ class FittedModel:
         row_bytes = (
             network.dense_work_size(data.max_length, 2) // 2 * network.dtype.itemsize
         )
-        with kernel_threads(chunk) as n_threads:
+        with kernel_threads(chunk, data.max_length) as n_threads:
             bound = _CHUNK_BYTES_PER_THREAD * n_threads // row_bytes
             chunk = min(chunk, max(_MIN_CHUNK_SEQUENCES, bound))
             size = network.dense_work_size(data.max_length, min(chunk, n_samples))

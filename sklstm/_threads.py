@@ -33,19 +33,31 @@ def _blas_libraries():
     return _state["libraries"]
 
 
+# A prediction splits its rows between threads only from this many sequence
+# steps on: below, each thread's fixed costs (waking it, packing every layer's
+# weights into its own copy) outweigh its share of the rows, whose cost grows
+# with their steps (measured in benchmarks/README.md).
+MIN_STEPS_TO_SPLIT = 100
+
+
 class kernel_threads:
     """Threads for kernels on minibatches of up to ``max_batch`` sequences.
 
     A context manager; ``with kernel_threads(batch) as n_threads:`` gives the
     thread count, and while it is above 1, BLAS is limited to one thread. A
     minibatch of one sequence cannot be split, so it leaves BLAS alone (a class,
-    not a generator: the single-sequence prediction path enters it too).
+    not a generator: the single-sequence prediction path enters it too). Given
+    ``n_steps`` (a prediction's longest sequence), a batch of fewer than
+    :data:`MIN_STEPS_TO_SPLIT` sequence steps stays on one thread too.
     """
 
     __slots__ = ("n_threads",)
 
-    def __init__(self, max_batch):
-        self.n_threads = openmp_max_threads() if max_batch > 1 else 1
+    def __init__(self, max_batch, n_steps=None):
+        split = max_batch > 1 and (
+            n_steps is None or max_batch * n_steps >= MIN_STEPS_TO_SPLIT
+        )
+        self.n_threads = openmp_max_threads() if split else 1
 
     def __enter__(self):
         if self.n_threads > 1:

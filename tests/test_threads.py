@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from sklstm import LSTMClassifier
 from sklstm._kernels._parallel import _back_off_now, _tuning, openmp_max_threads
 from sklstm._network import LSTMNetwork
-from sklstm._threads import kernel_threads
+from sklstm._threads import MIN_STEPS_TO_SPLIT, kernel_threads
 
 
 def blas_threads():
@@ -39,6 +39,22 @@ def test_kernel_threads_follow_outside_limits():
     # A single sequence cannot be split: BLAS is left alone.
     with kernel_threads(1) as n_threads:
         assert n_threads == 1
+
+
+@pytest.mark.parametrize(
+    "batch, n_steps, split",
+    [
+        (64, None, True),  # training's minibatches: any two sequences
+        # a prediction below MIN_STEPS_TO_SPLIT sequence steps: one thread
+        (2, MIN_STEPS_TO_SPLIT // 2 - 1, False),
+        (2, MIN_STEPS_TO_SPLIT // 2, True),
+        (MIN_STEPS_TO_SPLIT // 8 - 1, 8, False),
+        (MIN_STEPS_TO_SPLIT // 8 + 1, 8, True),
+    ],
+)
+def test_predictions_of_few_steps_stay_on_one_thread(batch, n_steps, split):
+    with kernel_threads(batch, n_steps) as n_threads:
+        assert n_threads == (openmp_max_threads() if split else 1)
 
 
 @pytest.mark.skipif(openmp_max_threads() < 2, reason="needs two OpenMP threads")
