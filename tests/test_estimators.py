@@ -595,7 +595,7 @@ def test_prediction_in_chunks_equals_one_batch(
             row_bytes = (
                 network.dense_work_size(X.shape[1], 2) // 2 * network.dtype.itemsize
             )
-            n_threads = kernel_threads(len(X)).n_threads
+            n_threads = kernel_threads(len(X), X.shape[1]).n_threads
             value = -(-3 * row_bytes // n_threads)  # rounded up
         monkeypatch.setattr(f"sklstm._model.{name}", value)
     calls = []
