@@ -248,6 +248,19 @@ class Minibatches:
     def __post_init__(self):
         self.kernel = self._kernel_arguments()
 
+    def full_pass_loss(self, params):
+        """The training loss of ``params`` on the whole training set, as an
+        epoch reports it (:func:`training_loss`)."""
+        return training_loss(
+            self.network,
+            params,
+            self.data,
+            self.Y,
+            self.sample_weight,
+            self.alpha,
+            n_batches=-(-self.data.n_samples // self.batch_size),
+        )
+
     def _kernel_arguments(self):
         """The fit's fixed arguments of the minibatch kernel, or None.
 
@@ -502,7 +515,7 @@ class Minibatches:
         return self._epoch_mean(accumulated_loss)
 
 
-def _new_checkpoint(network, params, batches, settings, run, start_value):
+def _new_checkpoint(params, batches, settings, run, start_value):
     """The checkpoint of a minibatch fit's start (see :class:`Checkpoint`).
 
     A new network's starting weights are a candidate, and the reference of the
@@ -514,15 +527,7 @@ def _new_checkpoint(network, params, batches, settings, run, start_value):
     """
     start_loss = None
     if run.fresh:
-        start_loss = training_loss(
-            network,
-            params,
-            batches.data,
-            batches.Y,
-            batches.sample_weight,
-            batches.alpha,
-            n_batches=-(-batches.data.n_samples // batches.batch_size),
-        )
+        start_loss = batches.full_pass_loss(params)
     return Checkpoint(
         params,
         start_value,
@@ -694,15 +699,7 @@ def _keep_average(batches, params, average, checkpoint, validation_score, histor
                     % (checkpoint.best_iter, -checkpoint.best_value, score)
                 )
             return
-    loss = training_loss(
-        batches.network,
-        average,
-        batches.data,
-        batches.Y,
-        batches.sample_weight,
-        batches.alpha,
-        n_batches=-(-batches.data.n_samples // batches.batch_size),
-    )
+    loss = batches.full_pass_loss(average)
     if not np.isfinite(loss):
         return
     np.copyto(params, average)
@@ -943,9 +940,7 @@ def _train_minibatches(network, params, training, settings, run):
         score = run.validation_score(validation)
         start_value = -score(params)
     if run.checkpoint is None:
-        checkpoint = _new_checkpoint(
-            network, params, batches, settings, run, start_value
-        )
+        checkpoint = _new_checkpoint(params, batches, settings, run, start_value)
     else:
         checkpoint = copy.deepcopy(run.checkpoint)
     history = run_epochs(
