@@ -50,6 +50,7 @@ extensions = [
         extra_compile_args=["-O0", "-g"] if DEBUG else list(OPTIMIZE),
         # The C headers and declarations it includes: a change rebuilds it.
         depends=glob.glob("sklstm/_kernels/src/*.h")
+        + glob.glob("sklstm/_kernels/src/*.inc")
         + glob.glob("sklstm/_kernels/*.pxd"),
     )
     for name in KERNEL_MODULES

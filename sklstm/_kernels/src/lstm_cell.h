@@ -15,13 +15,17 @@
    and leaves activated; c_prev[k] is c_{t-1} (zeros at the first step). Every
    route's forward goes through it. The K vectors' activations are written
    interleaved: one vector's chain (the gates, then the cell's tanh) leaves the
-   pipeline idle, two side by side overlap. */
+   pipeline idle, two side by side overlap. Unrolled by request: GCC 12 keeps
+   the double activations, longer than the float ones, in a loop over gates
+   through the stack otherwise. */
 #define SKLSTM_LSTM_CELL(V)                                                     \
 SKLSTM_VTARGET_##V SKLSTM_INLINE void sklstm_lstm_cells_##V(                    \
     const int K, sklstm_##V gates[][4], const sklstm_##V *c_prev,               \
     sklstm_##V *c, sklstm_##V *c_tanh, sklstm_##V *h)                           \
 {                                                                               \
+    _Pragma("GCC unroll 4")                                                     \
     for (int q = 0; q < 4; ++q)                                                 \
+        _Pragma("GCC unroll 2")                                                 \
         for (int k = 0; k < K; ++k)                                             \
             gates[k][q] = q == 2 ? sklstm_tanh_##V(gates[k][q])                 \
                                  : sklstm_sigmoid_##V(gates[k][q]);             \
