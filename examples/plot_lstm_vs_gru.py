@@ -60,7 +60,7 @@ for cell in ("lstm", "gru"):
         cell=cell,
         learning_rate_init=0.005,
         max_grad_norm=1.0,
-        max_iter=100,
+        max_iter=200,
         early_stopping=True,
         random_state=0,
     )
