@@ -4,15 +4,18 @@ For each configuration of ``bench_torch.py`` (the same data and network sizes),
 fits ``LSTMClassifier`` for one epoch (the weights do not change the cost),
 exports it with ``import sklstm.onnx`` and skl2onnx (for the ragged
 configuration with a lengths input, the sequences padded), checks that
-onnxruntime's probabilities equal ``predict_proba``'s, then times both,
-alternating over ``--repeats`` rounds, with a pause of ``PAUSE_S`` before each
-engine's block (so that the other's idle threads, which spin for a while after
-a call, are asleep: as in a process that runs one engine): the probabilities of
-the whole data set (one call), and of a single sequence. Medians, and the ratio
-onnxruntime / sklstm (above 1, sklstm is faster). float32 and float64 models;
-onnxruntime runs the recurrent layers in float32 either way (its LSTM and GRU
-kernels have no float64). Both use all cores: sklstm its OpenMP threads,
-onnxruntime its intra-op thread pool.
+onnxruntime's probabilities equal ``predict_proba``'s, then times both, for
+the float32 and the float64 model in the same loop of ``--repeats`` rounds
+(every engine and dtype once a round, the order reversed every other round),
+with a pause of ``PAUSE_S`` before each block (so that the other's idle
+threads, which spin for a while after a call, are asleep: as in a process that
+runs one engine): the probabilities of the whole data set (one call), and of a
+single sequence. Medians, the ratio onnxruntime / sklstm (above 1, sklstm is
+faster) and sklstm's float64 / float32 batch time. onnxruntime runs the
+recurrent layers in float32 either way (its LSTM and GRU kernels have no
+float64). Both use all cores: sklstm its OpenMP threads, onnxruntime its
+intra-op thread pool. The report names the CPU, its core count and the
+instruction set sklstm's kernels run (``SKLSTM_MAX_ISA`` caps it).
 
 Run from the repository root (needs ``pip install ".[onnx]"``)::
 
@@ -24,6 +27,7 @@ Writes ``benchmarks/results/bench_onnx.{md,json}``.
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -42,6 +46,7 @@ from bench_torch import CONFIGS, cpu_model, latency_input, make_data  # noqa: E4
 import sklstm  # noqa: E402
 import sklstm.onnx  # noqa: E402, F401 (registers the converters)
 from sklstm import LSTMClassifier  # noqa: E402
+from sklstm._kernels._array import instruction_set  # noqa: E402
 from sklstm.onnx import pad_sequences, sequence_types  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,15 +75,15 @@ def median_seconds(run, n_calls):
     return float(np.median(times))
 
 
-def measure(config, dtype, n_repeats):
-    X, y = make_data(config, config.n_samples)
+def engines(config, X, y, dtype):
+    """Both engines' calls on ``X`` cast to ``dtype``, and their largest difference."""
+    dtype = np.dtype(dtype)
     ragged = isinstance(X, list)
     X = [x.astype(dtype) for x in X] if ragged else X.astype(dtype)
     model = fitted_model(config, X, y)
-    n_features = config.n_features
     onx = to_onnx(
         model,
-        initial_types=sequence_types(n_features, dtype, lengths=ragged),
+        initial_types=sequence_types(config.n_features, dtype, lengths=ragged),
         options={"zipmap": False},
     )
     session = onnxruntime.InferenceSession(
@@ -107,29 +112,54 @@ def measure(config, dtype, n_repeats):
             "onnxruntime": lambda: session.run(None, one_feed),
         },
     }
-    calls = {"batch": 5, "one sequence": 200}
-    row = {"max_abs_difference": difference}
-    for what, pair in runs.items():
-        for run in pair.values():  # warm-up
+    return runs, difference
+
+
+def measure(config, dtypes, n_repeats):
+    """One row a dtype name: both engines' medians, timed in one alternating loop.
+
+    Every engine of every dtype runs in each round (the order reversed every
+    other round), so that the ratios between engines and between dtypes come
+    from the same minutes of a noisy machine.
+    """
+    X, y = make_data(config, config.n_samples)
+    rows, runs = {}, {}
+    for dtype in dtypes:
+        calls, difference = engines(config, X, y, dtype)
+        rows[dtype] = {"max_abs_difference": difference}
+        for what, pair in calls.items():
+            for engine, run in pair.items():
+                runs.setdefault(what, {})[(dtype, engine)] = run
+    n_calls = {"batch": 5, "one sequence": 200}
+    for what, named in runs.items():
+        for run in named.values():  # warm-up
             run()
-        times = {name: [] for name in pair}
+        times = {key: [] for key in named}
         for repeat in range(n_repeats):
-            names = list(pair) if repeat % 2 == 0 else list(pair)[::-1]
-            for name in names:
+            keys = list(named) if repeat % 2 == 0 else list(named)[::-1]
+            for key in keys:
                 # Both engines' idle threads spin for a while after a call
                 # (onnxruntime's intra-op pool, OpenMP, OpenBLAS); on 2 cores
                 # the spinning of one doubled the other's time (small: sklstm
                 # 14 -> 28 ms right after onnxruntime). A pause lets them sleep,
                 # as in a process that runs one engine.
                 time.sleep(PAUSE_S)
-                pair[name]()  # this engine's threads awake again
-                times[name].append(median_seconds(pair[name], calls[what]))
-        medians = {name: float(np.median(t)) for name, t in times.items()}
-        row[what] = {
-            "seconds": medians,
-            "onnxruntime_over_sklstm": medians["onnxruntime"] / medians["sklstm"],
-        }
-    return row
+                named[key]()  # this engine's threads awake again
+                times[key].append(median_seconds(named[key], n_calls[what]))
+        medians = {key: float(np.median(t)) for key, t in times.items()}
+        for dtype in dtypes:
+            seconds = {
+                engine: medians[(dtype, engine)] for engine in ("sklstm", "onnxruntime")
+            }
+            rows[dtype][what] = {
+                "seconds": seconds,
+                "onnxruntime_over_sklstm": seconds["onnxruntime"] / seconds["sklstm"],
+            }
+        if what == "batch" and {"float32", "float64"} <= set(dtypes):
+            rows["float64"]["sklstm_float64_over_float32"] = (
+                medians[("float64", "sklstm")] / medians[("float32", "sklstm")]
+            )
+    return rows
 
 
 def markdown(report):
@@ -138,15 +168,19 @@ def markdown(report):
         "",
         f"Machine: {report['machine']}; sklstm {report['sklstm']}, onnxruntime "
         f"{report['onnxruntime']}, skl2onnx {report['skl2onnx']}; medians of "
-        f"{report['repeats']} alternating repeats, {PAUSE_S} s pause before each "
-        "engine's block. Ratio > 1: sklstm is faster.",
+        f"{report['repeats']} rounds, each engine and dtype of a configuration "
+        f"once a round (the order reversed every other round), {PAUSE_S} s pause "
+        "before each block. Ratio > 1: sklstm is faster. The last column: "
+        "sklstm's float64 batch time over its float32 one, from the same rounds.",
         "",
         "| config | dtype | max abs diff | batch sklstm (ms) | batch onnxruntime "
-        "(ms) | ratio | one sequence sklstm (µs) | onnxruntime (µs) | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(ms) | ratio | one sequence sklstm (µs) | onnxruntime (µs) | ratio "
+        "| sklstm float64 / float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["results"]:
         batch, one = row["batch"], row["one sequence"]
+        dtypes_ratio = row.get("sklstm_float64_over_float32")
         lines.append(
             f"| {row['config']} | {row['dtype']} | {row['max_abs_difference']:.1e} "
             f"| {1e3 * batch['seconds']['sklstm']:.1f} "
@@ -154,7 +188,8 @@ def markdown(report):
             f"| {batch['onnxruntime_over_sklstm']:.2f} "
             f"| {1e6 * one['seconds']['sklstm']:.0f} "
             f"| {1e6 * one['seconds']['onnxruntime']:.0f} "
-            f"| {one['onnxruntime_over_sklstm']:.2f} |"
+            f"| {one['onnxruntime_over_sklstm']:.2f} "
+            f"| {'' if dtypes_ratio is None else f'{dtypes_ratio:.2f}'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -170,19 +205,26 @@ def main(argv=None):
     dtypes = ["float32"] if args.no_float64 else ["float32", "float64"]
     results = []
     for name in args.configs:
+        rows = measure(CONFIGS[name], dtypes, args.repeats)
         for dtype in dtypes:
-            row = {"config": name, "dtype": dtype}
-            row.update(measure(CONFIGS[name], np.dtype(dtype), args.repeats))
+            row = {"config": name, "dtype": dtype, **rows[dtype]}
             results.append(row)
             print(
                 f"{name} {dtype}: batch onnxruntime/sklstm "
                 f"{row['batch']['onnxruntime_over_sklstm']:.2f}, one sequence "
                 f"{row['one sequence']['onnxruntime_over_sklstm']:.2f} "
-                f"(max abs diff {row['max_abs_difference']:.1e})",
+                f"(max abs diff {row['max_abs_difference']:.1e})"
+                + (
+                    f"; sklstm float64/float32 batch "
+                    f"{row['sklstm_float64_over_float32']:.2f}"
+                    if "sklstm_float64_over_float32" in row
+                    else ""
+                ),
                 flush=True,
             )
     report = {
-        "machine": f"{cpu_model()}, {platform.python_version()}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} CPUs, sklstm's kernels "
+        f"{instruction_set()}, Python {platform.python_version()}",
         "sklstm": sklstm.__version__,
         "onnxruntime": onnxruntime.__version__,
         "skl2onnx": skl2onnx.__version__,

@@ -794,11 +794,13 @@ def machine_info(n_threads):
     from threadpoolctl import threadpool_info
 
     import sklstm
+    from sklstm._kernels._array import instruction_set
 
     return {
         "processor": platform.processor(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "instruction_set": instruction_set(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "threads": n_threads,
@@ -1035,7 +1037,9 @@ def markdown_timing_report(report):
     )
     machine_line = (
         f"{machine['cpu_model'] or machine['processor']}, {machine['cpu_count']} "
-        f"CPUs, {machine['threads']} threads; {versions}. "
+        f"CPUs, {machine['threads']} threads, sklstm's kernels "
+        f"{machine.get('instruction_set', 'of an unrecorded instruction set')}; "
+        f"{versions}. "
         f"Run time: {report['elapsed_s']:.0f} s."
     )
     round_trip = report.get("core_round_trip_ns") or {}

@@ -21,6 +21,7 @@ from sklstm._kernels._array import (
     all_finite,
     cell_activations,
     gather_time_major,
+    instruction_set,
     softmax_rows,
 )
 from sklstm._kernels._layout import (
@@ -488,6 +489,26 @@ def test_narrower_instruction_sets(isa):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+@pytest.mark.parametrize("cap", ["avx512", "avx2", "baseline"])
+def test_instruction_set_reports_the_kernels_in_use(cap):
+    # The widest set the CPU runs, capped by SKLSTM_MAX_ISA (read once a process):
+    # what the benchmarks write beside their figures.
+    order = ["baseline", "avx2", "avx512"]
+    code = "from sklstm._kernels._array import instruction_set as i; print(i())"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "SKLSTM_MAX_ISA": cap},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reported = run.stdout.strip()
+    if "SKLSTM_MAX_ISA" not in os.environ:
+        here = instruction_set()
+        assert reported == order[min(order.index(here), order.index(cap))]
+    assert order.index(reported) <= order.index(cap)
 
 
 @pytest.mark.parametrize("cell", CELLS)

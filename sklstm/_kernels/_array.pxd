@@ -11,6 +11,7 @@ cdef extern from "src/array.h":
         long n, const float *x, float *out, bint sigmoid) noexcept nogil
     void _activations_d "sklstm_activations_d"(
         long n, const double *x, double *out, bint sigmoid) noexcept nogil
+    int _widest_isa "sklstm_widest_isa"() noexcept nogil
 
 
 cdef inline bint all_finite_values(long n, const floating *x) noexcept nogil:

@@ -6,6 +6,7 @@ from libc.string cimport memcpy
 from sklstm._kernels._array cimport (
     _activations_d,
     _activations_f,
+    _widest_isa,
     all_finite_values,
     softmax_row,
 )
@@ -99,3 +100,12 @@ def cell_activations(const floating[::1] x, floating[::1] out, bint sigmoid):
             _activations_f(x.shape[0], &x[0], &out[0], sigmoid)
         else:
             _activations_d(x.shape[0], &x[0], &out[0], sigmoid)
+
+
+def instruction_set():
+    """The widest instruction set the kernels run here.
+
+    "avx512", "avx2" or "baseline" (SSE2), as the CPU and ``SKLSTM_MAX_ISA``
+    allow: for the benchmarks' reports, whose figures depend on it.
+    """
+    return ("baseline", "avx2", "avx512")[_widest_isa()]
