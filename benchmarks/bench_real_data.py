@@ -21,7 +21,8 @@ For each data set and seed it fits and scores:
   (LSTMRegressor for regression); "default": the same without the patcher; and
   the variants "bidirectional" (``bidirectional=True``), "lbfgs"
   (``solver="lbfgs"``) and "early_stopping" (``early_stopping=True``), unpatched;
-  "patchedN" patches N readings at a time. ``--params`` overrides estimator
+  "patchedN" patches N readings at a time; "patched_gainK" multiplies the
+  default patches by K before the LSTM. ``--params`` overrides estimator
   parameters in every variant, so the script can compare candidate defaults. A
   run that raises is recorded as "error: <message>".
 - torch: ``nn.LSTM(n_features, 64, batch_first=True)`` + ``nn.Linear(64,
@@ -95,6 +96,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from sklstm import LSTMClassifier, LSTMRegressor
@@ -141,8 +143,10 @@ VARIANTS = {
     "patches_scaled": {"_patch_length": "auto", "_scale_patches": True},
 }
 # "patchedN": SequencePatcher(patch_length=N) between the scaler and the LSTM,
-# for any N (see variant_params).
+# for any N (see variant_params). "patched_gainK": SequencePatcher() at its
+# defaults, its patches multiplied by K before the LSTM (K a number: 2, 0.5).
 PATCHED = re.compile(r"patched(\d+)$")
+PATCHED_GAIN = re.compile(r"patched_gain(\d+(?:\.\d+)?)$")
 # Variants run unless --variants names others: the recommended pipeline
 # ("patched") and the estimator alone with its options.
 DEFAULT_VARIANTS = ["patched", "default", "bidirectional", "lbfgs", "early_stopping"]
@@ -369,7 +373,15 @@ def variant_params(variant):
     match = PATCHED.match(variant)
     if match:
         return {"_patch_length": int(match.group(1))}
+    match = PATCHED_GAIN.match(variant)
+    if match:
+        return {"_patch_length": "auto", "_input_gain": float(match.group(1))}
     return VARIANTS[variant]
+
+
+def multiplied(X, gain):
+    """X (an array or a list of sequences) times ``gain``."""
+    return [x * gain for x in X] if isinstance(X, list) else X * gain
 
 
 def estimator_params(variant, overrides, seed):
@@ -385,10 +397,13 @@ def run_sklstm(data, variant, overrides, seed):
     record = {"params": {k: _jsonable(v) for k, v in params.items()}}
     patch_length = params.pop("_patch_length", None)
     scale_patches = params.pop("_scale_patches", False)
+    input_gain = params.pop("_input_gain", None)
     steps = [SequenceScaler()]
     if patch_length:
         patcher = SequencePatcher(patch_length=patch_length)
         steps.insert(len(steps) if not scale_patches else 0, patcher)
+    if input_gain is not None:
+        steps.append(FunctionTransformer(multiplied, kw_args={"gain": input_gain}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -892,10 +907,15 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.variants == ["none"]:
         args.variants = []
-    unknown = [v for v in args.variants if v not in VARIANTS and not PATCHED.match(v)]
+    unknown = [
+        v
+        for v in args.variants
+        if v not in VARIANTS and not PATCHED.match(v) and not PATCHED_GAIN.match(v)
+    ]
     if unknown:
         parser.error(
-            f"unknown variants {unknown}; choose from {list(VARIANTS)} or patchedN"
+            f"unknown variants {unknown}; choose from {list(VARIANTS)}, patchedN "
+            "or patched_gainK"
         )
     if not isinstance(args.params, dict):
         parser.error("--params must be a JSON object")
