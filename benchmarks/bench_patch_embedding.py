@@ -31,6 +31,7 @@ Writes ``benchmarks/results/patch_embedding.{md,json}``.
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,7 @@ from sklstm import SequencePatcher, SequenceScaler  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 UNITS = 64
 VARIANTS = ("plain", "embed", "linear", "stacked", "input_lr3")
+INPUT_LR = re.compile(r"input_lr(\d+(?:\.\d+)?)$")
 
 
 class PatchLSTM(nn.Module):
@@ -72,18 +74,18 @@ def patched(dataset):
     scaler = SequenceScaler().fit(dataset.X_train)
     train = scaler.transform(dataset.X_train)
     patcher = SequencePatcher().fit(train)
-    as_array = [
+    return [
         np.asarray(patcher.transform(X), dtype=np.float32)
         for X in (train, scaler.transform(dataset.X_test))
     ]
-    return as_array, patcher
 
 
 def fit_score(X_train, y_train, X_test, y_test, n_classes, variant, seed, epochs):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = PatchLSTM(X_train.shape[2], n_classes, variant)
-    boost = float(variant[len("input_lr") :]) if variant.startswith("input_lr") else 1
+    match = INPUT_LR.match(variant)
+    boost = float(match.group(1)) if match else 1.0
     input_kernel = model.lstm.weight_ih_l0
     others = [p for p in model.parameters() if p is not input_kernel]
     optimizer = torch.optim.Adam(
@@ -112,11 +114,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--output", default="patch_embedding")
     args = parser.parse_args(argv)
+    unknown = [v for v in args.variants if v not in VARIANTS and not INPUT_LR.match(v)]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {VARIANTS} or input_lrK")
     torch.set_num_threads(1)
     rows = []
     for name in args.datasets:
         dataset = load_dataset(name)
-        (X_train, X_test), patcher = patched(dataset)
+        X_train, X_test = patched(dataset)
         classes, y_train = np.unique(dataset.y_train, return_inverse=True)
         y_test = np.searchsorted(classes, dataset.y_test)
         for variant in args.variants:
