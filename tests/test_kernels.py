@@ -499,6 +499,9 @@ def test_instruction_set_reports_the_kernels_in_use(cap):
     code = "from sklstm._kernels._array import instruction_set as i; print(i())"
     run = subprocess.run(
         [sys.executable, "-c", code],
+        # Not the repository's root, whose sklstm/ is the uncompiled source when
+        # the package is installed rather than built in place.
+        cwd=ROOT / "tests",
         env={**os.environ, "SKLSTM_MAX_ISA": cap},
         capture_output=True,
         text=True,
