@@ -108,11 +108,13 @@ class _FirstInputGradient:
 
 
 class _FactoredWorkspace(Workspace):
-    """The core network's buffers, with an input buffer of the raw width."""
+    """The core network's buffers, with an input buffer of the raw width and
+    one for the gradient of the first layer's (projected) input."""
 
     def __init__(self, network, n_steps, batch, dropout=False, n_threads=1):
         self._raw_width = network.n_features
         self._raw_input = np.empty(0, dtype=network.dtype)
+        self._d_projected = np.empty(0, dtype=network.dtype)
         self.d_first_input = None
         super().__init__(network.core, n_steps, batch, dropout, n_threads)
 
@@ -124,14 +126,24 @@ class _FactoredWorkspace(Workspace):
         self.X = self._raw_input[:size].reshape(n_steps, batch, self._raw_width)
         return self.X
 
+    def d_projected(self, n_steps, batch):
+        """A zeroed (n_steps, batch, width) buffer for dL/d(X @ E + b)."""
+        width = self.network.n_features
+        size = n_steps * batch * width
+        if self._d_projected.size < size:
+            self._d_projected = np.empty(size, dtype=self.network.dtype)
+        view = self._d_projected[:size].reshape(n_steps, batch, width)
+        view[...] = 0
+        return view
+
 
 class FactoredNetwork:
     """``plain``'s network with its first input kernel as ``E @ W`` (training only).
 
     Flat parameters: ``E`` (n_features, width), ``b`` (width,), then the core
     network's (``plain`` with ``width`` input features), so that the head stays
-    last, where the regressor's target scaling looks for it. One direction only
-    (the recommended pipeline's network).
+    last, where the regressor's target scaling looks for it. One direction, no
+    dropout (the recommended pipeline's network).
     """
 
     def __init__(self, plain, width, init, penalty):
@@ -274,12 +286,16 @@ class FactoredNetwork:
         total_weight=None,
         masks=None,
     ):
+        if masks is not None:
+            # Layer 0's backward does not apply an input mask to its input's
+            # gradient (nothing needed it): the prototype has no dropout.
+            raise ValueError("the factored input is prototyped without dropout")
         E, b, core = self.split(params)
         d_E, d_b, d_core = self.split(grads)
         n_steps, batch, _ = X_tm.shape
         if total_weight is None:
             total_weight = batch if sample_weight is None else sample_weight.sum()
-        d_first = np.zeros((n_steps, batch, self.M), dtype=self.dtype)
+        d_first = workspace.d_projected(n_steps, batch)
         workspace.d_first_input = d_first
         own_runs, self.core._l2_runs = self.core._l2_runs, self._core_runs
         try:
