@@ -23,8 +23,10 @@ For each data set and seed it fits and scores:
   (``solver="lbfgs"``) and "early_stopping" (``early_stopping=True``), unpatched;
   "patchedN" patches N readings at a time; "patched_gainK" multiplies the
   default patches by K before the LSTM. ``--params`` overrides estimator
-  parameters in every variant, so the script can compare candidate defaults. A
-  run that raises is recorded as "error: <message>".
+  parameters in every variant, so the script can compare candidate defaults;
+  ``{"_float32": true}`` there hands the pipeline float32 data (the default is
+  the float64 the sets load as). A run that raises is recorded as "error:
+  <message>".
 - torch: ``nn.LSTM(n_features, 64, batch_first=True)`` + ``nn.Linear(64,
   n_outputs)`` on the last step's output (``pack_padded_sequence`` with the real
   lengths for varying lengths, so that it is each sequence's own last step),
@@ -379,6 +381,13 @@ def variant_params(variant):
     return VARIANTS[variant]
 
 
+def as_float32(X):
+    """X (an array or a list of sequences) in float32, the estimators' other dtype."""
+    if isinstance(X, list):
+        return [x.astype(np.float32) for x in X]
+    return X.astype(np.float32)
+
+
 def multiplied(X, gain):
     """X (an array or a list of sequences) times ``gain``."""
     return [x * gain for x in X] if isinstance(X, list) else X * gain
@@ -398,6 +407,9 @@ def run_sklstm(data, variant, overrides, seed):
     patch_length = params.pop("_patch_length", None)
     scale_patches = params.pop("_scale_patches", False)
     input_gain = params.pop("_input_gain", None)
+    X_train, X_test = data.X_train, data.X_test
+    if params.pop("_float32", False):  # --params '{"_float32": true}'
+        X_train, X_test = as_float32(X_train), as_float32(X_test)
     steps = [SequenceScaler()]
     if patch_length:
         patcher = SequencePatcher(patch_length=patch_length)
@@ -409,10 +421,10 @@ def run_sklstm(data, variant, overrides, seed):
         try:
             pipeline = make_pipeline(*steps, model(**params))
             start = time.perf_counter()
-            pipeline.fit(data.X_train, data.y_train)
+            pipeline.fit(X_train, data.y_train)
             record["fit_s"] = time.perf_counter() - start
             record["n_iter"] = int(pipeline[-1].n_iter_)
-            record.update(scores(data.task, data.y_test, pipeline.predict(data.X_test)))
+            record.update(scores(data.task, data.y_test, pipeline.predict(X_test)))
         except Exception as exc:  # a failing variant must not stop the others
             record.update(failure(exc))
     record["convergence_warning"] = any(
