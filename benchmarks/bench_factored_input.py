@@ -127,14 +127,13 @@ class _FactoredWorkspace(Workspace):
         return self.X
 
     def d_projected(self, n_steps, batch):
-        """A zeroed (n_steps, batch, width) buffer for dL/d(X @ E + b)."""
+        """A (n_steps, batch, width) buffer for dL/d(X @ E + b): layer 0's
+        backward writes every row of it (zeros past a sequence's end)."""
         width = self.network.n_features
         size = n_steps * batch * width
         if self._d_projected.size < size:
             self._d_projected = np.empty(size, dtype=self.network.dtype)
-        view = self._d_projected[:size].reshape(n_steps, batch, width)
-        view[...] = 0
-        return view
+        return self._d_projected[:size].reshape(n_steps, batch, width)
 
 
 class FactoredNetwork:
@@ -174,7 +173,8 @@ class FactoredNetwork:
             assert core_runs[0, 0] == 0
             core_runs[0, 0] = first_end
             core_runs = core_runs[core_runs[:, 1] > core_runs[:, 0]]
-        self._core_runs = core_runs
+        # The core is this network's own (not network_for's shared one).
+        self.core._l2_runs = core_runs
         own = [[0, self.P * self.M]] if penalty == "factors" else []
         self._l2_runs = np.array(
             own + (core_runs + self.n_embed).tolist(), dtype=np.intp
@@ -265,7 +265,7 @@ class FactoredNetwork:
         return _FactoredWorkspace(self, n_steps, batch, dropout, n_threads)
 
     def l2_penalty(self, params):
-        total = sum(float(np.dot(params[a:b], params[a:b])) for a, b in self._l2_runs)
+        total = LSTMNetwork.l2_penalty(self, params)  # over self._l2_runs
         if self.penalty == "product":
             E, _, core = self.split(params)
             W = E @ self.core.unpack(core)[0]
@@ -297,7 +297,6 @@ class FactoredNetwork:
             total_weight = batch if sample_weight is None else sample_weight.sum()
         d_first = workspace.d_projected(n_steps, batch)
         workspace.d_first_input = d_first
-        own_runs, self.core._l2_runs = self.core._l2_runs, self._core_runs
         try:
             loss = self.core.loss_and_gradient(
                 core,
@@ -314,9 +313,6 @@ class FactoredNetwork:
             )
         finally:
             workspace.d_first_input = None
-            self.core._l2_runs = own_runs
-        # Padding rows carry no gradient (b would otherwise collect theirs).
-        d_first[np.arange(n_steps)[:, None] > last_step[None, :]] = 0
         rows = d_first.reshape(-1, self.M)
         np.matmul(X_tm.reshape(-1, self.P).T, rows, out=d_E)
         np.sum(rows, axis=0, out=d_b)
@@ -357,11 +353,13 @@ def install(width, init, penalty):
 
 
 def _loss_and_gradient(network, workspace, data, Y, flat):
-    """Loss and gradient of ``flat`` on all of ``data``, ``alpha`` 0.3."""
+    """Loss and gradient of ``flat`` on all of ``data`` in one batch, ``alpha``
+    0.3. Ragged sequences are packed longest first, ``Y`` in their order."""
     grads = aligned_params(np.zeros_like(flat))
-    X_tm, batch_sizes, last_step = data.pack(np.arange(data.n_samples), workspace)
+    order = data.order_for_batches(np.arange(data.n_samples))
+    X_tm, batch_sizes, last_step = data.pack(order, workspace)
     loss = network.loss_and_gradient(
-        flat, X_tm, batch_sizes, last_step, Y, 0.3, grads, workspace
+        flat, X_tm, batch_sizes, last_step, Y[order], 0.3, grads, workspace
     )
     return loss, grads
 
@@ -369,15 +367,23 @@ def _loss_and_gradient(network, workspace, data, Y, flat):
 def self_check():
     """The factored network's gradient against central differences, and the
     folded network's raw outputs against the factored one's (LSTM and GRU, two
-    stacked layers, each penalty). Raises if either is off."""
+    stacked layers, each penalty, sequences of equal and of varying lengths:
+    past a sequence's end nothing may reach ``E`` or ``b``). Raises if either
+    is off."""
     from sklstm import LSTMClassifier
     from sklstm._model import FittedModel
-    from sklstm._sequences import DenseSequences
+    from sklstm._sequences import DenseSequences, RaggedSequences
 
     _FirstInputGradient.install()
     rng = np.random.RandomState(0)
     X, y = rng.randn(12, 7, 5), rng.randint(0, 3, 12)
-    data, Y = DenseSequences(X), np.eye(3)[y]
+    lengths = rng.randint(2, 8, 12)
+    readings = np.concatenate([x[:n] for x, n in zip(X, lengths)])
+    datasets = {
+        "equal lengths": DenseSequences(X),
+        "varying lengths": RaggedSequences(readings, lengths),
+    }
+    Y = np.eye(3)[y]
     for cell in ("lstm", "gru"):
         model = LSTMClassifier(hidden_layer_sizes=(6, 5), max_iter=1, cell=cell)
         plain = model.fit(X, y)._network()
@@ -386,27 +392,28 @@ def self_check():
             params = network.initialize(np.random.RandomState(1))
             params += 0.1 * rng.randn(params.size)
             workspace = network.workspace(7, 12)
-            at = (network, workspace, data, Y)
-            _, grads = _loss_and_gradient(*at, params)
-            numeric = np.empty_like(params)
-            for i in range(params.size):
-                step = np.zeros_like(params)
-                step[i] = 1e-6
-                numeric[i] = (
-                    _loss_and_gradient(*at, aligned_params(params + step))[0]
-                    - _loss_and_gradient(*at, aligned_params(params - step))[0]
-                ) / 2e-6
-            gradient_error = np.abs(numeric - grads).max()
-            fold_error = np.abs(
-                FittedModel(network, params).raw_outputs(data)
-                - FittedModel(plain, network.fold(params)).raw_outputs(data)
-            ).max()
-            print(
-                f"{cell} {penalty}: gradient {gradient_error:.1e}, "
-                f"folded outputs {fold_error:.1e}"
-            )
-            if gradient_error > 1e-7 or fold_error > 1e-12:
-                raise AssertionError(f"{cell} {penalty} is off")
+            for name, data in datasets.items():
+                at = (network, workspace, data, Y)
+                _, grads = _loss_and_gradient(*at, params)
+                numeric = np.empty_like(params)
+                for i in range(params.size):
+                    step = np.zeros_like(params)
+                    step[i] = 1e-6
+                    numeric[i] = (
+                        _loss_and_gradient(*at, aligned_params(params + step))[0]
+                        - _loss_and_gradient(*at, aligned_params(params - step))[0]
+                    ) / 2e-6
+                gradient_error = np.abs(numeric - grads).max()
+                fold_error = np.abs(
+                    FittedModel(network, params).raw_outputs(data)
+                    - FittedModel(plain, network.fold(params)).raw_outputs(data)
+                ).max()
+                print(
+                    f"{cell} {penalty}, {name}: gradient {gradient_error:.1e}, "
+                    f"folded outputs {fold_error:.1e}"
+                )
+                if gradient_error > 1e-7 or fold_error > 1e-12:
+                    raise AssertionError(f"{cell} {penalty}, {name} is off")
 
 
 def main(argv=None):
