@@ -48,6 +48,8 @@ def epoch_time(config, X, y, cell, n_epochs):
         n_iter_no_change=n_epochs + 1,
         cell=cell,
         random_state=0,
+        # The cells alone (and nn.GRU's network): no linear layer in front.
+        input_projection=None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -74,6 +74,7 @@ class SklstmModel:
             warm_start=True,
             return_sequences=return_sequences,
             ema_momentum=None,  # the epochs alone, as PyTorch's loop
+            input_projection=None,  # PyTorch's network: no layer in front
         )
 
     def train_epoch(self):

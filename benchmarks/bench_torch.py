@@ -291,6 +291,8 @@ class SklstmModel:
             # weights adds one forward pass a fit (a third of an epoch here,
             # where a fit is one epoch; 1/600 of a 200-epoch fit).
             ema_momentum=None,
+            # The same network as PyTorch's: no linear layer in front of it.
+            input_projection=None,
         )
 
     def train_epoch(self):

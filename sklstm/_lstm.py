@@ -52,6 +52,7 @@ from sklstm._persistence import (  # noqa: F401 (public here too)
     InconsistentVersionWarning,
     VersionedPickleMixin,
 )
+from sklstm._projection import ProjectedNetwork, factored
 from sklstm._sequences import StepTargets
 from sklstm._stream import LSTMClassifierStream, LSTMStream
 from sklstm._threads import kernel_threads
@@ -73,6 +74,7 @@ _PARAMETERS_SINCE_0_1 = {
     "return_sequences": False,
     "cell": "lstm",
     "ema_momentum": None,
+    "input_projection": None,
 }
 
 
@@ -162,6 +164,7 @@ class _BaseLSTM(
             )
             if first_pass:
                 self._return_sequences = bool(self.return_sequences)
+                self._input_projection = self.input_projection
             else:
                 checks.check_same_structure(self, self._structure(), layer_sizes)
             training = self._training_data(
@@ -209,6 +212,7 @@ class _BaseLSTM(
             "bidirectional": self._bidirectional,
             "return_sequences": self._return_sequences,
             "cell": self._cell,
+            "input_projection": self._input_projection,
         }
 
     def _check_data(self, X, y, reset, dtype):
@@ -288,6 +292,9 @@ class _BaseLSTM(
             self._layer_sizes = layer_sizes
             self._bidirectional = bool(self.bidirectional)
             self._cell = self.cell
+            self._projection_width = checks.projection_width(
+                self.input_projection, self.n_features_in_
+            )
             checks.check_network_size(
                 self.n_features_in_,
                 layer_sizes,
@@ -295,8 +302,9 @@ class _BaseLSTM(
                 self._cell,
                 2 if self._bidirectional else 1,
                 training.data.dtype,
+                projection=self._projection_width,
             )
-            network = self._network_of(training.data.dtype)
+            network = self._training_network(training.data.dtype)
             # A new head is in training units already.
             self._params = network.initialize(self._random_state)
             self.t_ = 0
@@ -305,10 +313,13 @@ class _BaseLSTM(
             self.validation_scores_ = None
             self.best_validation_score_ = None
         else:
-            network = self._network()
+            network = self._training_network()
             # Train a copy: the old weights stay intact should this fit raise.
             self._params = rescaled_params(
-                network, self._params, self._scaling(), to_training=True
+                network,
+                self._training_params(network),
+                self._scaling(),
+                to_training=True,
             )
             self.loss_curve_ = list(self.loss_curve_)
             if self.best_loss_ is None:
@@ -349,19 +360,14 @@ class _BaseLSTM(
         """
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
-        view._params = rescaled_params(
-            network, params, self._scaling(), to_training=False
-        )
+        view._params = self._predicting_params(network, params)
         return view
 
     def _snapshot(self, params, history, checkpoint):
         """The fitted attributes of a fit's moment, for a callback's estimator:
         ``params`` (training units) in y's, and the histories so far."""
-        network = self._network()
         attributes = {
-            "_params": rescaled_params(
-                network, params, self._scaling(), to_training=False
-            ),
+            "_params": self._predicting_params(self._training_network(), params),
             "n_iter_": history.n_iter,
             "loss_curve_": self.loss_curve_ + history.loss_curve,
         }
@@ -374,9 +380,13 @@ class _BaseLSTM(
     def _store(self, trained, network, first_pass, incremental):
         """Stage 4: the fitted state, the scaling folded back into the head."""
         history = trained.history
-        self._params = rescaled_params(
-            network, self._params, self._scaling(), to_training=False
-        )
+        self.__dict__.pop("_projection_params", None)
+        if self._projection_width:
+            # The factors, for a warm start or partial_fit to go on from.
+            self._projection_params = rescaled_params(
+                network, self._params, self._scaling(), to_training=False
+            )
+        self._params = self._predicting_params(network, self._params)
         if trained.optimizer is not None:
             self._optimizer = trained.optimizer
             if incremental:
@@ -410,7 +420,39 @@ class _BaseLSTM(
             self.best_loss_ = min([self.best_loss_, *history.loss_curve, *kept])
         if history.diverged or history.interrupted:
             # Its state holds the blow-up, or is mid-epoch.
-            self._optimizer = make_optimizer(TrainingSettings.of(self), self._params)
+            self._optimizer = make_optimizer(
+                TrainingSettings.of(self), self._training_params(network)
+            )
+
+    def _predicting_params(self, network, params):
+        """``params`` of ``network`` in training units as the fitted model
+        keeps them: in y's units, a projection folded into the first layer."""
+        return network.predicting(
+            rescaled_params(network, params, self._scaling(), to_training=False)
+        )[1]
+
+    def _training_network(self, dtype=None):
+        """The network that trains: the fitted one's form, with the input
+        projection's factors in front when ``input_projection`` is set."""
+        plain = self._network() if dtype is None else self._network_of(dtype)
+        if not self._projection_width:
+            return plain
+        return ProjectedNetwork(plain, self._projection_width)
+
+    def _training_params(self, network):
+        """The fitted weights in ``network``'s form (y's units), to go on from.
+
+        With an input projection, its factors; after :meth:`set_weights` has
+        replaced them, a factorisation of the new first kernel (see
+        :func:`~sklstm._projection.factored`).
+        """
+        if not self._projection_width:
+            return self._params
+        if not hasattr(self, "_projection_params"):
+            self._projection_params = factored(
+                network, self._params, self._random_state
+            )
+        return self._projection_params
 
     # ---------------------------------------------------------------- predict
     def _network_of(self, dtype):
@@ -427,6 +469,14 @@ class _BaseLSTM(
 
     def _network(self):
         return self._network_of(self._params.dtype)
+
+    def set_weights(self, weights):
+        super().set_weights(weights)
+        # The projection's factors no longer fold into these weights.
+        self.__dict__.pop("_projection_params", None)
+        return self
+
+    set_weights.__doc__ = FittedNetworkMixin.set_weights.__doc__
 
     def _fitted_model(self):
         """The fitted network as predictions, streams and ONNX read it."""
@@ -534,6 +584,8 @@ class _BaseLSTM(
             state["_params"] = aligned_params(state["_params"])
             state.setdefault("_return_sequences", False)  # older models
             state.setdefault("_cell", "lstm")
+            state.setdefault("_input_projection", None)
+            state.setdefault("_projection_width", 0)
             self._upgrade_state(state)
             checks.check_loaded_state(
                 type(self).__name__,
@@ -648,6 +700,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         scoring="loss",
         return_sequences=False,
         cell="lstm",
+        input_projection=None,
         class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -681,6 +734,7 @@ class LSTMClassifier(ClassifierMixin, _BaseLSTM):
         self.scoring = scoring
         self.return_sequences = return_sequences
         self.cell = cell
+        self.input_projection = input_projection
         self.class_weight = class_weight
 
     _stream_class = LSTMClassifierStream
@@ -1031,6 +1085,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         scoring="loss",
         return_sequences=False,
         cell="lstm",
+        input_projection=None,
         loss="squared_error",
         quantile=None,
     ):
@@ -1065,6 +1120,7 @@ class LSTMRegressor(RegressorMixin, _BaseLSTM):
         self.scoring = scoring
         self.return_sequences = return_sequences
         self.cell = cell
+        self.input_projection = input_projection
         self.loss = loss
         self.quantile = quantile
 

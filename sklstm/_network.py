@@ -68,6 +68,10 @@ class LSTMNetwork:
         ``reset_after=True``), with their weights' shapes and gate orders.
     """
 
+    #: The width of a trained linear layer in front of the first recurrent
+    #: layer (:class:`~sklstm._projection.ProjectedNetwork`); 0: none.
+    projection = 0
+
     def __init__(
         self,
         n_features,
@@ -256,6 +260,11 @@ class LSTMNetwork:
         """The head's output activation (or its log) applied to ``logits``."""
         return self.head.activation(logits, log)
 
+    def predicting(self, params):
+        """``(network, params)`` that predictions run: this network and
+        ``params`` themselves (a network trained in another form folds)."""
+        return self, params
+
     def loss_and_gradient(
         self,
         params,
@@ -373,10 +382,13 @@ class LSTMNetwork:
         """The backward of each layer and direction in turn, top first.
 
         ``inputs`` is what :meth:`_forward_layers` returned: per layer and
-        direction, the input its kernel read and the masks it applied.
+        direction, the input its kernel read and the masks it applied. The
+        first layer's input gradient is computed when the workspace's
+        ``d_first_input`` is not empty.
         """
         top = self.n_layers - 1
         reverse = workspace.reverse
+        first_wanted = workspace.d_first_input.size > 0
         for layer in range(top, -1, -1):
             cells = workspace.cells[layer]
             units = self.hidden_layer_sizes[layer]
@@ -386,8 +398,11 @@ class LSTMNetwork:
                 cells[0].d_hidden[...] = d_output[..., :units]
                 reverse(d_output[..., units:], out=cells[1].d_hidden)
             d_input = (
-                workspace.no_d_input if layer == 0 else workspace.d_outputs[layer - 1]
+                workspace.d_first_input
+                if layer == 0
+                else workspace.d_outputs[layer - 1]
             )
+            wanted = layer > 0 or first_wanted
             for direction, cell in enumerate(cells):
                 kernel_input, input_mask, recurrent_mask = inputs[layer][direction]
                 kernel, recurrent, _ = self._cell_weights(views, layer, direction)
@@ -396,7 +411,7 @@ class LSTMNetwork:
                     d_cell_input = d_input
                 else:
                     d_cell_input = (
-                        d_input if layer == 0 else workspace.d_reversed_inputs[layer]
+                        workspace.d_reversed_inputs[layer] if wanted else d_input
                     )
                 lstm_backward(
                     kernel_input,
@@ -416,9 +431,9 @@ class LSTMNetwork:
                     n_threads=workspace.n_threads,
                     cell=self._cell,
                 )
-                if input_mask is not None and layer > 0:
+                if input_mask is not None and wanted:
                     d_cell_input *= input_mask
-            if layer > 0 and self.n_directions == 2:
+            if wanted and self.n_directions == 2:
                 d_input += reverse(workspace.d_reversed_inputs[layer])
 
     def kernel_loss(self):
@@ -718,6 +733,9 @@ class Workspace:
         self.capacity = 0
         self.no_d_input = np.empty((0, 0, 0), dtype=network.dtype)
         self.no_mask = np.empty((0, 0), dtype=network.dtype)
+        # Where the backward writes the first layer's input gradient: nowhere
+        # (the empty placeholder) unless a network in front of it asks.
+        self.d_first_input = self.no_d_input
         self._allocate(n_steps * batch, batch)
         self.prepare(n_steps, batch)
 

@@ -288,6 +288,7 @@ class Minibatches:
                 np.inf if self.max_grad_norm is None else float(self.max_grad_norm)
             ),
             "n_threads": self.n_threads,
+            "projection": network.projection,
             # Each update rule's (the optimizer's kernel_rule) set per run.
             **dict.fromkeys(_RULE_SETTINGS, 0),
         }
@@ -970,7 +971,7 @@ def training_loss(network, params, data, Y, sample_weight, alpha, n_batches):
     ``alpha`` scaled as :func:`scaled_weights` does), plus the L2 term that each
     minibatch adds, from one forward pass (no dropout).
     """
-    raw = FittedModel(network, params).raw_outputs(data)
+    raw = FittedModel(*network.predicting(params)).raw_outputs(data)
     loss = network.mean_loss(raw, Y, sample_weight)
     if alpha:
         total = data.n_samples if sample_weight is None else sample_weight.sum()
@@ -992,7 +993,9 @@ def validation_scorer(network, scorer, view):
         if scorer is None:
 
             def score(params):
-                raw = FittedModel(network, params).raw_outputs(validation.data)
+                raw = FittedModel(*network.predicting(params)).raw_outputs(
+                    validation.data
+                )
                 return -network.mean_loss(raw, validation.Y, validation.sample_weight)
 
             return score

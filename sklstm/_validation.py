@@ -774,10 +774,31 @@ PARAMETER_CONSTRAINTS = {
     "bidirectional": ["boolean"],
     "return_sequences": ["boolean"],
     "cell": [StrOptions(set(CELLS))],
+    "input_projection": [
+        None,
+        StrOptions({"auto"}),
+        Interval(Integral, 1, None, closed="left"),
+    ],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
     "scoring": [StrOptions({"loss"}), str, callable, None],
 }
+
+
+#: The width of ``input_projection="auto"``, unless the input is wider.
+AUTO_PROJECTION_WIDTH = 128
+
+
+def projection_width(input_projection, n_features):
+    """The width of the linear layer in front of the first recurrent layer
+    that ``input_projection`` asks for: 0 for none; "auto" is
+    AUTO_PROJECTION_WIDTH, or ``n_features`` when that is more (the layer
+    then never narrows the input)."""
+    if input_projection is None:
+        return 0
+    if input_projection == "auto":
+        return max(AUTO_PROJECTION_WIDTH, int(n_features))
+    return int(input_projection)
 
 
 def check_hidden_layer_sizes(sizes):
@@ -796,34 +817,49 @@ def check_hidden_layer_sizes(sizes):
     return tuple(int(s) for s in sizes)
 
 
-def check_network_size(n_features, layer_sizes, n_outputs, cell, directions, dtype):
+def check_network_size(
+    n_features, layer_sizes, n_outputs, cell, directions, dtype, projection=0
+):
     """Refuse a network whose weight matrices the kernels cannot index, or whose
     weights training could not hold in this machine's memory.
 
     Checked before anything is allocated: a layer of 2**30 units would
     otherwise wrap the kernels' C ints, or be killed by the system for memory.
+    With ``projection``, also the network that trains: a linear layer of that
+    width in front of the layers.
     """
-    gates = gates_per_unit(cell)
-    n_params, n_inputs = 0, n_features
-    for layer, units in enumerate(layer_sizes):
-        largest = max(n_inputs, units) * gates * units
-        if largest > INDEX_LIMIT:
-            raise ValueError(
-                f"hidden_layer_sizes={tuple(layer_sizes)}: layer {layer} has "
-                f"{units} units on {n_inputs} inputs, a weight matrix of "
-                f"{largest} values; the kernels index at most {INDEX_LIMIT}."
-            )
-        n_params += directions * (n_inputs + units + 2) * gates * units
-        n_inputs = directions * units
-    n_params += (n_inputs + 1) * n_outputs
-    needed = n_params * np.dtype(dtype).itemsize * _TRAINING_COPIES
-    memory = _physical_memory()
-    if memory is not None and needed > memory:
+    if projection and n_features * projection > INDEX_LIMIT:
         raise ValueError(
-            f"hidden_layer_sizes={tuple(layer_sizes)} makes a network of {n_params} "
-            f"weights, which training needs about {needed / 2**30:.1f} GiB for, "
-            f"more than this machine's {memory / 2**30:.1f} GiB of memory."
+            f"input_projection={projection} on {n_features} features makes a "
+            f"matrix of {n_features * projection} values; the kernels index at "
+            f"most {INDEX_LIMIT}."
         )
+    # (weights in front of the layers, the first layer's inputs) of each form.
+    forms = [(0, n_features)]
+    if projection:
+        forms.append(((n_features + 1) * projection, projection))
+    gates = gates_per_unit(cell)
+    for n_params, n_inputs in forms:
+        for layer, units in enumerate(layer_sizes):
+            largest = max(n_inputs, units) * gates * units
+            if largest > INDEX_LIMIT:
+                raise ValueError(
+                    f"hidden_layer_sizes={tuple(layer_sizes)}: layer {layer} has "
+                    f"{units} units on {n_inputs} inputs, a weight matrix of "
+                    f"{largest} values; the kernels index at most {INDEX_LIMIT}."
+                )
+            n_params += directions * (n_inputs + units + 2) * gates * units
+            n_inputs = directions * units
+        n_params += (n_inputs + 1) * n_outputs
+        needed = n_params * np.dtype(dtype).itemsize * _TRAINING_COPIES
+        memory = _physical_memory()
+        if memory is not None and needed > memory:
+            raise ValueError(
+                f"hidden_layer_sizes={tuple(layer_sizes)} makes a network of "
+                f"{n_params} weights, which training needs about "
+                f"{needed / 2**30:.1f} GiB for, more than this machine's "
+                f"{memory / 2**30:.1f} GiB of memory."
+            )
 
 
 def _physical_memory():

@@ -100,6 +100,10 @@ ESTIMATORS = [
         max_iter=100,
         random_state=0,
     ),
+    # A linear layer in front of the first: at the defaults otherwise, and
+    # under L-BFGS.
+    LSTMClassifier(input_projection=16),
+    LSTMRegressor(input_projection=8, hidden_layer_sizes=(8,), solver="lbfgs"),
 ]
 
 

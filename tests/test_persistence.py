@@ -101,6 +101,11 @@ SKOPS_MODELS = {
     "per-step regressor": (LSTMRegressor, dict(return_sequences=True)),
     "quantile regressor": (LSTMRegressor, dict(loss="quantile", quantile=0.9)),
     "poisson regressor": (LSTMRegressor, dict(loss="poisson")),
+    # The factors a warm start or partial_fit goes on from are saved too.
+    "input projection, gru classifier": (
+        LSTMClassifier,
+        dict(input_projection=6, cell="gru"),
+    ),
 }
 
 

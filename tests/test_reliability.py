@@ -203,18 +203,24 @@ def test_the_scaler_the_error_advises_handles_huge_values(magnitude):
 
 
 @pytest.mark.parametrize(
-    "sizes, message",
+    "sizes, projection, message",
     [
-        ((2**30,), "the kernels index at most"),
-        ((2**31 - 1,), "the kernels index at most"),
-        ((2**40,), "the kernels index at most"),
-        ((4, 2**30), "layer 1 has 1073741824 units"),
-        ((20000,), "more than this machine's"),
+        ((2**30,), None, "the kernels index at most"),
+        ((2**31 - 1,), None, "the kernels index at most"),
+        ((2**40,), None, "the kernels index at most"),
+        ((4, 2**30), None, "layer 1 has 1073741824 units"),
+        ((20000,), None, "more than this machine's"),
+        # The linear layer in front, and the first layer behind it.
+        ((4,), 2**31, "input_projection=2147483648 on 3 features"),
+        ((4,), 2**28, "layer 0 has 4 units on 268435456 inputs"),
+        ((4,), 2**25, "more than this machine's"),
     ],
 )
-def test_networks_too_large_are_refused_before_anything_is_allocated(sizes, message):
+def test_networks_too_large_are_refused_before_anything_is_allocated(
+    sizes, projection, message
+):
     X, y, _ = data()
-    model = LSTMClassifier(hidden_layer_sizes=sizes)
+    model = LSTMClassifier(hidden_layer_sizes=sizes, input_projection=projection)
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
     assert not hasattr(model, "_params")

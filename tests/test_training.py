@@ -445,6 +445,22 @@ ROUTE_CASES = {
     "absolute error": (LSTMRegressor, {"loss": "absolute_error"}, "regression"),
     "poisson, weights": (LSTMRegressor, {"loss": "poisson"}, "weighted counts"),
     "gamma, sgd": (LSTMRegressor, {"loss": "gamma", "solver": "sgd"}, "counts"),
+    # The input projection: E and b lead the weights, the product penalised.
+    "input projection, two layers, ragged, weights, alpha": (
+        LSTMClassifier,
+        {"input_projection": 7, "hidden_layer_sizes": (5, 4), "alpha": 0.05},
+        "ragged weighted",
+    ),
+    "input projection, GRU, sgd, clipping": (
+        LSTMRegressor,
+        {
+            "input_projection": 2,
+            "cell": "gru",
+            "solver": "sgd",
+            "max_grad_norm": 0.5,
+        },
+        "regression",
+    ),
 }
 
 
@@ -517,6 +533,9 @@ def test_the_minibatch_kernel_trains_as_the_python_loop(
         ({"params": 1}, "params or grads do not match"),
         ({"state": 1}, "optimizer's state"),
         ({"results": 1}, "results must be"),
+        ({"projection": -1}, "projection must be 0 or positive"),
+        # E and b (3 x 2 + 2) would lead params: too few for the layers.
+        ({"projection": 2}, "params or grads do not match"),
     ],
 )
 def test_the_minibatch_kernel_refuses_inconsistent_arguments(change, message):
@@ -537,7 +556,11 @@ def test_the_minibatch_kernel_refuses_inconsistent_arguments(change, message):
         0,
     )
     settings.update(
-        loss=LOSSES["softmax"], rule=RULES["sgd"], max_grad_norm=np.inf, n_threads=1
+        loss=LOSSES["softmax"],
+        rule=RULES["sgd"],
+        max_grad_norm=np.inf,
+        n_threads=1,
+        projection=change.get("projection", 0),
     )
     with pytest.raises(ValueError, match=message):
         train_minibatches(

@@ -10,6 +10,17 @@ stack kernels, minibatch after minibatch, without the GIL. The arithmetic is the
 Python route's (``LSTMNetwork.loss_and_gradient`` then the optimizer's
 ``update``), the loss's sums in double precision.
 
+With ``projection`` set, the first layer reads ``X @ E + b``: a linear layer
+of that width in front of the stack, trained with it (``E`` and ``b`` lead
+``params``; ``_projection``). Nothing is nonlinear between the two, so each
+minibatch folds them into the first layer (kernel ``E @ W``, bias ``bias + b @
+W``) and runs the plain stack on the readings; the gradients of the folded
+kernel and bias then give those of ``E``, ``b`` and ``W`` by the chain rule
+(``dW = E^T dK``, ``dE = dK W^T``, ``db = dbias W^T``): products of the weights'
+sizes, not of the minibatch's, so the projection costs next to nothing. ``alpha``
+penalises the folded kernel ``E @ W`` in place of ``W``: the objective is the
+plain network's.
+
 The caller (``_training.Minibatches``) shuffles, orders each minibatch by
 decreasing length and keeps the stopping rule, the divergence checks, the
 callbacks and the verbose output; it reads each minibatch's loss back.
@@ -23,9 +34,11 @@ from libc.string cimport memcpy, memset
 
 from sklstm._kernels._layout cimport (
     HIDDEN_AT,
+    bias_at,
     check,
     check_cell,
     fill_stack_offsets,
+    gate_width,
     state_at,
     weights_size,
 )
@@ -81,6 +94,7 @@ ctypedef struct Settings:
     bint nesterov
     long step                      # Adam's updates before this run
     int n_threads
+    int projection                 # width of a linear layer before the stack; 0: none
 
 
 cdef inline double _expit(double z) noexcept nogil:
@@ -192,7 +206,12 @@ def train_minibatches(
     last state, the weighted mean loss and its gradient (``Head.losses``'
     arithmetic), the backward, the L2 term (``alpha`` times the squared norm of
     ``l2_runs`` over twice the minibatch's weight), clipping to
-    ``max_grad_norm``, and the optimizer's update of ``params``. A minibatch
+    ``max_grad_norm``, and the optimizer's update of ``params``. With
+    ``projection``, ``params`` starts with ``E`` (D, projection) and ``b``
+    (projection,), the stack reads ``X @ E + b``, and the L2 term adds
+    ``alpha`` times the squared norm of ``E @ kernel`` (the first layer's input
+    kernel, which ``l2_runs`` must then leave out) over twice the minibatch's
+    weight. A minibatch
     whose weights sum to zero is skipped (weight 0 in ``results``). Returns the
     number of minibatches run: fewer than asked when one's loss is NaN or
     infinite (its loss is in ``results``; its update is not made).
@@ -203,19 +222,29 @@ def train_minibatches(
     cdef Py_ssize_t n_params = params.shape[0], i, b
     cdef int L = units.shape[0], n_features = values.shape[1]
     cdef int n_outputs = Y.shape[1], top = units[L - 1] if L else 0
-    cdef long stack_size = 0
+    cdef int M = settings.projection
+    # The stack as it runs (on the readings), and as params hold it (its
+    # first layer on M inputs with a projection).
+    cdef long stack_size = 0, held_size = 0, projection_size = 0
     cdef int longest = 0, largest = 0, layer
     check_cell(settings.cell)
     check(0 <= settings.loss <= GAMMA and 0 <= settings.rule <= RMSPROP,
           "unknown loss or update rule")
     check(L > 0 and settings.n_threads >= 1, "no layers, or no thread")
+    check(M >= 0, "projection must be 0 or positive")
+    if M:
+        projection_size = (<long> n_features + 1) * M
     for layer in range(L):
         check(units[layer] > 0, "units must be positive")
         stack_size += weights_size(settings.cell,
                                    n_features if layer == 0 else units[layer - 1],
                                    units[layer])
-    check(n_params == stack_size + <long> top * n_outputs + n_outputs
-          and grads.shape[0] == n_params, "params or grads do not match the layers")
+        held_size += weights_size(settings.cell,
+                                  (M if M else n_features) if layer == 0
+                                  else units[layer - 1], units[layer])
+    check(n_params == projection_size + held_size + <long> top * n_outputs
+          + n_outputs and grads.shape[0] == n_params,
+          "params or grads do not match the layers")
     check(state_a.shape[0] == n_params
           and state_b.shape[0] == (n_params if settings.rule == ADAM else 0),
           "the optimizer's state does not match params")
@@ -249,6 +278,8 @@ def train_minibatches(
     cdef int *batch_sizes = NULL
     cdef long n_rows = <long> longest * largest
     cdef long x_size = rounded(n_rows * n_features)
+    # With a projection: the folded stack's weights and their gradient.
+    cdef long folded_size = rounded(stack_size) if M else 0
     cdef long *layout = <long *> malloc(3 * (L + 1) * sizeof(long))
     cdef long forward_work, backward_work, activations_size, d_hiddens_size
     try:
@@ -264,8 +295,9 @@ def train_minibatches(
                                                 n_features, units, largest,
                                                 settings.n_threads, True))
         space = allocate(
-            x_size + activations_size + d_hiddens_size
-            + max(forward_work, backward_work) + 2 * rounded(<long> largest * top)
+            x_size + 2 * folded_size + activations_size
+            + d_hiddens_size + max(forward_work, backward_work)
+            + 2 * rounded(<long> largest * top)
             + rounded(<long> largest * n_outputs), sizeof(floating))
         batch_sizes = <int *> malloc(longest * sizeof(int))
         if batch_sizes == NULL:
@@ -275,11 +307,61 @@ def train_minibatches(
                     results, <floating *> aligned(space),
                     activations_size, d_hiddens_size, x_size,
                     max(forward_work, backward_work), batch_sizes,
-                    layout, stack_size, largest)
+                    layout, stack_size, held_size, largest, folded_size)
     finally:
         free(space)
         free(batch_sizes)
         free(layout)
+
+
+cdef void _fold(int cell, int n_features, int M, int units, long rest,
+                const floating *E, const floating *held,
+                floating *folded) noexcept nogil:
+    """The first layer with ``E`` and ``b`` folded in (kernel ``E @ W``, input
+    bias ``bias + b @ W``), then ``rest`` more weights (the layers above) as
+    held: the plain stack's weights, in its layout."""
+    cdef int width = gate_width(cell, units)
+    cdef const floating *W = held
+    # Recurrent kernel, bias and the layers above follow the first kernel in
+    # both layouts.
+    memcpy(folded + <long> n_features * width, held + <long> M * width,
+           (weights_size(cell, M, units) - <long> M * width + rest)
+           * sizeof(floating))
+    gemm(False, False, n_features, width, M, 1, E, M, W, width, 0, folded, width)
+    gemm(False, False, 1, width, M, 1, E + <long> n_features * M, M, W, width, 1,
+         folded + bias_at(cell, n_features, units), width)
+
+
+cdef double _unfold_gradient(int cell, int n_features, int M, int units, long rest,
+                             const floating *E, const floating *held,
+                             const floating *folded, floating *d_folded,
+                             floating *d_E, floating *d_held,
+                             double scale) noexcept nogil:
+    """The gradients of ``E``, ``b`` and the held stack from the folded one's.
+
+    With ``scale``, first adds ``scale`` times the folded kernel to its
+    gradient (the L2 term of ``E @ W``) and returns its squared norm (float64).
+    """
+    cdef int width = gate_width(cell, units)
+    cdef long i, size = <long> n_features * width
+    cdef double total = 0
+    cdef const floating *W = held
+    if scale:
+        for i in range(size):
+            total += <double> folded[i] * folded[i]
+            d_folded[i] += <floating> scale * folded[i]
+    memcpy(d_held + <long> M * width, d_folded + size,
+           (weights_size(cell, M, units) - <long> M * width + rest)
+           * sizeof(floating))
+    # The folded kernel is E @ W and the folded input bias bias + b @ W.
+    gemm(True, False, M, width, n_features, 1, E, M, d_folded, width, 0, d_held,
+         width)
+    gemm(True, False, M, width, 1, 1, E + <long> n_features * M, M,
+         d_folded + bias_at(cell, n_features, units), width, 1, d_held, width)
+    gemm(False, True, n_features, M, width, 1, d_folded, width, W, width, 0, d_E, M)
+    gemm(False, True, 1, M, width, 1, d_folded + bias_at(cell, n_features, units),
+         width, W, width, 0, d_E + <long> n_features * M, M)
+    return total
 
 
 cdef Py_ssize_t _run(
@@ -306,23 +388,39 @@ cdef Py_ssize_t _run(
     int *batch_sizes,
     long *layout,
     long stack_size,
+    long held_size,
     int largest,
+    long folded_size,
 ) except -1:
     """:func:`train_minibatches` on its checked arguments and work space."""
     cdef Py_ssize_t n_params = params.shape[0], n_batches = batch_starts.shape[0] - 1
     cdef int L = units.shape[0], n_features = values.shape[1]
     cdef int n_outputs = Y.shape[1], top = units[L - 1]
+    cdef int M = settings.projection
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef floating *X = space
-    cdef floating *activations = X + x_size
+    cdef floating *folded = X + x_size
+    cdef floating *d_folded = folded + folded_size
+    cdef floating *activations = d_folded + folded_size
     cdef floating *d_hiddens = activations + activations_size
     cdef floating *work = d_hiddens + d_hiddens_size
     cdef floating *head_input = work + work_size
     cdef floating *d_head_input = head_input + rounded(<long> largest * top)
     cdef floating *logits = d_head_input + rounded(<long> largest * top)
-    cdef floating *head_kernel = &params[0] + stack_size
+    # With a projection, E and b lead params, then the stack as held, then
+    # the head; the stack runs on its folded copy.
+    cdef long projection_size = (<long> n_features + 1) * M
+    cdef floating *E = &params[0]
+    cdef floating *d_E = &grads[0]
+    cdef floating *held = &params[0] + projection_size
+    cdef floating *d_held = &grads[0] + projection_size
+    cdef floating *stack = folded if M else held
+    cdef floating *d_stack = d_folded if M else d_held
+    # The weights of the layers above the first (the same in both forms).
+    cdef long rest = stack_size - weights_size(settings.cell, n_features, units[0])
+    cdef floating *head_kernel = held + held_size
     cdef floating *head_bias = head_kernel + <long> top * n_outputs
-    cdef floating *d_head_kernel = &grads[0] + stack_size
+    cdef floating *d_head_kernel = d_held + held_size
     cdef floating *d_head_bias = d_head_kernel + <long> top * n_outputs
     cdef const floating *hidden
     cdef floating *d_top
@@ -361,9 +459,12 @@ cdef Py_ssize_t _run(
                             batch_sizes[t] += 1
                         else:
                             memset(X + row, 0, n_features * sizeof(floating))
+                if M:
+                    _fold(settings.cell, n_features, M, units[0], rest, E, held,
+                          folded)
                 fill_stack_offsets(settings.cell, n_features, units, n_rows, layout)
                 stack_forward(settings.cell, units, n_steps, n_batch, n_features, X,
-                              &params[0], batch_sizes, activations, layout, work,
+                              stack, batch_sizes, activations, layout, work,
                               settings.n_threads)
 
                 # The head, on each sequence's state at its last step.
@@ -412,12 +513,16 @@ cdef Py_ssize_t _run(
                 memcpy(d_top + ((<long> lengths[order[start + r]] - 1) * n_batch + r)
                        * top, d_head_input + r * top, top * sizeof(floating))
             stack_backward(settings.cell, units, n_steps, n_batch, n_features, X,
-                           &params[0], batch_sizes, activations, d_hiddens,
-                           &grads[0], layout, work, settings.n_threads)
-
+                           stack, batch_sizes, activations, d_hiddens, d_stack,
+                           layout, work, settings.n_threads)
+            penalty = 0
+            if M:
+                penalty = _unfold_gradient(settings.cell, n_features, M, units[0],
+                                           rest, E, held, folded, d_folded, d_E,
+                                           d_held, settings.alpha / total)
             if settings.alpha:
-                penalty = l2_gradient(&params[0], &grads[0], runs, n_runs,
-                                      settings.alpha / total)
+                penalty += l2_gradient(&params[0], &grads[0], runs, n_runs,
+                                       settings.alpha / total)
                 loss += 0.5 * settings.alpha * penalty / total
                 results[b, 0] = loss
             if settings.max_grad_norm < INFINITY:
