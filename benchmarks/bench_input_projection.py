@@ -13,7 +13,7 @@ Run from the repository root (one thread, as the real-data benchmark)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_input_projection.py
 
-Writes ``results/bench_input_projection.{json,md}``.
+Writes ``results/input_projection/bench_input_projection.{json,md}``.
 """
 
 import argparse
@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklstm import LSTMClassifier
 from sklstm._kernels._array import instruction_set
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results" / "input_projection"
 
 # (name, n_samples, n_steps, n_features, units, epochs)
 PROBLEMS = [
@@ -107,7 +107,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "date": time.strftime("%Y-%m-%d"),
     }
-    RESULTS_DIR.mkdir(exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with open(RESULTS_DIR / f"{args.output}.json", "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     lines = [
