@@ -128,11 +128,16 @@ class ProjectedNetwork:
         core[...] = self.core.initialize(random_state)
         return flat
 
-    def fold(self, params):
+    def fold(self, params, out=None):
         """``plain``'s parameters of the same function: ``E`` and ``b`` folded
-        into each direction's first input kernel and bias."""
+        into each direction's first input kernel and bias (in ``out`` if
+        given)."""
         E, b, core = self.split(params)
-        folded = aligned_params(np.zeros(self.plain.n_params, dtype=self.dtype))
+        folded = (
+            aligned_params(np.zeros(self.plain.n_params, dtype=self.dtype))
+            if out is None
+            else out
+        )
         folded[self.plain.offsets[3 * self.n_directions] :] = core[
             self.core.offsets[3 * self.n_directions] :
         ]
@@ -163,7 +168,11 @@ class ProjectedNetwork:
         explicit projection (:class:`ProjectedWorkspace`)."""
         if dropout:
             return ProjectedWorkspace(self, n_steps, batch, dropout, n_threads)
-        return self.plain.workspace(n_steps, batch, dropout, n_threads)
+        workspace = self.plain.workspace(n_steps, batch, dropout, n_threads)
+        # The folded weights and their gradient, reused every minibatch.
+        workspace.folded = aligned_params(np.zeros(self.plain.n_params, self.dtype))
+        workspace.d_folded = np.empty_like(workspace.folded)
+        return workspace
 
     def mean_loss(self, logits, Y, sample_weight=None):
         return self.core.mean_loss(logits, Y, sample_weight)
@@ -225,8 +234,8 @@ class ProjectedNetwork:
         plain = self.plain
         E, b, core = self.split(params)
         d_E, d_b, d_core = self.split(grads)
-        folded = self.fold(params)
-        d_folded = np.empty_like(folded)
+        folded = self.fold(params, out=workspace.folded)
+        d_folded = workspace.d_folded
         sample_weight, total_weight, _ = weights
         loss = plain.loss_and_gradient(
             folded,
