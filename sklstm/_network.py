@@ -129,15 +129,7 @@ class LSTMNetwork:
         sizes = [int(np.prod(shape)) for shape in shapes]
         self.offsets = tuple(np.concatenate([[0], np.cumsum(sizes)]).astype(int))
         self.n_params = self.offsets[-1]
-        # The flat ranges of the weights that L2 penalises, adjacent ones merged.
-        runs = []
-        for i in self._regularized_indices():
-            start, stop = self.offsets[i], self.offsets[i + 1]
-            if runs and runs[-1][1] == start:
-                runs[-1][1] = stop
-            else:
-                runs.append([start, stop])
-        self._l2_runs = np.array(runs, dtype=np.intp).reshape(-1, 2)
+        self._l2_runs = merged_runs(self.offsets, self._regularized_indices())
 
     @property
     def n_layers(self):
@@ -617,6 +609,19 @@ def aligned_params(values, dtype=None):
     flat = raw[start : start + values.size * dtype.itemsize].view(dtype)
     flat[...] = values
     return flat
+
+
+def merged_runs(offsets, indices, shift=0):
+    """The flat ranges ``[start, stop)`` of the weights ``indices`` (into
+    ``offsets``), moved by ``shift``, adjacent ones merged: what L2 penalises."""
+    runs = []
+    for i in indices:
+        start, stop = offsets[i] + shift, offsets[i + 1] + shift
+        if runs and runs[-1][1] == start:
+            runs[-1][1] = stop
+        else:
+            runs.append([start, stop])
+    return np.array(runs, dtype=np.intp).reshape(-1, 2)
 
 
 @functools.lru_cache(maxsize=16)

@@ -26,11 +26,12 @@ import numpy as np
 
 from sklstm._kernels._optim import add_l2_gradient
 from sklstm._network import (
-    LSTMNetwork,
     Workspace,
     _glorot_uniform,
     _orthogonal,
     aligned_params,
+    merged_runs,
+    network_for,
 )
 
 
@@ -55,7 +56,7 @@ class ProjectedNetwork:
         self.plain = plain
         self.projection = int(width)
         n_features, *rest = plain.structure
-        self.core = LSTMNetwork(self.projection, *rest)
+        self.core = network_for(self.projection, *rest)
         core = self.core
         for name in (
             "dtype",
@@ -74,27 +75,14 @@ class ProjectedNetwork:
         self.structure = plain.structure
         self.n_embedding = (self.n_features + 1) * self.projection
         self.n_params = self.n_embedding + core.n_params
-        self.shapes = ((self.n_features, self.projection), (self.projection,))
-        self.shapes += core.shapes
-        self.offsets = (0, self.n_features * self.projection) + tuple(
-            self.n_embedding + offset for offset in core.offsets
-        )
         # L2 runs: the core's, shifted, without the first layer's input
         # kernels (each direction's), whose product with E is penalised instead.
-        first_kernels = {
-            core.offsets[3 * direction] for direction in range(self.n_directions)
-        }
-        runs = []
-        for i in core._regularized_indices():
-            start, stop = core.offsets[i], core.offsets[i + 1]
-            if start in first_kernels:
-                continue
-            start, stop = start + self.n_embedding, stop + self.n_embedding
-            if runs and runs[-1][1] == start:
-                runs[-1][1] = stop
-            else:
-                runs.append([start, stop])
-        self._l2_runs = np.array(runs, dtype=np.intp).reshape(-1, 2)
+        first_kernels = {3 * direction for direction in range(self.n_directions)}
+        self._l2_runs = merged_runs(
+            core.offsets,
+            [i for i in core._regularized_indices() if i not in first_kernels],
+            shift=self.n_embedding,
+        )
 
     def split(self, flat):
         """Views ``E``, ``b`` and the core's flat parameters of ``flat``."""
@@ -183,12 +171,7 @@ class ProjectedNetwork:
     def l2_penalty(self, params):
         """The squared norm of what L2 penalises (float64): the kernels, with
         ``E @ W`` in place of each first input kernel ``W``."""
-        total = sum(float(np.dot(params[a:b], params[a:b])) for a, b in self._l2_runs)
-        E, _, core = self.split(params)
-        for W in self._first_kernels(self.core.unpack(core)):
-            product = E @ W
-            total += float(np.dot(product.ravel(), product.ravel()))
-        return total
+        return self.plain.l2_penalty(self.fold(params))
 
     def _project(self, params, X_tm, out):
         E, b, _ = self.split(params)
