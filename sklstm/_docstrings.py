@@ -205,7 +205,8 @@ _COMMON_PARAMETERS_DOC = """
         trained as a product of two matrices, which moves it faster (the wider
         the layer, the faster) and finds better models of long sequences read
         in patches (:class:`~sklstm.SequencePatcher`; ACSF1 0.66 -> 0.77,
-        OSULeaf 0.62 -> 0.72 over ten seeds), but can make training unstable at
+        OSULeaf 0.62 -> 0.72 over ten seeds), but can also fit noise sooner
+        where the class is a short event in noisy sequences, the more so at
         learning rates above the default (see the user guide, "Stacked,
         bidirectional, dropout, and the cells"). ``alpha`` penalises the folded
         kernel; ``dropout`` drops the projected input. ``warm_start`` and
